@@ -1,0 +1,135 @@
+//! Webhook filters: which records reach a webhook.
+//!
+//! Each non-empty list must contain the record's value (OR within a list, AND across lists);
+//! every label in `labels` must be present on the record with the same value. Empty filters
+//! match every record of the webhook's kind.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::record::{Kind, RecordIn};
+use crate::validation::{Fields, ValidationError};
+
+const MAX_VALUES: usize = 1000;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    pub fleets: Vec<String>,
+    pub tags: Vec<String>,
+    pub event_types: Vec<String>,
+    pub devices: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Filters {
+    /// Parses `filters` (absent or null means none) for a webhook of `kind`.
+    pub fn parse(value: Option<&Value>, kind: Kind) -> Result<Self, ValidationError> {
+        let Some(value) = value.filter(|v| !v.is_null()) else {
+            return Ok(Self::default());
+        };
+        let f = Fields::new(value, "filters")?;
+        f.deny_unknown(&["fleets", "tags", "event_types", "devices", "labels"])?;
+        let filters = Self {
+            fleets: f.str_list("fleets")?,
+            tags: f.str_list("tags")?,
+            event_types: f.str_list("event_types")?,
+            devices: f.str_list("devices")?,
+            labels: f.str_map("labels")?,
+        };
+        if kind == Kind::Event && !filters.tags.is_empty() {
+            return Err(f.invalid(
+                "tags",
+                "`tags` filter data points; an event webhook filters with `event_types`",
+            ));
+        }
+        if kind == Kind::Data && !filters.event_types.is_empty() {
+            return Err(f.invalid(
+                "event_types",
+                "`event_types` filter events; a data webhook filters with `tags`",
+            ));
+        }
+        for (key, len) in [
+            ("fleets", filters.fleets.len()),
+            ("tags", filters.tags.len()),
+            ("event_types", filters.event_types.len()),
+            ("devices", filters.devices.len()),
+            ("labels", filters.labels.len()),
+        ] {
+            if len > MAX_VALUES {
+                return Err(f.invalid(key, format!("at most {MAX_VALUES} values")));
+            }
+        }
+        Ok(filters)
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "fleets": self.fleets,
+            "tags": self.tags,
+            "event_types": self.event_types,
+            "devices": self.devices,
+            "labels": self.labels,
+        })
+    }
+
+    pub fn matches(&self, record: &RecordIn) -> bool {
+        fn allows(list: &[String], value: Option<&str>) -> bool {
+            list.is_empty() || value.is_some_and(|v| list.iter().any(|x| x == v))
+        }
+        allows(&self.fleets, record.fleet_id())
+            && allows(&self.tags, record.tag())
+            && allows(&self.event_types, record.event_type())
+            && allows(&self.devices, record.device_id())
+            && self.labels.iter().all(|(k, v)| record.label(k) == Some(v.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::record::parse_body;
+
+    fn record(body: Value, kind: Kind) -> RecordIn {
+        parse_body(&body, kind, 1).unwrap().remove(0)
+    }
+
+    #[test]
+    fn every_list_must_allow_the_record() {
+        let filters = Filters::parse(Some(&json!({"fleets": ["f1", "f2"], "tags": ["t1"]})), Kind::Data).unwrap();
+        let hit = record(
+            json!({"device_id": "d", "tag": "t1", "fleet_id": "f2", "payload": 1}),
+            Kind::Data,
+        );
+        let wrong_tag = record(
+            json!({"device_id": "d", "tag": "t2", "fleet_id": "f2", "payload": 1}),
+            Kind::Data,
+        );
+        let no_fleet = record(json!({"device_id": "d", "tag": "t1", "payload": 1}), Kind::Data);
+        assert!(filters.matches(&hit));
+        assert!(!filters.matches(&wrong_tag));
+        assert!(!filters.matches(&no_fleet));
+    }
+
+    #[test]
+    fn labels_must_all_be_equal() {
+        let filters = Filters::parse(Some(&json!({"labels": {"site": "a", "line": "2"}})), Kind::Event).unwrap();
+        let hit = record(
+            json!({"type": "x", "payload": 1, "labels": {"site": "a", "line": "2", "x": "y"}}),
+            Kind::Event,
+        );
+        let miss = record(json!({"type": "x", "payload": 1, "labels": {"site": "a"}}), Kind::Event);
+        assert!(filters.matches(&hit));
+        assert!(!filters.matches(&miss));
+    }
+
+    #[test]
+    fn a_filter_for_the_other_kind_is_refused_with_its_field() {
+        let err = Filters::parse(Some(&json!({"tags": ["t"]})), Kind::Event).unwrap_err();
+        assert_eq!(err.field, "filters.tags");
+        let err = Filters::parse(Some(&json!({"fleet": ["t"]})), Kind::Data).unwrap_err();
+        assert_eq!(err.code, "unknown_field");
+    }
+}

@@ -1,0 +1,281 @@
+//! The storage contract. SQLite and PostgreSQL implement [`Store`]; nothing else holds SQL.
+//!
+//! Every call is short: no call holds a transaction open while a request to a receiver is in
+//! flight. Deliveries are reserved with a lease (`locked_until` + a lease token) instead.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::clock::Millis;
+use crate::record::Kind;
+use crate::webhook::Webhook;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The database cannot be reached (connection refused, pool timed out).
+    #[error("the database is unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("storage failed")]
+    Other(#[source] BoxError),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+/// A workspace API key. Only the SHA-256 of the key is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub id: String,
+    pub workspace_id: String,
+    pub key_hash: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
+    Dead,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 4] = [Self::Pending, Self::Delivered, Self::Failed, Self::Dead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+}
+
+/// A record ready to store: stamped, serialized.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub id: String,
+    pub workspace_id: String,
+    pub kind: Kind,
+    pub body: String,
+    pub created_at: Millis,
+}
+
+/// A delivery created at ingest, due at once.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: String,
+    pub workspace_id: String,
+    pub webhook_id: String,
+    pub record_ids: Vec<String>,
+    pub created_at: Millis,
+    /// Created already leased (the test send attempts it at once, outside the dispatcher).
+    pub lease: Option<Lease>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub token: String,
+    pub until: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: String,
+    /// SHA-256 of the request body: the same key with another body is a conflict.
+    pub request_hash: String,
+}
+
+/// One ingest request's writes. A batch of these is committed in one transaction.
+#[derive(Debug, Clone)]
+pub struct IngestRequest {
+    pub workspace_id: String,
+    pub idempotency: Option<Idempotency>,
+    pub records: Vec<NewRecord>,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestResult {
+    /// Written; the record ids.
+    Committed(Vec<String>),
+    /// The idempotency key was seen before with the same body; the first request's ids.
+    Replayed(Vec<String>),
+    /// The idempotency key was seen before with another body; nothing written.
+    KeyConflict,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: String,
+    pub workspace_id: String,
+    pub webhook_id: String,
+    pub state: DeliveryState,
+    pub record_ids: Vec<String>,
+    pub attempts: u32,
+    /// Failures since the last success or replay: the position in the retry schedule.
+    pub failures: u32,
+    pub next_attempt_at: Millis,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub last_status: Option<u16>,
+    pub last_explanation: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub id: String,
+    pub delivery_id: String,
+    pub started_at: Millis,
+    pub duration_ms: u64,
+    pub status: Option<u16>,
+    /// Response headers as a JSON object.
+    pub response_headers: String,
+    pub response_body: Option<String>,
+    pub error_kind: Option<String>,
+    pub explanation: String,
+    /// The delivery's state after this attempt.
+    pub outcome: DeliveryState,
+}
+
+/// A delivery reserved for one attempt.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub delivery: Delivery,
+    pub lease: Lease,
+    pub webhook: Arc<Webhook>,
+    /// The records' stored JSON, in delivery order.
+    pub records: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub now: Millis,
+    pub lease: Lease,
+    pub limit: usize,
+    pub per_webhook_limit: usize,
+    /// Attempts this process already has in flight, by webhook id.
+    pub in_flight: HashMap<String, usize>,
+}
+
+/// The result of an attempt, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub delivery_id: String,
+    pub lease_token: String,
+    pub attempt: Attempt,
+    pub state: DeliveryState,
+    pub failures: u32,
+    pub next_attempt_at: Millis,
+    pub now: Millis,
+    /// Disable the delivery's webhook with this reason (410 Gone).
+    pub disable_webhook: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub webhook_id: Option<String>,
+    pub state: Option<DeliveryState>,
+    pub limit: usize,
+    /// Cursor: only deliveries with an id lower than this (older).
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplayQuery {
+    pub webhook_id: String,
+    pub since: Millis,
+    pub until: Millis,
+    pub states: Vec<DeliveryState>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub pending: u64,
+    pub due: u64,
+    pub oldest_pending_at: Option<Millis>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn create_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
+    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
+    async fn get_workspace(&self, id: &str) -> StoreResult<Option<Workspace>>;
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
+
+    async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    /// Replaces a webhook; [`StoreError::NotFound`] when it does not exist.
+    async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    /// Deletes a webhook and its deliveries; [`StoreError::NotFound`] when it does not exist.
+    async fn delete_webhook(&self, workspace_id: &str, id: &str) -> StoreResult<()>;
+    async fn get_webhook(&self, workspace_id: &str, id: &str) -> StoreResult<Option<Webhook>>;
+    async fn list_webhooks(&self, workspace_id: &str) -> StoreResult<Vec<Webhook>>;
+    /// Enabled webhooks of these workspaces, for matching at ingest.
+    async fn enabled_webhooks(&self, workspace_ids: &[String]) -> StoreResult<Vec<Webhook>>;
+
+    /// Writes every request of the batch in ONE durable transaction. A delivery whose webhook
+    /// no longer exists is skipped.
+    async fn commit_ingest(&self, batch: &[IngestRequest]) -> StoreResult<Vec<IngestResult>>;
+
+    /// Leases up to `limit` due pending deliveries of enabled webhooks, keeping each webhook
+    /// under `per_webhook_limit` in flight. Oldest due first.
+    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>>;
+    /// Records an attempt and the delivery's new state. Returns `false`, writing nothing,
+    /// when the lease is no longer held (another process took the delivery over).
+    async fn finish(&self, finish: &Finish) -> StoreResult<bool>;
+    /// Gives leased deliveries back, due at once (graceful shutdown).
+    async fn release(&self, leases: &[(String, String)]) -> StoreResult<()>;
+    /// When the next pending delivery becomes due or its lease expires, if any.
+    async fn next_wake_at(&self) -> StoreResult<Option<Millis>>;
+    async fn queue_stats(&self, now: Millis) -> StoreResult<QueueStats>;
+
+    /// Deliveries newest first.
+    async fn list_deliveries(&self, workspace_id: &str, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>>;
+    async fn get_delivery(&self, workspace_id: &str, id: &str) -> StoreResult<Option<(Delivery, Vec<Attempt>)>>;
+    /// Makes a delivery pending and due at `now`, whatever its state.
+    async fn retry_delivery(&self, workspace_id: &str, id: &str, now: Millis) -> StoreResult<Option<Delivery>>;
+    /// Makes matching deliveries pending and due at `now`; returns how many.
+    async fn replay(&self, workspace_id: &str, query: &ReplayQuery, now: Millis) -> StoreResult<u64>;
+}
+
+/// Chooses which candidates (oldest due first, as `(delivery id, webhook id)`) to lease so that
+/// no webhook exceeds its in-flight limit. Shared by every backend.
+pub fn pick_within_limits<'a>(
+    candidates: impl IntoIterator<Item = (&'a str, &'a str)>,
+    request: &ClaimRequest,
+) -> Vec<String> {
+    let mut taken: HashMap<&str, usize> = HashMap::new();
+    let mut picked = Vec::new();
+    for (delivery_id, webhook_id) in candidates {
+        if picked.len() >= request.limit {
+            break;
+        }
+        let already = request.in_flight.get(webhook_id).copied().unwrap_or(0);
+        let count = taken.entry(webhook_id).or_insert(0);
+        if already + *count < request.per_webhook_limit {
+            *count += 1;
+            picked.push(delivery_id.to_owned());
+        }
+    }
+    picked
+}

@@ -1,0 +1,206 @@
+//! Field-level validation errors and a small reader for JSON objects that names the field
+//! of every problem (`"[1].device_id"`, `"filters.tags[0]"`).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+/// Bad input: a stable code, the offending field's path, and a sentence for a person.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub code: &'static str,
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error, its field path placed under `prefix` (`[3]` + `tag` → `[3].tag`).
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.field = join(prefix, &self.field);
+        self
+    }
+}
+
+/// Joins a path prefix and a field name: `join("", "tag") == "tag"`, `join("[1]", "tag") == "[1].tag"`.
+pub fn join(prefix: &str, field: &str) -> String {
+    match (prefix.is_empty(), field.is_empty()) {
+        (true, _) => field.to_owned(),
+        (false, true) => prefix.to_owned(),
+        (false, false) if field.starts_with('[') => format!("{prefix}{field}"),
+        (false, false) => format!("{prefix}.{field}"),
+    }
+}
+
+/// Reads typed fields out of a JSON object, producing errors that name the field.
+pub struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    prefix: String,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(value: &'a Value, prefix: &str) -> Result<Self, ValidationError> {
+        match value {
+            Value::Object(map) => Ok(Self {
+                map,
+                prefix: prefix.to_owned(),
+            }),
+            other => Err(ValidationError::new(
+                "invalid_type",
+                prefix,
+                format!("expected a JSON object, got {}", type_name(other)),
+            )),
+        }
+    }
+
+    pub fn map(&self) -> &'a Map<String, Value> {
+        self.map
+    }
+
+    pub fn path(&self, key: &str) -> String {
+        join(&self.prefix, key)
+    }
+
+    fn present(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    pub fn missing(&self, key: &str) -> ValidationError {
+        ValidationError::new("missing_field", self.path(key), format!("`{key}` is required"))
+    }
+
+    pub fn invalid(&self, key: &str, message: impl Into<String>) -> ValidationError {
+        ValidationError::new("invalid_value", self.path(key), message)
+    }
+
+    fn wrong_type(&self, key: &str, expected: &str, got: &Value) -> ValidationError {
+        ValidationError::new(
+            "invalid_type",
+            self.path(key),
+            format!("`{key}` must be {expected}, got {}", type_name(got)),
+        )
+    }
+
+    /// Rejects keys outside `allowed` (used where a typo would silently change behaviour).
+    pub fn deny_unknown(&self, allowed: &[&str]) -> Result<(), ValidationError> {
+        match self.map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(key) => Err(ValidationError::new(
+                "unknown_field",
+                self.path(key),
+                format!("unknown field `{key}`; expected one of: {}", allowed.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    pub fn value(&self, key: &str) -> Option<&'a Value> {
+        self.present(key)
+    }
+
+    pub fn required(&self, key: &str) -> Result<&'a Value, ValidationError> {
+        // `payload: null` counts as present: null is valid JSON a producer may send.
+        self.map.get(key).ok_or_else(|| self.missing(key))
+    }
+
+    pub fn opt_str(&self, key: &str) -> Result<Option<&'a str>, ValidationError> {
+        match self.present(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(self.wrong_type(key, "a string", other)),
+        }
+    }
+
+    /// A required, non-empty string of at most `max` characters.
+    pub fn req_str(&self, key: &str, max: usize) -> Result<&'a str, ValidationError> {
+        let s = self.opt_str(key)?.ok_or_else(|| self.missing(key))?;
+        if s.trim().is_empty() {
+            return Err(self.invalid(key, format!("`{key}` must not be empty")));
+        }
+        self.check_len(key, s, max)?;
+        Ok(s)
+    }
+
+    pub fn check_len(&self, key: &str, s: &str, max: usize) -> Result<(), ValidationError> {
+        if s.chars().count() > max {
+            return Err(self.invalid(key, format!("`{key}` is longer than {max} characters")));
+        }
+        Ok(())
+    }
+
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, ValidationError> {
+        match self.present(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.wrong_type(key, "true or false", other)),
+        }
+    }
+
+    pub fn opt_u64(&self, key: &str) -> Result<Option<u64>, ValidationError> {
+        match self.present(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| self.invalid(key, format!("`{key}` must be a whole number ≥ 0"))),
+            Some(other) => Err(self.wrong_type(key, "a whole number", other)),
+        }
+    }
+
+    /// An optional array of strings.
+    pub fn str_list(&self, key: &str) -> Result<Vec<String>, ValidationError> {
+        match self.present(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(ValidationError::new(
+                        "invalid_type",
+                        format!("{}[{i}]", self.path(key)),
+                        format!("expected a string, got {}", type_name(other)),
+                    )),
+                })
+                .collect(),
+            Some(other) => Err(self.wrong_type(key, "an array of strings", other)),
+        }
+    }
+
+    /// An optional object of string → string.
+    pub fn str_map(&self, key: &str) -> Result<BTreeMap<String, String>, ValidationError> {
+        match self.present(key) {
+            None => Ok(BTreeMap::new()),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k.clone(), s.clone())),
+                    other => Err(ValidationError::new(
+                        "invalid_type",
+                        format!("{}.{k}", self.path(key)),
+                        format!("expected a string, got {}", type_name(other)),
+                    )),
+                })
+                .collect(),
+            Some(other) => Err(self.wrong_type(key, "an object of strings", other)),
+        }
+    }
+}
+
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,496 @@
+//! Webhooks: a customer's subscription, as the API accepts it and as it is stored.
+//!
+//! [`WebhookSpec`] is everything a customer sets. It is parsed from JSON with a field path for
+//! every error and rendered back to the same JSON, which is also its stored form.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use crate::clock::Millis;
+use crate::duration;
+use crate::filter::Filters;
+use crate::record::{Kind, RecordIn};
+use crate::retry;
+use crate::validation::{Fields, ValidationError};
+
+pub const DEFAULT_TOKEN_HEADER: &str = "X-AUTH-TOKEN";
+pub const DEFAULT_BATCH_MAX: u32 = 100;
+pub const MAX_BATCH_MAX: u32 = 1000;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+const MAX_NAME_LEN: usize = 200;
+const MAX_URL_LEN: usize = 2048;
+const MAX_TOKEN_LEN: usize = 1024;
+const MAX_HEADERS: usize = 50;
+const MAX_RETRY_STEPS: usize = 30;
+const MAX_RETRY_STEP: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Headers hookd sets itself; a webhook may not override them.
+const RESERVED_HEADERS: [&str; 8] = [
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "transfer-encoding",
+];
+
+const FIELDS: [&str; 14] = [
+    "name",
+    "kind",
+    "url",
+    "method",
+    "filters",
+    "token",
+    "token_header",
+    "secret",
+    "headers",
+    "format",
+    "batch_max",
+    "timeout",
+    "retry_schedule",
+    "enabled",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Post,
+    Get,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Post => "POST",
+            Method::Get => "GET",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `{"batch_id": …, "result": [records]}`, up to `batch_max` records per delivery.
+    Batch,
+    /// The record itself, one per delivery.
+    Single,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Batch => "batch",
+            Format::Single => "single",
+        }
+    }
+}
+
+/// The bounds a deployment puts on webhooks (from config).
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookLimits {
+    pub max_timeout: Duration,
+}
+
+/// Everything a customer sets on a webhook. The secret is handled apart ([`Webhook`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookSpec {
+    pub name: String,
+    pub kind: Kind,
+    pub url: Url,
+    pub method: Method,
+    pub filters: Filters,
+    pub token: Option<String>,
+    pub token_header: String,
+    pub headers: BTreeMap<String, String>,
+    pub format: Format,
+    pub batch_max: u32,
+    pub timeout: Duration,
+    pub retry_schedule: Vec<Duration>,
+    pub enabled: bool,
+}
+
+impl WebhookSpec {
+    /// Parses a create body (or a stored spec). `secret` is accepted but read by the caller.
+    pub fn parse(value: &Value, limits: WebhookLimits) -> Result<Self, ValidationError> {
+        let f = Fields::new(value, "")?;
+        f.deny_unknown(&FIELDS)?;
+        let name = f.req_str("name", MAX_NAME_LEN)?.to_owned();
+        let kind_str = f.req_str("kind", 16)?;
+        let kind = Kind::parse(kind_str).ok_or_else(|| {
+            f.invalid(
+                "kind",
+                format!("unknown kind `{kind_str}`; expected \"data\" or \"event\""),
+            )
+        })?;
+        let url = parse_url(&f)?;
+        let method = match f.opt_str("method")?.map(str::to_ascii_uppercase).as_deref() {
+            None | Some("POST") => Method::Post,
+            Some("GET") => Method::Get,
+            Some(other) => {
+                return Err(f.invalid(
+                    "method",
+                    format!("unsupported method `{other}`; expected \"POST\" or \"GET\""),
+                ));
+            }
+        };
+        let filters = Filters::parse(f.value("filters"), kind)?;
+        let token = f.opt_str("token")?.map(str::to_owned);
+        if let Some(token) = &token {
+            f.check_len("token", token, MAX_TOKEN_LEN)?;
+            if !is_header_value(token) {
+                return Err(f.invalid("token", "`token` must be printable ASCII"));
+            }
+        }
+        let token_header = f.opt_str("token_header")?.unwrap_or(DEFAULT_TOKEN_HEADER).to_owned();
+        check_header_name(&f, "token_header", &token_header)?;
+        let headers = f.str_map("headers")?;
+        if headers.len() > MAX_HEADERS {
+            return Err(f.invalid("headers", format!("at most {MAX_HEADERS} headers")));
+        }
+        for (header, value) in &headers {
+            check_header_name(&f, &format!("headers.{header}"), header)?;
+            if !is_header_value(value) {
+                return Err(f.invalid(&format!("headers.{header}"), "header values must be printable ASCII"));
+            }
+        }
+        let format = match f.opt_str("format")? {
+            None | Some("batch") => Format::Batch,
+            Some("single") => Format::Single,
+            Some(other) => {
+                return Err(f.invalid(
+                    "format",
+                    format!("unknown format `{other}`; expected \"batch\" or \"single\""),
+                ));
+            }
+        };
+        let batch_max = match f.opt_u64("batch_max")? {
+            None => DEFAULT_BATCH_MAX,
+            Some(n) if (1..=u64::from(MAX_BATCH_MAX)).contains(&n) => n as u32,
+            Some(n) => {
+                return Err(f.invalid(
+                    "batch_max",
+                    format!("`batch_max` must be between 1 and {MAX_BATCH_MAX}, got {n}"),
+                ));
+            }
+        };
+        let timeout = match f.opt_str("timeout")? {
+            None => DEFAULT_TIMEOUT.min(limits.max_timeout),
+            Some(s) => {
+                let t = duration::parse(s).map_err(|m| ValidationError::new("invalid_duration", "timeout", m))?;
+                if t < MIN_TIMEOUT || t > limits.max_timeout {
+                    return Err(f.invalid(
+                        "timeout",
+                        format!(
+                            "`timeout` must be between {} and {}",
+                            duration::format(MIN_TIMEOUT),
+                            duration::format(limits.max_timeout)
+                        ),
+                    ));
+                }
+                t
+            }
+        };
+        let retry_schedule = parse_schedule(&f)?;
+        let enabled = f.opt_bool("enabled")?.unwrap_or(true);
+        Ok(Self {
+            name,
+            kind,
+            url,
+            method,
+            filters,
+            token,
+            token_header,
+            headers,
+            format,
+            batch_max,
+            timeout,
+            retry_schedule,
+            enabled,
+        })
+    }
+
+    /// Reads a spec this process or an earlier one stored. Bounds are those of the format,
+    /// not of today's config, so a tighter config never makes stored webhooks unreadable.
+    pub fn from_stored(value: &Value) -> Result<Self, ValidationError> {
+        Self::parse(
+            value,
+            WebhookLimits {
+                max_timeout: MAX_RETRY_STEP,
+            },
+        )
+    }
+
+    /// The spec as JSON, in the shape [`WebhookSpec::parse`] reads. Includes the token.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "kind": self.kind.as_str(),
+            "url": self.url.as_str(),
+            "method": self.method.as_str(),
+            "filters": self.filters.to_json(),
+            "token": self.token,
+            "token_header": self.token_header,
+            "headers": self.headers,
+            "format": self.format.as_str(),
+            "batch_max": self.batch_max,
+            "timeout": duration::format(self.timeout),
+            "retry_schedule": self.retry_schedule.iter().map(|d| duration::format(*d)).collect::<Vec<_>>(),
+            "enabled": self.enabled,
+        })
+    }
+
+    /// Records per delivery: `batch_max` for batches, one for `single`.
+    pub fn records_per_delivery(&self) -> usize {
+        match self.format {
+            Format::Batch => self.batch_max as usize,
+            Format::Single => 1,
+        }
+    }
+
+    pub fn accepts(&self, record: &RecordIn) -> bool {
+        self.enabled && record.kind == self.kind && self.filters.matches(record)
+    }
+}
+
+/// Applies a PATCH body onto a spec: top-level fields present in `patch` replace the current
+/// ones (`null` resets a field to its default), then the whole result is validated again.
+pub fn apply_patch(
+    current: &WebhookSpec,
+    patch: &Value,
+    limits: WebhookLimits,
+) -> Result<WebhookSpec, ValidationError> {
+    let f = Fields::new(patch, "")?;
+    f.deny_unknown(&FIELDS)?;
+    if f.map().contains_key("secret") {
+        return Err(f.invalid("secret", "the secret is changed with POST …/secret/rotate"));
+    }
+    let mut merged: Map<String, Value> = match current.to_json() {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    for (key, value) in f.map() {
+        if value.is_null() {
+            merged.remove(key);
+        } else {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    WebhookSpec::parse(&Value::Object(merged), limits)
+}
+
+fn parse_url(f: &Fields<'_>) -> Result<Url, ValidationError> {
+    let raw = f.req_str("url", MAX_URL_LEN)?;
+    let invalid = |message: String| ValidationError::new("invalid_url", f.path("url"), message);
+    let url = Url::parse(raw).map_err(|e| invalid(format!("`{raw}` is not a valid URL ({e})")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(invalid(format!(
+            "the URL scheme must be http or https, not `{}`",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("the URL has no host".into()));
+    }
+    Ok(url)
+}
+
+fn parse_schedule(f: &Fields<'_>) -> Result<Vec<Duration>, ValidationError> {
+    if f.value("retry_schedule").is_none() {
+        return Ok(retry::default_schedule());
+    }
+    let steps = f.str_list("retry_schedule")?;
+    if steps.len() > MAX_RETRY_STEPS {
+        return Err(f.invalid("retry_schedule", format!("at most {MAX_RETRY_STEPS} steps")));
+    }
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let field = format!("retry_schedule[{i}]");
+            let d = duration::parse(step).map_err(|m| ValidationError::new("invalid_duration", field.clone(), m))?;
+            if d.is_zero() || d > MAX_RETRY_STEP {
+                return Err(ValidationError::new(
+                    "invalid_duration",
+                    field,
+                    format!(
+                        "each step must be more than 0 and at most {}",
+                        duration::format(MAX_RETRY_STEP)
+                    ),
+                ));
+            }
+            Ok(d)
+        })
+        .collect()
+}
+
+fn check_header_name(f: &Fields<'_>, field: &str, name: &str) -> Result<(), ValidationError> {
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid {
+        return Err(ValidationError::new(
+            "invalid_header",
+            f.path(field),
+            format!("`{name}` is not a valid header name"),
+        ));
+    }
+    if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(ValidationError::new(
+            "invalid_header",
+            f.path(field),
+            format!("`{name}` is set by hookd and cannot be changed"),
+        ));
+    }
+    Ok(())
+}
+
+fn is_header_value(s: &str) -> bool {
+    s.len() <= 8192 && s.bytes().all(|b| (0x20..0x7f).contains(&b) || b == b'\t')
+}
+
+/// A stored webhook: the spec plus what hookd manages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub id: String,
+    pub workspace_id: String,
+    pub spec: WebhookSpec,
+    /// The current signing secret (`whsec_…`).
+    pub secret: String,
+    /// Secrets replaced by a rotation, still signed with until they expire.
+    pub previous_secrets: Vec<PreviousSecret>,
+    pub disabled_reason: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PreviousSecret {
+    pub secret: String,
+    pub expires_at: Millis,
+}
+
+impl Webhook {
+    /// Every secret to sign with at `now`: the current one, then unexpired previous ones.
+    pub fn signing_secrets(&self, now: Millis) -> impl Iterator<Item = &str> {
+        std::iter::once(self.secret.as_str()).chain(
+            self.previous_secrets
+                .iter()
+                .filter(move |p| p.expires_at > now)
+                .map(|p| p.secret.as_str()),
+        )
+    }
+
+    /// Renders a header template: `{{device_id}}`, `{{labels.site}}`, `{{payload.dev}}` take
+    /// the value from `record` (the delivery's first record); unknown fields render as an
+    /// empty string, and characters a header cannot carry are dropped.
+    pub fn render_header(template: &str, record: Option<&Value>) -> String {
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(start) = rest.find("{{") {
+            let Some(len) = rest[start + 2..].find("}}") else { break };
+            out.push_str(&rest[..start]);
+            let path = rest[start + 2..start + 2 + len].trim();
+            if let Some(value) = record.and_then(|r| lookup(r, path)) {
+                match value {
+                    Value::String(s) => out.push_str(s),
+                    Value::Null => {}
+                    other => out.push_str(&other.to_string()),
+                }
+            }
+            rest = &rest[start + 2 + len + 2..];
+        }
+        out.push_str(rest);
+        out.retain(|c| (' '..='~').contains(&c));
+        out
+    }
+}
+
+/// The value at a dotted path (`labels.org_name`) in a JSON object.
+fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(value, |current, part| current.get(part))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const LIMITS: WebhookLimits = WebhookLimits {
+        max_timeout: Duration::from_secs(60),
+    };
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let spec = WebhookSpec::parse(
+            &json!({"name": "n", "kind": "data", "url": "https://example.com/h"}),
+            LIMITS,
+        )
+        .unwrap();
+        assert_eq!(spec.method, Method::Post);
+        assert_eq!(spec.format, Format::Batch);
+        assert_eq!(spec.batch_max, 100);
+        assert_eq!(spec.timeout, Duration::from_secs(30));
+        assert_eq!(spec.token_header, "X-AUTH-TOKEN");
+        assert_eq!(spec.retry_schedule, retry::default_schedule());
+        assert!(spec.enabled);
+        assert_eq!(WebhookSpec::parse(&spec.to_json(), LIMITS).unwrap(), spec);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let base = json!({"name": "n", "kind": "data", "url": "https://example.com"});
+        let cases = [
+            (json!({"url": "ftp://x"}), "url", "invalid_url"),
+            (json!({"kind": "log"}), "kind", "invalid_value"),
+            (json!({"name": " "}), "name", "invalid_value"),
+            (
+                json!({"retry_schedule": ["5s", "soon"]}),
+                "retry_schedule[1]",
+                "invalid_duration",
+            ),
+            (json!({"batch_max": 0}), "batch_max", "invalid_value"),
+            (json!({"timeout": "2m"}), "timeout", "invalid_value"),
+            (
+                json!({"headers": {"Webhook-Id": "x"}}),
+                "headers.Webhook-Id",
+                "invalid_header",
+            ),
+            (json!({"colour": "red"}), "colour", "unknown_field"),
+        ];
+        for (patch, field, code) in cases {
+            let mut body = base.clone();
+            body.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
+            let err = WebhookSpec::parse(&body, LIMITS).unwrap_err();
+            assert_eq!((err.field.as_str(), err.code), (field, code), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_patch_replaces_only_what_it_names() {
+        let spec = WebhookSpec::parse(
+            &json!({"name": "n", "kind": "event", "url": "https://a.example", "token": "t"}),
+            LIMITS,
+        )
+        .unwrap();
+        let patched = apply_patch(&spec, &json!({"name": "m", "token": null}), LIMITS).unwrap();
+        assert_eq!(patched.name, "m");
+        assert_eq!(patched.token, None);
+        assert_eq!(patched.url, spec.url);
+    }
+
+    #[test]
+    fn header_templates_take_record_fields() {
+        let rec = json!({"device_id": "d1", "tag": "t", "payload": {"n": 3}, "labels": {"site": "s"}});
+        assert_eq!(
+            Webhook::render_header("{{device_id}}/{{labels.site}}/{{payload.n}}/{{nope}}", Some(&rec)),
+            "d1/s/3/"
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! The delivery queue: leasing due deliveries, recording attempts, giving leases back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hookd_core::clock::Millis;
+use hookd_core::store::{ClaimRequest, Claimed, Finish, QueueStats, StoreResult, pick_within_limits};
+use sqlx::{Row, SqlitePool};
+
+use crate::rows::{self, DELIVERY_COLUMNS, json_list};
+use crate::webhooks;
+use crate::{map_err, other};
+
+pub(crate) async fn claim_due(pool: &SqlitePool, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
+    let full: Vec<&str> = request
+        .in_flight
+        .iter()
+        .filter(|(_, n)| **n >= request.per_webhook_limit)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let candidates = sqlx::query(
+        "SELECT d.id, d.webhook_id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND w.enabled = 1 \
+           AND d.webhook_id NOT IN (SELECT value FROM json_each(?2)) \
+         ORDER BY d.next_attempt_at LIMIT ?3",
+    )
+    .bind(request.now)
+    .bind(json_list(&full))
+    .bind((request.limit * 2) as i64)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    let pairs: Vec<(String, String)> = candidates
+        .iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("webhook_id")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(map_err)?;
+    let picked = pick_within_limits(pairs.iter().map(|(d, w)| (d.as_str(), w.as_str())), request);
+    if picked.is_empty() {
+        return Ok(Vec::new());
+    }
+    let picked_json = json_list(&picked);
+    sqlx::query(
+        "UPDATE deliveries SET next_attempt_at = ?1, locked_until = ?1, lease_token = ?2 \
+         WHERE id IN (SELECT value FROM json_each(?3))",
+    )
+    .bind(request.lease.until)
+    .bind(&request.lease.token)
+    .bind(&picked_json)
+    .execute(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id IN (SELECT value FROM json_each(?))");
+    let found = sqlx::query(&sql)
+        .bind(&picked_json)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let mut deliveries = found.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
+    let order: HashMap<&str, usize> = picked.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    deliveries.sort_by_key(|d| order.get(d.id.as_str()).copied());
+
+    let webhook_ids: Vec<&str> = deliveries.iter().map(|d| d.webhook_id.as_str()).collect();
+    let hooks: HashMap<String, Arc<_>> = webhooks::by_ids(&mut tx, &webhook_ids)
+        .await?
+        .into_iter()
+        .map(|w| (w.id.clone(), Arc::new(w)))
+        .collect();
+    let record_ids: Vec<&str> = deliveries
+        .iter()
+        .flat_map(|d| d.record_ids.iter().map(String::as_str))
+        .collect();
+    let bodies: HashMap<String, String> =
+        sqlx::query("SELECT id, body FROM records WHERE id IN (SELECT value FROM json_each(?))")
+            .bind(json_list(&record_ids))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("body")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(map_err)?;
+    tx.commit().await.map_err(map_err)?;
+
+    deliveries
+        .into_iter()
+        .map(|delivery| {
+            let webhook = hooks
+                .get(&delivery.webhook_id)
+                .cloned()
+                .ok_or_else(|| rows::corrupt("delivery", format!("{} has no webhook", delivery.id)))?;
+            let records = delivery
+                .record_ids
+                .iter()
+                .map(|id| {
+                    bodies
+                        .get(id)
+                        .cloned()
+                        .ok_or_else(|| rows::corrupt("delivery", format!("record {id} is missing")))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Claimed {
+                delivery,
+                lease: request.lease.clone(),
+                webhook,
+                records,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn finish(pool: &SqlitePool, f: &Finish) -> StoreResult<bool> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let updated = sqlx::query(
+        "UPDATE deliveries SET state = ?, attempts = attempts + 1, failures = ?, next_attempt_at = ?, locked_until = 0, \
+         lease_token = NULL, updated_at = ?, last_status = ?, last_explanation = ? \
+         WHERE id = ? AND lease_token = ? AND state = 'pending'",
+    )
+    .bind(f.state.as_str())
+    .bind(i64::from(f.failures))
+    .bind(f.next_attempt_at)
+    .bind(f.now)
+    .bind(f.attempt.status.map(i64::from))
+    .bind(&f.attempt.explanation)
+    .bind(&f.delivery_id)
+    .bind(&f.lease_token)
+    .execute(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let a = &f.attempt;
+    sqlx::query(
+        "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status, response_headers, response_body, error_kind, explanation, outcome) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&a.id)
+    .bind(&a.delivery_id)
+    .bind(a.started_at)
+    .bind(a.duration_ms as i64)
+    .bind(a.status.map(i64::from))
+    .bind(&a.response_headers)
+    .bind(&a.response_body)
+    .bind(&a.error_kind)
+    .bind(&a.explanation)
+    .bind(a.outcome.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    if let Some(reason) = &f.disable_webhook {
+        sqlx::query(
+            "UPDATE webhooks SET enabled = 0, disabled_reason = ?, spec = json_set(spec, '$.enabled', json('false')), updated_at = ? \
+             WHERE id = (SELECT webhook_id FROM deliveries WHERE id = ?)",
+        )
+        .bind(reason)
+        .bind(f.now)
+        .bind(&f.delivery_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(true)
+}
+
+pub(crate) async fn release(pool: &SqlitePool, leases: &[(String, String)]) -> StoreResult<()> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    for (delivery_id, token) in leases {
+        sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = 0, locked_until = 0, lease_token = NULL \
+             WHERE id = ? AND lease_token = ? AND state = 'pending'",
+        )
+        .bind(delivery_id)
+        .bind(token)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    }
+    tx.commit().await.map_err(map_err)
+}
+
+pub(crate) async fn next_wake_at(pool: &SqlitePool) -> StoreResult<Option<Millis>> {
+    let row = sqlx::query(
+        "SELECT min(d.next_attempt_at) AS at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.state = 'pending' AND w.enabled = 1",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(map_err)?;
+    row.try_get("at").map_err(map_err)
+}
+
+pub(crate) async fn stats(pool: &SqlitePool, now: Millis) -> StoreResult<QueueStats> {
+    let row = sqlx::query(
+        "SELECT count(*) AS pending, coalesce(sum(next_attempt_at <= ?), 0) AS due, min(created_at) AS oldest \
+         FROM deliveries WHERE state = 'pending'",
+    )
+    .bind(now)
+    .fetch_one(pool)
+    .await
+    .map_err(map_err)?;
+    let pending: i64 = row.try_get("pending").map_err(map_err)?;
+    let due: i64 = row.try_get("due").map_err(map_err)?;
+    Ok(QueueStats {
+        pending: u64::try_from(pending).map_err(other)?,
+        due: u64::try_from(due).map_err(other)?,
+        oldest_pending_at: row.try_get("oldest").map_err(map_err)?,
+    })
+}

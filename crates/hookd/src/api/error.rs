@@ -1,0 +1,107 @@
+//! API errors: always `{"error": {"code", "message", "field"?}}` with the HTTP status the
+//! situation calls for. Internal causes are logged, never sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hookd_core::ValidationError;
+use hookd_core::store::StoreError;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A field failed validation (422).
+    #[error("{0}")]
+    Invalid(ValidationError),
+    /// The request could not be read: malformed JSON, a bad query parameter (400).
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        field: Option<String>,
+        message: String,
+    },
+    #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
+    Unauthorized,
+    #[error("this operation needs the admin key")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("the request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the database is unavailable; try again shortly")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(err: ValidationError) -> Self {
+        Self::Invalid(err)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Self::NotFound("resource"),
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = ?err, "database unavailable");
+                Self::Unavailable
+            }
+            StoreError::Other(_) => Self::Internal(err.into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, field) = match &self {
+            Self::Invalid(e) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                e.code,
+                Some(e.field.clone()).filter(|f| !f.is_empty()),
+            ),
+            Self::BadRequest { code, field, .. } => (StatusCode::BAD_REQUEST, *code, field.clone()),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            Self::Conflict { code, .. } => (StatusCode::CONFLICT, *code, None),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
+            Self::Internal(err) => {
+                tracing::error!(error = ?err, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
+            }
+        };
+        let message = match &self {
+            Self::Invalid(e) => e.message.clone(),
+            other => other.to_string(),
+        };
+        let mut error = json!({ "code": code, "message": message });
+        if let Some(field) = field {
+            error["field"] = field.into();
+        }
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        if matches!(self, Self::Unavailable) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

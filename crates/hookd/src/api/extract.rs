@@ -1,0 +1,132 @@
+//! Extractors that fail with our JSON errors: the caller's identity, JSON bodies, queries.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::error::ApiError;
+use hookd_core::store::Workspace;
+
+/// Who is calling: the admin, or a workspace key.
+#[derive(Debug, Clone)]
+pub(super) enum Caller {
+    Admin,
+    Workspace(String),
+}
+
+impl Caller {
+    /// The workspace `id`, if this caller may use it. A workspace key asking for another
+    /// workspace gets 404, exactly as if it did not exist.
+    pub(super) async fn workspace(&self, state: &AppState, id: &str) -> Result<Workspace, ApiError> {
+        let allowed = match self {
+            Caller::Admin => true,
+            Caller::Workspace(own) => own == id,
+        };
+        if !allowed {
+            return Err(ApiError::NotFound("workspace"));
+        }
+        state
+            .store
+            .get_workspace(id)
+            .await?
+            .ok_or(ApiError::NotFound("workspace"))
+    }
+
+    pub(super) fn require_admin(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Admin => Ok(()),
+            Caller::Workspace(_) => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+/// SHA-256 of a key, hex: what is stored for workspace keys and compared for the admin key.
+pub fn key_hash(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let key = header
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or(ApiError::Unauthorized)?;
+        let hash = key_hash(key);
+        // Comparing hashes keeps the comparison's timing independent of the key's bytes.
+        if hash == state.admin_key_hash {
+            return Ok(Caller::Admin);
+        }
+        match state.store.find_api_key(&hash).await? {
+            Some(found) => Ok(Caller::Workspace(found.workspace_id)),
+            None => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+/// A JSON body, with its raw bytes (for idempotency hashing).
+pub(super) struct JsonBody {
+    pub(super) value: Value,
+    pub(super) raw: Bytes,
+}
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge(state.settings.api.max_body_bytes)
+            } else {
+                ApiError::BadRequest {
+                    code: "invalid_body",
+                    field: None,
+                    message: rejection.body_text(),
+                }
+            }
+        })?;
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::BadRequest {
+                code: "invalid_json",
+                field: None,
+                message: "the request body is empty; send JSON".into(),
+            });
+        }
+        let value = serde_json::from_slice(&raw).map_err(|e| ApiError::BadRequest {
+            code: "invalid_json",
+            field: None,
+            message: format!("the request body is not valid JSON: {e}"),
+        })?;
+        Ok(Self { value, raw })
+    }
+}
+
+/// An optional JSON body: absent or empty means `{}`.
+pub(super) struct OptionalJson(pub(super) Value);
+
+impl FromRequest<AppState> for OptionalJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match JsonBody::from_request(req, state).await {
+            Ok(body) => Ok(Self(body.value)),
+            Err(ApiError::BadRequest {
+                code: "invalid_json",
+                message,
+                ..
+            }) if message.contains("empty") => Ok(Self(Value::Object(Default::default()))),
+            Err(other) => Err(other),
+        }
+    }
+}

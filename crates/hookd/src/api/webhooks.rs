@@ -1,0 +1,303 @@
+//! Webhooks: CRUD, the signing secret, the test send and replay.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hookd_core::id::new_id;
+use hookd_core::record::RecordIn;
+use hookd_core::signature::{generate_secret, secret_key};
+use hookd_core::store::{Claimed, Delivery, DeliveryState, Lease, NewDelivery, ReplayQuery};
+use hookd_core::timefmt::{parse_rfc3339, rfc3339};
+use hookd_core::validation::Fields;
+use hookd_core::webhook::{PreviousSecret, Webhook, WebhookLimits, WebhookSpec, apply_patch};
+use hookd_core::{ValidationError, timefmt};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Caller, JsonBody, OptionalJson};
+use super::views;
+use crate::ingest::Submission;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workspaces/{ws}/webhooks", post(create).get(list))
+        .route(
+            "/v1/workspaces/{ws}/webhooks/{wh}",
+            get(read).patch(update).delete(remove),
+        )
+        .route("/v1/workspaces/{ws}/webhooks/{wh}/secret", get(read_secret))
+        .route("/v1/workspaces/{ws}/webhooks/{wh}/secret/rotate", post(rotate_secret))
+        .route("/v1/workspaces/{ws}/webhooks/{wh}/test", post(send_test))
+        .route("/v1/workspaces/{ws}/webhooks/{wh}/replay", post(replay))
+}
+
+fn limits(state: &AppState) -> WebhookLimits {
+    WebhookLimits {
+        max_timeout: state.settings.delivery.max_timeout,
+    }
+}
+
+/// A secret given by the client, or a new one.
+fn secret_from(body: &Value) -> Result<String, ValidationError> {
+    let fields = Fields::new(body, "")?;
+    match fields.opt_str("secret")? {
+        None => Ok(generate_secret()),
+        Some(s) => secret_key(s)
+            .map(|_| s.to_owned())
+            .map_err(|m| ValidationError::new("invalid_secret", "secret", m)),
+    }
+}
+
+async fn load(state: &AppState, caller: &Caller, ws: &str, wh: &str) -> ApiResult<Webhook> {
+    caller.workspace(state, ws).await?;
+    state
+        .store
+        .get_webhook(ws, wh)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ws): Path<String>,
+    body: JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let workspace = caller.workspace(&state, &ws).await?;
+    let spec = WebhookSpec::parse(&body.value, limits(&state))?;
+    let secret = secret_from(&body.value)?;
+    let now = state.clock.now();
+    let webhook = Webhook {
+        id: new_id("wh"),
+        workspace_id: workspace.id,
+        spec,
+        secret,
+        previous_secrets: Vec::new(),
+        disabled_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_webhook(&webhook).await?;
+    let mut out = views::webhook(&webhook);
+    out["secret"] = webhook.secret.clone().into();
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+async fn list(State(state): State<AppState>, caller: Caller, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
+    caller.workspace(&state, &ws).await?;
+    let webhooks = state.store.list_webhooks(&ws).await?;
+    Ok(Json(
+        json!({ "data": webhooks.iter().map(views::webhook).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, wh)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(views::webhook(&load(&state, &caller, &ws, &wh).await?)))
+}
+
+/// Replaces the fields the body names. Enabling a webhook clears its disabled reason.
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, wh)): Path<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<Value>> {
+    let mut webhook = load(&state, &caller, &ws, &wh).await?;
+    let was_enabled = webhook.spec.enabled;
+    webhook.spec = apply_patch(&webhook.spec, &body.value, limits(&state))?;
+    match (was_enabled, webhook.spec.enabled) {
+        (_, true) => webhook.disabled_reason = None,
+        (true, false) => {
+            webhook.disabled_reason = Some(format!("disabled through the API at {}", rfc3339(state.clock.now())))
+        }
+        (false, false) => {}
+    }
+    webhook.updated_at = state.clock.now();
+    state.store.update_webhook(&webhook).await?;
+    if webhook.spec.enabled && !was_enabled {
+        state.dispatcher.wake(); // its held deliveries may go now
+    }
+    Ok(Json(views::webhook(&webhook)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, wh)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.workspace(&state, &ws).await?;
+    state.store.delete_webhook(&ws, &wh).await.map_err(|e| match e {
+        hookd_core::store::StoreError::NotFound => ApiError::NotFound("webhook"),
+        other => other.into(),
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn secret_view(webhook: &Webhook, now: i64) -> Value {
+    let previous: Vec<Value> = webhook
+        .previous_secrets
+        .iter()
+        .filter(|p| p.expires_at > now)
+        .map(|p| json!({ "expires_at": rfc3339(p.expires_at) }))
+        .collect();
+    json!({ "secret": webhook.secret, "previous": previous })
+}
+
+async fn read_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, wh)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let webhook = load(&state, &caller, &ws, &wh).await?;
+    Ok(Json(secret_view(&webhook, state.clock.now())))
+}
+
+/// Replaces the secret (with the one given, or a new one). The old secret keeps signing for
+/// `delivery.secret_rotation_grace`, so receivers can switch without missing a delivery.
+async fn rotate_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, wh)): Path<(String, String)>,
+    OptionalJson(body): OptionalJson,
+) -> ApiResult<Json<Value>> {
+    let mut webhook = load(&state, &caller, &ws, &wh).await?;
+    Fields::new(&body, "")?.deny_unknown(&["secret"])?;
+    let secret = secret_from(&body)?;
+    let now = state.clock.now();
+    let grace = state.settings.delivery.secret_rotation_grace.as_millis() as i64;
+    let old = std::mem::replace(&mut webhook.secret, secret);
+    webhook.previous_secrets.retain(|p| p.expires_at > now);
+    webhook.previous_secrets.push(PreviousSecret {
+        secret: old,
+        expires_at: now + grace,
+    });
+    webhook.updated_at = now;
+    state.store.update_webhook(&webhook).await?;
+    Ok(Json(secret_view(&webhook, now)))
+}
+
+/// Sends a `TEST` event to the webhook now, outside the queue, and returns the attempt.
+/// The delivery is logged like any other and, if it fails, retried on the webhook's schedule.
+async fn send_test(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, wh)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let webhook = load(&state, &caller, &ws, &wh).await?;
+    let now = state.clock.now();
+    let record_id = new_id("rec");
+    let record = RecordIn::event(
+        "TEST",
+        json!({ "webhook_id": webhook.id, "message": "This is a test event sent by hookd.", "sent_at": rfc3339(now) }),
+    );
+    let lease = Lease {
+        token: new_id("lse"),
+        until: now + state.settings.dispatch.lease.as_millis() as i64,
+    };
+    let delivery = NewDelivery {
+        id: new_id("dlv"),
+        workspace_id: ws.clone(),
+        webhook_id: webhook.id.clone(),
+        record_ids: vec![record_id.clone()],
+        created_at: now,
+        lease: Some(lease.clone()),
+    };
+    let submission = Submission {
+        workspace_id: ws.clone(),
+        records: vec![record.clone()],
+        idempotency: None,
+        fixed: Some(vec![delivery.clone()]),
+        record_ids: vec![record_id.clone()],
+    };
+    state
+        .committer
+        .submit(submission)
+        .await
+        .map_err(crate::api::ingest::submit_error)?;
+    let claimed = Claimed {
+        delivery: Delivery {
+            id: delivery.id.clone(),
+            workspace_id: ws,
+            webhook_id: webhook.id.clone(),
+            state: DeliveryState::Pending,
+            record_ids: delivery.record_ids,
+            attempts: 0,
+            failures: 0,
+            next_attempt_at: lease.until,
+            created_at: now,
+            updated_at: now,
+            last_status: None,
+            last_explanation: None,
+        },
+        lease,
+        records: vec![record.stamp(&record_id, &webhook.workspace_id, &rfc3339(now))],
+        webhook: webhook.into(),
+    };
+    let attempt = state.dispatcher.deliver(claimed).await;
+    Ok(Json(
+        json!({ "delivery_id": delivery.id, "attempt": views::attempt(&attempt) }),
+    ))
+}
+
+/// Makes the webhook's deliveries created in `[since, until)` and in one of `states` pending
+/// again, due now. Their ids stay the same, so receivers can still deduplicate.
+async fn replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, wh)): Path<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<Value>> {
+    load(&state, &caller, &ws, &wh).await?;
+    let fields = Fields::new(&body.value, "")?;
+    fields.deny_unknown(&["since", "until", "states"])?;
+    let time = |key: &str| -> Result<Option<i64>, ValidationError> {
+        fields
+            .opt_str(key)?
+            .map(|s| {
+                parse_rfc3339(s).ok_or_else(|| {
+                    ValidationError::new(
+                        "invalid_time",
+                        key,
+                        format!("`{s}` is not an RFC 3339 time, e.g. 2024-03-01T10:00:00Z"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let since = time("since")?.ok_or_else(|| fields.missing("since"))?;
+    let until = time("until")?.unwrap_or(i64::MAX);
+    let states = match fields.value("states") {
+        None => vec![DeliveryState::Dead, DeliveryState::Failed],
+        Some(_) => fields
+            .str_list("states")?
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                DeliveryState::parse(s).ok_or_else(|| {
+                    ValidationError::new(
+                        "invalid_value",
+                        format!("states[{i}]"),
+                        format!("unknown state `{s}`; expected pending, delivered, failed or dead"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let query = ReplayQuery {
+        webhook_id: wh,
+        since,
+        until,
+        states,
+    };
+    let replayed = state.store.replay(&ws, &query, state.clock.now()).await?;
+    if replayed > 0 {
+        state.dispatcher.wake();
+    }
+    Ok(Json(json!({ "replayed": replayed, "since": timefmt::rfc3339(since) })))
+}

@@ -1,0 +1,134 @@
+//! Start-up and shutdown: wires storage, the committer, the dispatcher and the API together.
+//! `main` and the integration tests both start hookd through [`App`].
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use hookd_core::clock::Clock;
+use hookd_core::store::Store;
+use hookd_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState, Shared, key_hash};
+use crate::config::Settings;
+use crate::dispatch::Dispatcher;
+use crate::dispatch::network::NetworkPolicy;
+use crate::dispatch::sender::Sender;
+use crate::ingest::Committer;
+use crate::{admin_key, metrics};
+
+/// Whether [`App::serve`] runs the dispatcher loop, or leaves the caller to step it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    Loop,
+    Manual,
+}
+
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    store: SqliteStore,
+    committer_task: JoinHandle<()>,
+    admin_key: admin_key::AdminKey,
+}
+
+impl App {
+    /// Opens storage, binds the listener and starts the committer. Nothing is served until
+    /// [`App::serve`].
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        prepare_data_dir(&settings.data_dir)?;
+        let store = SqliteStore::open(&settings.database_path())
+            .await
+            .with_context(|| format!("cannot open the database {}", settings.database_path().display()))?;
+        let shared_store: Arc<dyn Store> = Arc::new(store.clone());
+        let admin_key = admin_key::load_or_create(&settings)?;
+        let sender = Sender::new(
+            NetworkPolicy::new(settings.delivery.allow_networks.clone()),
+            settings.delivery.response_body_max,
+        )?;
+        let dispatcher = Dispatcher::new(shared_store.clone(), clock.clone(), sender, settings.dispatch.clone());
+        let (committer, committer_task) = Committer::start(
+            shared_store.clone(),
+            clock.clone(),
+            dispatcher.clone(),
+            settings.ingest.max_batch,
+            settings.ingest.queue,
+        );
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let state = AppState::new(Shared {
+            store: shared_store,
+            clock,
+            admin_key_hash: key_hash(&admin_key.key),
+            settings,
+            committer,
+            dispatcher,
+            metrics: metrics::handle(),
+        });
+        Ok(Self {
+            listener,
+            state,
+            store,
+            committer_task,
+            admin_key,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn admin_key(&self) -> &admin_key::AdminKey {
+        &self.admin_key
+    }
+
+    pub fn dispatcher(&self) -> Dispatcher {
+        self.state.dispatcher.clone()
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Serves until `shutdown` fires; then stops accepting, finishes requests in flight,
+    /// lets attempts in flight finish (or releases them), commits what was acknowledged and
+    /// closes the database.
+    pub async fn serve(self, shutdown: CancellationToken, dispatch: Dispatch) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            store,
+            committer_task,
+            ..
+        } = self;
+        let dispatcher_task =
+            (dispatch == Dispatch::Loop).then(|| tokio::spawn(state.dispatcher.clone().run(shutdown.clone())));
+        let router = api::router(state);
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await
+            .context("the HTTP server failed")?;
+        if let Some(task) = dispatcher_task {
+            task.await.context("the dispatcher panicked")?;
+        }
+        // Every handle to the committer is gone with the router: it drains and ends.
+        committer_task.await.context("the committer panicked")?;
+        store.close().await;
+        tracing::info!("hookd stopped");
+        Ok(())
+    }
+}
+
+fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    if !dir.is_dir() {
+        anyhow::bail!("the data directory {} is not a directory", dir.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The command line: `hookd serve` runs the gateway.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use hookd_core::clock::SystemClock;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin_key::Origin;
+use crate::config::{LogFormat, Overrides, Settings};
+use crate::{App, Dispatch, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookd",
+    version,
+    about = "A webhook gateway in one binary: durable ingest, filtered, signed, retried and logged delivery."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway: the HTTP API and the dispatcher.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// A TOML file overriding config.default.toml.
+    #[arg(long, env = "HOOKD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080; env: HOOKD_LISTEN].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Directory of the embedded database [default: ./hookd-data; env: HOOKD_DATA_DIR].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL [env: HOOKD_DATABASE_URL]; unset means embedded SQLite.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// What this process runs: all, api or worker [default: all; env: HOOKD_ROLE].
+    #[arg(long)]
+    role: Option<String>,
+    /// Log JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let overrides = Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        role: args.role,
+    };
+    let settings = match Settings::load(args.config.as_deref(), &overrides) {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("hookd: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let format = if args.log_json {
+        LogFormat::Json
+    } else {
+        settings.log.format
+    };
+    telemetry::init(format, &settings.log.level);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("hookd: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("hookd: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    let database = settings.database_path();
+    let app = App::build(settings, Arc::new(SystemClock)).await?;
+    println!(
+        "hookd {} listening on http://{}",
+        env!("CARGO_PKG_VERSION"),
+        app.local_addr()
+    );
+    println!("data: {}", database.display());
+    match &app.admin_key().origin {
+        Origin::Generated(path) => {
+            println!(
+                "admin key (shown once; also saved to {} with mode 0600):",
+                path.display()
+            );
+            println!("  {}", app.admin_key().key);
+        }
+        Origin::Stored(path) => println!("admin key: in {}", path.display()),
+        Origin::Configured => println!("admin key: from HOOKD_ADMIN_KEY"),
+    }
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signal_shutdown(shutdown.clone()));
+    app.serve(shutdown, Dispatch::Loop).await
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+async fn signal_shutdown(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing requests and attempts in flight");
+    token.cancel();
+}

@@ -1,0 +1,231 @@
+//! Settings: the embedded `config.default.toml`, then an optional file, then `HOOKD_*`
+//! environment variables, then command-line flags — merged, then validated once into
+//! [`Settings`], so nothing downstream checks again.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
+
+pub const DEFAULT_CONFIG: &str = include_str!("../../../config.default.toml");
+
+/// Values given on the command line; `None` leaves the configured value.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    All,
+    Api,
+    Worker,
+}
+
+impl Role {
+    pub fn runs_api(self) -> bool {
+        matches!(self, Role::All | Role::Api)
+    }
+
+    pub fn runs_dispatcher(self) -> bool {
+        matches!(self, Role::All | Role::Worker)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub role: Role,
+    pub admin_key: Option<String>,
+    pub log: LogSettings,
+    pub api: ApiSettings,
+    pub ingest: IngestSettings,
+    pub dispatch: DispatchSettings,
+    pub delivery: DeliverySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiSettings {
+    pub max_body_bytes: usize,
+    pub max_records_per_request: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestSettings {
+    pub max_batch: usize,
+    pub queue: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DispatchSettings {
+    pub concurrency: usize,
+    pub per_webhook_in_flight: usize,
+    #[serde(deserialize_with = "duration")]
+    pub lease: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub poll_interval: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeliverySettings {
+    #[serde(deserialize_with = "duration")]
+    pub max_timeout: Duration,
+    pub response_body_max: usize,
+    #[serde(deserialize_with = "duration")]
+    pub secret_rotation_grace: Duration,
+    #[serde(deserialize_with = "networks")]
+    pub allow_networks: Vec<IpNet>,
+}
+
+impl Settings {
+    /// Loads and validates settings. `file` is the `--config` file, if any.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_CONFIG));
+        if let Some(file) = file {
+            if !file.is_file() {
+                anyhow::bail!("config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("HOOKD_").split("__").ignore(&["config", "url", "key"]))
+            .merge(Serialized::defaults(overrides));
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Cross-field checks, with an error that says what to change.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let d = &self.dispatch;
+        if d.lease < self.delivery.max_timeout + Duration::from_secs(5) {
+            anyhow::bail!(
+                "dispatch.lease ({}) must exceed delivery.max_timeout ({}) by at least 5s, or a delivery could be sent twice at once",
+                hookd_core::duration::format(d.lease),
+                hookd_core::duration::format(self.delivery.max_timeout)
+            );
+        }
+        if self.delivery.max_timeout < hookd_core::webhook::MIN_TIMEOUT {
+            anyhow::bail!("delivery.max_timeout must be at least 100ms");
+        }
+        if d.concurrency == 0 || d.per_webhook_in_flight == 0 {
+            anyhow::bail!("dispatch.concurrency and dispatch.per_webhook_in_flight must be at least 1");
+        }
+        if self.ingest.max_batch == 0 || self.ingest.queue == 0 {
+            anyhow::bail!("ingest.max_batch and ingest.queue must be at least 1");
+        }
+        if self.api.max_records_per_request == 0 {
+            anyhow::bail!("api.max_records_per_request must be at least 1");
+        }
+        if let Some(url) = &self.database_url {
+            if url.starts_with("postgres") {
+                anyhow::bail!(
+                    "PostgreSQL is not supported by this build yet; leave database_url unset to use embedded SQLite"
+                );
+            }
+            anyhow::bail!("database_url `{url}` is not a postgres:// URL; leave it unset to use embedded SQLite");
+        }
+        if self.role != Role::All {
+            anyhow::bail!(
+                "role `api` or `worker` needs a shared PostgreSQL database; with embedded SQLite use role `all`"
+            );
+        }
+        Ok(())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("hookd.db")
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    hookd_core::duration::parse(&s).map_err(serde::de::Error::custom)
+}
+
+/// A list of CIDRs, as a TOML array or a comma-separated string (from the environment).
+fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match Raw::deserialize(d)? {
+        Raw::List(items) => items,
+        Raw::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    items
+        .iter()
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a network (write e.g. 10.0.0.0/8)")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_defaults_load_and_validate() {
+        let s: Settings = Figment::from(Toml::string(DEFAULT_CONFIG)).extract().unwrap();
+        s.validate().unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.dispatch.lease, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn a_lease_shorter_than_the_timeout_is_refused() {
+        let mut s: Settings = Figment::from(Toml::string(DEFAULT_CONFIG)).extract().unwrap();
+        s.dispatch.lease = Duration::from_secs(30);
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("dispatch.lease"), "{err}");
+    }
+
+    #[test]
+    fn networks_read_from_a_comma_separated_string() {
+        let figment = Figment::from(Toml::string(DEFAULT_CONFIG))
+            .merge(Serialized::default("delivery.allow_networks", "127.0.0.0/8, ::1"));
+        let s: Settings = figment.extract().unwrap();
+        assert_eq!(s.delivery.allow_networks.len(), 2);
+    }
+}

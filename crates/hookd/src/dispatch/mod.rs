@@ -1,0 +1,245 @@
+//! The dispatcher: claims due deliveries with a lease, attempts them, records the outcome.
+//!
+//! No transaction is open while a request is in flight: a claim is one short transaction, the
+//! attempt runs with only the lease, and the result is one more short transaction that only
+//! lands if the lease is still ours.
+//!
+//! Two ways to drive it: [`Dispatcher::run`] loops (spawning attempts, so one slow webhook
+//! never holds up the others), and [`Dispatcher::tick`] does one round and waits for it, which
+//! is how tests step it deterministically.
+
+pub mod network;
+mod request;
+pub mod sender;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hookd_core::clock::Clock;
+use hookd_core::id::new_id;
+use hookd_core::outcome::{ErrorKind, Response, decide};
+use hookd_core::store::{Attempt, ClaimRequest, Claimed, Finish, Lease, Store};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::DispatchSettings;
+use crate::metrics;
+use sender::Sender;
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    sender: Sender,
+    settings: DispatchSettings,
+    wake: Notify,
+    /// Leases this process holds: delivery id → (lease token, webhook id).
+    in_flight: Mutex<HashMap<String, (String, String)>>,
+}
+
+impl Dispatcher {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, sender: Sender, settings: DispatchSettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                sender,
+                settings,
+                wake: Notify::new(),
+                in_flight: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Tells a sleeping dispatcher that new work may be due.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// One round: claims what is due (up to `concurrency`), attempts it all, waits for every
+    /// result to be recorded. Returns how many deliveries were attempted.
+    pub async fn tick(&self) -> anyhow::Result<usize> {
+        let claimed = self.claim(self.inner.settings.concurrency).await?;
+        let count = claimed.len();
+        futures::future::join_all(claimed.into_iter().map(|c| self.deliver(c))).await;
+        Ok(count)
+    }
+
+    /// Runs until `shutdown` fires, then lets attempts in flight finish for up to
+    /// `shutdown_grace` and gives the rest back.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut tasks = JoinSet::new();
+        let poll = self.inner.settings.poll_interval;
+        while !shutdown.is_cancelled() {
+            while tasks.try_join_next().is_some() {}
+            let free = self.inner.settings.concurrency.saturating_sub(tasks.len());
+            let mut claimed_all = false;
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(batch) => {
+                        claimed_all = !batch.is_empty() && batch.len() == free;
+                        for claimed in batch {
+                            let this = self.clone();
+                            tasks.spawn(async move {
+                                this.deliver(claimed).await;
+                            });
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = ?err, "claiming deliveries failed; retrying shortly");
+                    }
+                }
+            }
+            if claimed_all {
+                continue; // more may be due right now
+            }
+            let sleep = self.sleep_for(poll).await;
+            tokio::select! {
+                () = self.inner.wake.notified() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                () = tokio::time::sleep(sleep) => {}
+                () = shutdown.cancelled() => {}
+            }
+        }
+        let grace = self.inner.settings.shutdown_grace;
+        let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        self.release_all().await;
+    }
+
+    /// How long to sleep when nothing was claimed: until the next delivery is due, at most
+    /// `poll`, at least a little (so webhooks at their in-flight limit do not spin the loop).
+    async fn sleep_for(&self, poll: Duration) -> Duration {
+        match self.inner.store.next_wake_at().await {
+            Ok(Some(at)) => {
+                let ms = (at - self.inner.clock.now()).clamp(5, poll.as_millis() as i64);
+                Duration::from_millis(ms as u64)
+            }
+            _ => poll,
+        }
+    }
+
+    async fn claim(&self, limit: usize) -> anyhow::Result<Vec<Claimed>> {
+        let now = self.inner.clock.now();
+        let in_flight = {
+            let map = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            let mut counts: HashMap<String, usize> = HashMap::new();
+            for (_, webhook) in map.values() {
+                *counts.entry(webhook.clone()).or_default() += 1;
+            }
+            counts
+        };
+        let request = ClaimRequest {
+            now,
+            lease: Lease {
+                token: new_id("lse"),
+                until: now + self.inner.settings.lease.as_millis() as i64,
+            },
+            limit,
+            per_webhook_limit: self.inner.settings.per_webhook_in_flight,
+            in_flight,
+        };
+        let claimed = self.inner.store.claim_due(&request).await?;
+        let mut map = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        for c in &claimed {
+            map.insert(c.delivery.id.clone(), (c.lease.token.clone(), c.webhook.id.clone()));
+        }
+        Ok(claimed)
+    }
+
+    /// Gives back every lease still held (after aborted attempts), so another start retries
+    /// those deliveries at once instead of after the lease expires.
+    async fn release_all(&self) {
+        let leases: Vec<(String, String)> = {
+            let mut map = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            map.drain().map(|(delivery, (token, _))| (delivery, token)).collect()
+        };
+        if leases.is_empty() {
+            return;
+        }
+        match self.inner.store.release(&leases).await {
+            Ok(()) => tracing::info!(count = leases.len(), "released deliveries still in flight at shutdown"),
+            Err(err) => tracing::warn!(error = ?err, "releasing leases failed; they expire by themselves"),
+        }
+    }
+
+    /// Attempts one claimed delivery and records the result. Never fails: a storage error
+    /// leaves the lease to expire, and the delivery is attempted again.
+    pub async fn deliver(&self, claimed: Claimed) -> Attempt {
+        let inner = &self.inner;
+        let started_at = inner.clock.now();
+        let outgoing = request::build(&claimed, started_at);
+        let answer = inner.sender.send(outgoing, started_at).await;
+        let decision = decide(
+            &answer.response,
+            claimed.delivery.failures,
+            &claimed.webhook.spec.retry_schedule,
+            rand::random(),
+        );
+        let now = inner.clock.now();
+        let (status, error_kind) = match &answer.response {
+            Response::Status { code, .. } => (Some(*code), None),
+            Response::Error(kind) => (None, Some(kind.as_str().to_owned())),
+        };
+        let attempt = Attempt {
+            id: new_id("att"),
+            delivery_id: claimed.delivery.id.clone(),
+            started_at,
+            duration_ms: answer.duration.as_millis() as u64,
+            status,
+            response_headers: answer.headers,
+            response_body: answer.body,
+            error_kind,
+            explanation: decision.explanation.clone(),
+            outcome: decision.state,
+        };
+        let finish = Finish {
+            delivery_id: claimed.delivery.id.clone(),
+            lease_token: claimed.lease.token.clone(),
+            attempt: attempt.clone(),
+            state: decision.state,
+            failures: decision.failures,
+            next_attempt_at: now + decision.retry_in.map_or(0, |d| d.as_millis() as i64),
+            now,
+            disable_webhook: decision.disable_webhook.then(|| {
+                format!(
+                    "disabled at {}: {}",
+                    hookd_core::timefmt::rfc3339(now),
+                    decision.explanation
+                )
+            }),
+        };
+        match inner.store.finish(&finish).await {
+            Ok(true) => {
+                metrics::attempt_finished(decision.state, answer.duration);
+                if decision.disable_webhook {
+                    tracing::warn!(webhook = %claimed.webhook.id, "webhook disabled: the receiver answered 410 Gone");
+                }
+            }
+            Ok(false) => {
+                tracing::warn!(delivery = %claimed.delivery.id, "lease lost before the attempt finished; its result is not recorded")
+            }
+            Err(err) => {
+                tracing::error!(delivery = %claimed.delivery.id, error = ?err, "recording an attempt failed; the delivery is retried when its lease expires")
+            }
+        }
+        if matches!(answer.response, Response::Error(ErrorKind::Blocked)) {
+            tracing::info!(delivery = %claimed.delivery.id, url = %claimed.webhook.spec.url, "delivery blocked by the SSRF policy");
+        }
+        inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&claimed.delivery.id);
+        attempt
+    }
+}

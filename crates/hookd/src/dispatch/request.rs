@@ -1,0 +1,94 @@
+//! Building the request for a claimed delivery: the body (DESIGN.md §4) and the headers,
+//! signed per Standard Webhooks.
+
+use bytes::Bytes;
+use hookd_core::clock::Millis;
+use hookd_core::signature::signature_header;
+use hookd_core::store::Claimed;
+use hookd_core::webhook::{Format, Method, Webhook};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
+use super::sender::Outgoing;
+
+/// The body of a delivery. `None` for GET webhooks.
+fn body(claimed: &Claimed) -> Option<Bytes> {
+    let webhook = &claimed.webhook;
+    if webhook.spec.method == Method::Get {
+        return None;
+    }
+    let body = match webhook.spec.format {
+        Format::Single => claimed.records.first().cloned().unwrap_or_else(|| "{}".into()),
+        Format::Batch => {
+            let records_len: usize = claimed.records.iter().map(|r| r.len() + 1).sum();
+            let mut out = String::with_capacity(records_len + 160);
+            // Ids are [A-Za-z0-9_] only, so they need no JSON escaping.
+            out.push_str("{\"batch_id\":\"");
+            out.push_str(&claimed.delivery.id);
+            out.push_str("\",\"webhook_id\":\"");
+            out.push_str(&webhook.id);
+            out.push_str("\",\"workspace_id\":\"");
+            out.push_str(&webhook.workspace_id);
+            out.push_str("\",\"kind\":\"");
+            out.push_str(webhook.spec.kind.as_str());
+            out.push_str("\",\"result\":[");
+            for (i, record) in claimed.records.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(record);
+            }
+            out.push_str("]}");
+            out
+        }
+    };
+    Some(Bytes::from(body))
+}
+
+/// The full request for one attempt at `now`.
+pub(super) fn build(claimed: &Claimed, now: Millis) -> Outgoing {
+    let webhook: &Webhook = &claimed.webhook;
+    let body = body(claimed);
+    let timestamp = now.div_euclid(1000);
+    let mut headers = HeaderMap::new();
+    // Custom headers first, so hookd's own can never be shadowed.
+    if !webhook.spec.headers.is_empty() {
+        let first: Option<serde_json::Value> = claimed.records.first().and_then(|r| serde_json::from_str(r).ok());
+        for (name, template) in &webhook.spec.headers {
+            let value = Webhook::render_header(template, first.as_ref());
+            insert(&mut headers, name, &value);
+        }
+    }
+    if let Some(token) = &webhook.spec.token {
+        insert(&mut headers, &webhook.spec.token_header, token);
+    }
+    if body.is_some() {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    let id = &claimed.delivery.id;
+    insert(&mut headers, "webhook-id", id);
+    insert(&mut headers, "webhook-timestamp", &timestamp.to_string());
+    let signature = signature_header(
+        webhook.signing_secrets(now),
+        id,
+        timestamp,
+        body.as_deref().unwrap_or_default(),
+    );
+    insert(&mut headers, "webhook-signature", &signature);
+    Outgoing {
+        method: match webhook.spec.method {
+            Method::Post => reqwest::Method::POST,
+            Method::Get => reqwest::Method::GET,
+        },
+        url: webhook.spec.url.clone(),
+        headers,
+        body,
+        timeout: webhook.spec.timeout,
+    }
+}
+
+/// Inserts a header validated at webhook creation; anything unexpected is skipped, not sent.
+fn insert(headers: &mut HeaderMap, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+        headers.insert(name, value);
+    }
+}
