@@ -147,6 +147,21 @@ fn headers_json(headers: &HeaderMap) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
+/// Whether an I/O error carries a TLS error, possibly inside further I/O errors (an
+/// `io::Error`'s `source()` skips the error it wraps, so the chain walk alone misses it).
+fn wraps_tls_error(mut io: &std::io::Error) -> bool {
+    while let Some(inner) = io.get_ref() {
+        if inner.is::<rustls::Error>() {
+            return true;
+        }
+        match inner.downcast_ref::<std::io::Error>() {
+            Some(next) => io = next,
+            None => return false,
+        }
+    }
+    false
+}
+
 /// Maps a transport error to the kind the outcome table speaks of, by walking its causes.
 fn error_kind(err: &reqwest::Error) -> ErrorKind {
     if err.is_timeout() {
@@ -164,7 +179,7 @@ fn error_kind(err: &reqwest::Error) -> ErrorKind {
             return ErrorKind::Tls;
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+            if wraps_tls_error(io) {
                 return ErrorKind::Tls;
             }
             match io.kind() {

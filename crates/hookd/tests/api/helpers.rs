@@ -1,0 +1,184 @@
+//! The test harness: a real hookd on port 0 with a temp SQLite file and a manual clock.
+//! The dispatcher is stepped, not looped, so tests are deterministic.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookd::config::Overrides;
+use hookd::dispatch::Dispatcher;
+use hookd::{App, Dispatch, Settings};
+use hookd_core::clock::{Clock, ManualClock, SystemClock};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub base: String,
+    pub admin: String,
+    pub clock: ManualClock,
+    pub dispatcher: Dispatcher,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    pub dir: Arc<tempfile::TempDir>,
+}
+
+/// Test settings: port 0, a fresh data dir, loopback receivers allowed.
+pub fn settings(dir: &std::path::Path) -> Settings {
+    let overrides = Overrides {
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.to_path_buf()),
+        ..Default::default()
+    };
+    let mut settings = Settings::load(None, &overrides).expect("default settings load");
+    settings.delivery.allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    settings
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        Self::spawn_in(dir, configure, Dispatch::Manual).await
+    }
+
+    /// Starts hookd on an existing data dir (for restarts).
+    pub async fn spawn_in(
+        dir: Arc<tempfile::TempDir>,
+        configure: impl FnOnce(&mut Settings),
+        dispatch: Dispatch,
+    ) -> Self {
+        let mut settings = settings(dir.path());
+        configure(&mut settings);
+        let clock = ManualClock::starting_at(SystemClock.now());
+        let app = App::build(settings, Arc::new(clock.clone()))
+            .await
+            .expect("hookd starts");
+        let base = format!("http://{}", app.local_addr());
+        let admin = app.admin_key().key.clone();
+        let dispatcher = app.dispatcher();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app.serve(shutdown.clone(), dispatch));
+        Self {
+            base,
+            admin,
+            clock,
+            dispatcher,
+            http: reqwest::Client::new(),
+            shutdown,
+            task: Some(task),
+            dir,
+        }
+    }
+
+    /// Stops hookd gracefully and waits until it has.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    /// Steps the dispatcher until nothing is due. Returns how many attempts were made.
+    pub async fn dispatch_until_idle(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let n = self.dispatcher.tick().await.expect("tick");
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    pub async fn call(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("hookd answers");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, &self.admin.clone(), Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, &self.admin.clone(), None).await
+    }
+
+    /// A new workspace and one of its API keys.
+    pub async fn workspace(&self) -> (String, String) {
+        let (status, ws) = self.post("/v1/workspaces", json!({ "name": "acme" })).await;
+        assert_eq!(status, StatusCode::CREATED, "{ws}");
+        let id = ws["id"].as_str().unwrap().to_owned();
+        let (status, key) = self.post(&format!("/v1/workspaces/{id}/keys"), json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{key}");
+        (id, key["key"].as_str().unwrap().to_owned())
+    }
+
+    /// Creates a webhook, asserting success; returns it (with its secret).
+    pub async fn webhook(&self, ws: &str, body: Value) -> Value {
+        let (status, webhook) = self.post(&format!("/v1/workspaces/{ws}/webhooks"), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{webhook}");
+        webhook
+    }
+
+    pub async fn ingest(&self, ws: &str, kind: &str, body: Value) -> (StatusCode, Value) {
+        self.post(&format!("/v1/workspaces/{ws}/{kind}"), body).await
+    }
+
+    /// Ingests, asserting 202; returns the record ids.
+    pub async fn send(&self, ws: &str, kind: &str, body: Value) -> Vec<String> {
+        let (status, answer) = self.ingest(ws, kind, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        answer["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub async fn deliveries(&self, ws: &str) -> Vec<Value> {
+        let (status, page) = self.get(&format!("/v1/workspaces/{ws}/deliveries")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["data"].as_array().unwrap().clone()
+    }
+
+    pub async fn delivery(&self, ws: &str, id: &str) -> Value {
+        let (status, delivery) = self.get(&format!("/v1/workspaces/{ws}/deliveries/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{delivery}");
+        delivery
+    }
+}
+
+pub fn data_point(device: &str, tag: &str) -> Value {
+    json!({ "device_id": device, "tag": tag, "payload": { "v": 1 } })
+}
+
+impl TestApp {
+    /// The manual clock in Unix seconds.
+    pub fn clock_secs(&self) -> i64 {
+        self.clock.now() / 1000
+    }
+}

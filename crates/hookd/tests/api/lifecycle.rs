@@ -1,0 +1,102 @@
+//! The running process: the dispatcher loop, restarts, graceful shutdown, health and metrics.
+
+use std::time::Duration;
+
+use hookd::Dispatch;
+use serde_json::json;
+
+use crate::helpers::{TestApp, data_point};
+use crate::receiver::{Receiver, Reply};
+
+#[tokio::test]
+async fn the_dispatcher_loop_delivers_at_once_after_ingest_without_waiting_for_a_poll() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = TestApp::spawn_in(
+        dir,
+        |s| s.dispatch.poll_interval = Duration::from_secs(60),
+        Dispatch::Loop,
+    )
+    .await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = app.workspace().await;
+    app.webhook(&ws, json!({ "name": "w", "kind": "data", "url": receiver.url("/") }))
+        .await;
+    app.send(&ws, "data", data_point("d", "t")).await;
+    receiver.wait_for(1, Duration::from_secs(5)).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn deliveries_pending_at_shutdown_are_delivered_after_a_restart() {
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let app = TestApp::spawn().await; // dispatcher not running: everything stays pending
+    let (ws, _) = app.workspace().await;
+    app.webhook(
+        &ws,
+        json!({ "name": "w", "kind": "data", "url": receiver.url("/"), "format": "single" }),
+    )
+    .await;
+    let records: Vec<_> = (0..5).map(|i| data_point(&format!("d{i}"), "t")).collect();
+    let mut ids = app.send(&ws, "data", json!(records)).await;
+    let dir = app.dir.clone();
+    app.stop().await;
+    assert!(receiver.requests().is_empty());
+
+    let restarted = TestApp::spawn_in(dir, |_| {}, Dispatch::Loop).await;
+    let got = receiver.wait_for(5, Duration::from_secs(10)).await;
+    let mut delivered: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap().to_owned())
+        .collect();
+    delivered.sort();
+    ids.sort();
+    assert_eq!(delivered, ids);
+    restarted.stop().await;
+}
+
+#[tokio::test]
+async fn an_attempt_in_flight_at_shutdown_is_released_and_retried_after_a_restart() {
+    let receiver = Receiver::start_scripted(Reply::Status(200), [Reply::Hang]).await;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = TestApp::spawn_in(
+        dir.clone(),
+        |s| s.dispatch.shutdown_grace = Duration::from_millis(100),
+        Dispatch::Loop,
+    )
+    .await;
+    let (ws, _) = app.workspace().await;
+    app.webhook(&ws, json!({ "name": "w", "kind": "data", "url": receiver.url("/") }))
+        .await;
+    app.send(&ws, "data", data_point("d", "t")).await;
+    receiver.wait_for(1, Duration::from_secs(5)).await; // the first attempt hangs
+    app.stop().await;
+
+    // Without the release, the 90s lease would hold the delivery back.
+    let restarted = TestApp::spawn_in(dir, |_| {}, Dispatch::Loop).await;
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+    restarted.stop().await;
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_answer() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = app.workspace().await;
+    app.webhook(&ws, json!({ "name": "w", "kind": "data", "url": receiver.url("/") }))
+        .await;
+    app.send(&ws, "data", data_point("d", "t")).await;
+
+    let get = |path: &str| app.http.get(format!("{}{path}", app.base)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("hookd_deliveries_pending 1"), "{metrics}");
+    assert!(metrics.contains("hookd_records_ingested_total"));
+
+    app.dispatch_until_idle().await;
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("hookd_deliveries_pending 0"));
+    assert!(metrics.contains("hookd_attempts_total{outcome=\"delivered\"}"));
+    assert!(metrics.contains("hookd_attempt_duration_seconds_bucket"));
+}

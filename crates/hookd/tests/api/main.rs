@@ -1,0 +1,15 @@
+//! Integration tests: a real hookd on port 0, real SQLite files, real HTTP receivers.
+
+// Test helpers are shared between the modules of this one binary.
+#![allow(unreachable_pub)]
+
+mod helpers;
+mod receiver;
+
+mod delivery;
+mod filters;
+mod ingest;
+mod lifecycle;
+mod outcomes;
+mod tenancy;
+mod webhooks;

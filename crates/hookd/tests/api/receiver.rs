@@ -1,0 +1,145 @@
+//! A real HTTP receiver for tests: answers by script, records every request it gets.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+
+/// How the receiver answers one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Status(u16),
+    /// A status with one extra response header.
+    WithHeader(u16, &'static str, String),
+    /// Never answers.
+    Hang,
+    /// Sends the status line and part of the body, then breaks the connection.
+    BreakMidResponse,
+}
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("the body is JSON")
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    script: VecDeque<Reply>,
+    requests: Vec<Received>,
+}
+
+#[derive(Clone)]
+pub struct Receiver {
+    addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+    default: Arc<Reply>,
+}
+
+impl Receiver {
+    /// Starts a receiver answering `default` once its script is used up.
+    pub async fn start(default: Reply) -> Self {
+        Self::start_scripted(default, []).await
+    }
+
+    /// Starts a receiver answering with `script` in order, then `default`.
+    pub async fn start_scripted(default: Reply, script: impl IntoIterator<Item = Reply>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let receiver = Self {
+            addr,
+            inner: Arc::new(Mutex::new(Inner {
+                script: script.into_iter().collect(),
+                requests: Vec::new(),
+            })),
+            default: Arc::new(default),
+        };
+        let app = axum::Router::new().fallback(answer).with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        receiver
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().requests.clone()
+    }
+
+    /// Waits until at least `n` requests arrived (polling, with a deadline).
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = self.requests();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {n} requests within {within:?}, got {}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+async fn answer(
+    State(receiver): State<Receiver>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let reply = {
+        let mut inner = receiver.inner.lock().unwrap();
+        inner.requests.push(Received {
+            method,
+            path: uri.path().to_owned(),
+            headers,
+            body,
+        });
+        inner.script.pop_front().unwrap_or_else(|| (*receiver.default).clone())
+    };
+    match reply {
+        Reply::Status(code) => Response::builder().status(code).body(Body::from("ok")).unwrap(),
+        Reply::WithHeader(code, name, value) => Response::builder()
+            .status(code)
+            .header(name, value)
+            .body(Body::empty())
+            .unwrap(),
+        Reply::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Response::new(Body::empty())
+        }
+        Reply::BreakMidResponse => {
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from_static(b"partial")),
+                Err(std::io::Error::other("receiver broke the connection")),
+            ];
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-length", "1000")
+                .body(Body::from_stream(futures::stream::iter(chunks)))
+                .unwrap()
+        }
+    }
+}

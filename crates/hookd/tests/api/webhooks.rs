@@ -1,0 +1,270 @@
+//! The webhook API: CRUD, validation, the test send, and the delivery log routes.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{TestApp, data_point};
+use crate::receiver::{Receiver, Reply};
+
+#[tokio::test]
+async fn a_webhook_is_created_read_listed_updated_and_deleted() {
+    let app = TestApp::spawn().await;
+    let (ws, _) = app.workspace().await;
+    let created = app
+        .webhook(
+            &ws,
+            json!({
+                "name": "plant", "kind": "event", "url": "https://example.com/hook", "filters": { "event_types": ["connection"] },
+                "token": "t", "token_header": "Verifier-Token", "headers": { "X-Site": "{{labels.site}}" },
+                "format": "single", "batch_max": 50, "timeout": "10s", "retry_schedule": ["5s", "5m", "30m"]
+            }),
+        )
+        .await;
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(created["has_token"], true);
+    assert!(created.get("token").is_none(), "tokens are never shown");
+    let path = format!("/v1/workspaces/{ws}/webhooks/{}", created["id"].as_str().unwrap());
+
+    let (status, read) = app.get(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read["retry_schedule"], json!(["5s", "5m", "30m"]));
+    assert_eq!(read["timeout"], "10s");
+    assert!(read.get("secret").is_none());
+
+    let (status, patched) = app
+        .call(
+            Method::PATCH,
+            &path,
+            &app.admin.clone(),
+            Some(json!({ "name": "renamed", "enabled": false })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["name"], "renamed");
+    assert_eq!(patched["format"], "single", "fields not named are kept");
+    assert_eq!(patched["enabled"], false);
+    assert!(patched["disabled_reason"].as_str().unwrap().contains("API"));
+    let (_, enabled) = app
+        .call(
+            Method::PATCH,
+            &path,
+            &app.admin.clone(),
+            Some(json!({ "enabled": true })),
+        )
+        .await;
+    assert_eq!(enabled["disabled_reason"], serde_json::Value::Null);
+
+    let (_, list) = app.get(&format!("/v1/workspaces/{ws}/webhooks")).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+
+    let (status, _) = app.call(Method::DELETE, &path, &app.admin.clone(), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.get(&path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn invalid_webhooks_are_refused_with_the_field_named_and_nothing_is_created() {
+    let app = TestApp::spawn().await;
+    let (ws, _) = app.workspace().await;
+    let cases = [
+        (
+            json!({ "name": "n", "kind": "data", "url": "ftp://example.com" }),
+            "url",
+            "invalid_url",
+        ),
+        (
+            json!({ "name": "n", "kind": "logs", "url": "https://example.com" }),
+            "kind",
+            "invalid_value",
+        ),
+        (
+            json!({ "name": "", "kind": "data", "url": "https://example.com" }),
+            "name",
+            "invalid_value",
+        ),
+        (
+            json!({ "name": "n", "kind": "data", "url": "https://example.com", "retry_schedule": ["5s", "often"] }),
+            "retry_schedule[1]",
+            "invalid_duration",
+        ),
+        (
+            json!({ "name": "n", "kind": "data", "url": "https://example.com", "batch_max": 5000 }),
+            "batch_max",
+            "invalid_value",
+        ),
+        (
+            json!({ "name": "n", "kind": "data", "url": "https://example.com", "secret": "plain" }),
+            "secret",
+            "invalid_secret",
+        ),
+        (
+            json!({ "name": "n", "kind": "event", "url": "https://example.com", "filters": { "tags": ["t"] } }),
+            "filters.tags",
+            "invalid_value",
+        ),
+        (
+            json!({ "kind": "data", "url": "https://example.com" }),
+            "name",
+            "missing_field",
+        ),
+    ];
+    for (body, field, code) in cases {
+        let (status, error) = app.post(&format!("/v1/workspaces/{ws}/webhooks"), body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(
+            (error["error"]["field"].as_str(), error["error"]["code"].as_str()),
+            (Some(field), Some(code)),
+            "{body}"
+        );
+    }
+    let (_, list) = app.get(&format!("/v1/workspaces/{ws}/webhooks")).await;
+    assert!(list["data"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_test_send_delivers_a_test_event_at_once_and_returns_the_attempt() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = app.workspace().await;
+    let webhook = app
+        .webhook(&ws, json!({ "name": "t", "kind": "data", "url": receiver.url("/") }))
+        .await;
+    let (status, answer) = app
+        .post(
+            &format!("/v1/workspaces/{ws}/webhooks/{}/test", webhook["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["attempt"]["status"], 200);
+    assert_eq!(answer["attempt"]["outcome"], "delivered");
+
+    let got = receiver.requests();
+    assert_eq!(got.len(), 1, "sent at once, without the dispatcher");
+    assert_eq!(got[0].json()["result"][0]["type"], "TEST");
+    let delivery = app.delivery(&ws, answer["delivery_id"].as_str().unwrap()).await;
+    assert_eq!(delivery["state"], "delivered");
+    assert_eq!(app.dispatch_until_idle().await, 0, "nothing left to send");
+}
+
+#[tokio::test]
+async fn deliveries_are_listed_newest_first_with_filters_and_a_cursor() {
+    let app = TestApp::spawn().await;
+    let ok = Receiver::start(Reply::Status(200)).await;
+    let bad = Receiver::start(Reply::Status(400)).await;
+    let (ws, _) = app.workspace().await;
+    let good_hook = app
+        .webhook(
+            &ws,
+            json!({ "name": "ok", "kind": "data", "url": ok.url("/"), "format": "single" }),
+        )
+        .await;
+    app.webhook(
+        &ws,
+        json!({ "name": "bad", "kind": "data", "url": bad.url("/"), "format": "single" }),
+    )
+    .await;
+    for i in 0..3 {
+        app.send(&ws, "data", data_point(&format!("d{i}"), "t")).await;
+    }
+    app.dispatch_until_idle().await;
+
+    let all = app.deliveries(&ws).await;
+    assert_eq!(all.len(), 6);
+    let ids: Vec<&str> = all.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(ids, sorted, "newest first");
+
+    let (_, failed) = app.get(&format!("/v1/workspaces/{ws}/deliveries?state=failed")).await;
+    assert_eq!(failed["data"].as_array().unwrap().len(), 3);
+    let (_, mine) = app
+        .get(&format!(
+            "/v1/workspaces/{ws}/deliveries?webhook_id={}",
+            good_hook["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(
+        mine["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["state"] == "delivered")
+    );
+
+    let (_, page1) = app.get(&format!("/v1/workspaces/{ws}/deliveries?limit=4")).await;
+    let cursor = page1["next_cursor"].as_str().unwrap();
+    let (_, page2) = app
+        .get(&format!("/v1/workspaces/{ws}/deliveries?limit=4&after={cursor}"))
+        .await;
+    assert_eq!(page2["data"].as_array().unwrap().len(), 2);
+    assert_eq!(page2["next_cursor"], serde_json::Value::Null);
+
+    let (status, error) = app.get(&format!("/v1/workspaces/{ws}/deliveries?state=lost")).await;
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("state"))
+    );
+    let (status, error) = app.get(&format!("/v1/workspaces/{ws}/deliveries?limit=0")).await;
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("limit"))
+    );
+}
+
+#[tokio::test]
+async fn a_failed_delivery_can_be_retried_now() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start_scripted(Reply::Status(200), [Reply::Status(400)]).await;
+    let (ws, _) = app.workspace().await;
+    app.webhook(&ws, json!({ "name": "w", "kind": "data", "url": receiver.url("/") }))
+        .await;
+    app.send(&ws, "data", data_point("d", "t")).await;
+    app.dispatch_until_idle().await;
+    let id = app.deliveries(&ws).await[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.delivery(&ws, &id).await["state"], "failed");
+
+    let (status, retried) = app
+        .post(&format!("/v1/workspaces/{ws}/deliveries/{id}/retry"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(retried["state"], "pending");
+    app.dispatch_until_idle().await;
+    let delivery = app.delivery(&ws, &id).await;
+    assert_eq!(delivery["state"], "delivered");
+    assert_eq!(delivery["attempts"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_disabled_webhook_holds_its_deliveries_until_enabled() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = app.workspace().await;
+    let webhook = app
+        .webhook(&ws, json!({ "name": "w", "kind": "data", "url": receiver.url("/") }))
+        .await;
+    let path = format!("/v1/workspaces/{ws}/webhooks/{}", webhook["id"].as_str().unwrap());
+    app.send(&ws, "data", data_point("d", "t")).await;
+    app.call(
+        Method::PATCH,
+        &path,
+        &app.admin.clone(),
+        Some(json!({ "enabled": false })),
+    )
+    .await;
+    assert_eq!(app.dispatch_until_idle().await, 0);
+
+    app.call(
+        Method::PATCH,
+        &path,
+        &app.admin.clone(),
+        Some(json!({ "enabled": true })),
+    )
+    .await;
+    app.advance(Duration::from_millis(1));
+    assert_eq!(app.dispatch_until_idle().await, 1);
+    assert_eq!(receiver.requests().len(), 1);
+}
