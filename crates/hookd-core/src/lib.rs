@@ -11,8 +11,11 @@
 //! - [`signature`]: Standard Webhooks signing and `whsec_` secrets.
 //! - [`store`]: the storage contract every backend implements. Only backends contain SQL.
 //! - [`clock`]: the time source, real or manual (tests step it).
+//! - `conformance` (feature): the behaviour every [`store::Store`] must show, as tests.
 
 pub mod clock;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod duration;
 pub mod filter;
 pub mod id;

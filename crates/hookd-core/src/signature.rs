@@ -57,6 +57,58 @@ pub fn signature_header<'a>(
         .join(" ")
 }
 
+/// How long a signed timestamp stays acceptable, either way (the Standard Webhooks default).
+pub const DEFAULT_TOLERANCE_SECS: i64 = 5 * 60;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the secret is not usable: {0}")]
+    BadSecret(String),
+    #[error("the timestamp `{0}` is not a whole number of seconds")]
+    BadTimestamp(String),
+    #[error("the timestamp is {0}s old, more than the {1}s allowed (a replay, or clocks apart)")]
+    TooOld(i64, i64),
+    #[error("the timestamp is {0}s in the future, more than the {1}s allowed")]
+    InTheFuture(i64, i64),
+    #[error("no v1 signature in the header matches the body (wrong secret, or the body was changed)")]
+    NoMatch,
+}
+
+/// Verifies a Standard Webhooks signature header (one or more `v1,<base64>` separated by
+/// spaces) against `secret`, with `now` and the tolerance in seconds.
+pub fn verify(
+    secret: &str,
+    id: &str,
+    timestamp: &str,
+    header: &str,
+    body: &[u8],
+    now: i64,
+    tolerance: i64,
+) -> Result<(), VerifyError> {
+    let key = secret_key(secret).map_err(VerifyError::BadSecret)?;
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| VerifyError::BadTimestamp(timestamp.to_owned()))?;
+    if now - ts > tolerance {
+        return Err(VerifyError::TooOld(now - ts, tolerance));
+    }
+    if ts - now > tolerance {
+        return Err(VerifyError::InTheFuture(ts - now, tolerance));
+    }
+    let expected = sign(&key, id, ts, body);
+    let matched = header
+        .split(' ')
+        .filter(|s| s.starts_with("v1,"))
+        .any(|given| constant_time_eq(given.as_bytes(), expected.as_bytes()));
+    if matched { Ok(()) } else { Err(VerifyError::NoMatch) }
+}
+
+/// Equality whose timing does not depend on where the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +124,29 @@ mod tests {
             br#"{"test": 2432232314}"#,
         );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn verification_names_what_is_wrong() {
+        let secret = generate_secret();
+        let header = signature_header([secret.as_str()], "msg_1", 1000, b"{}");
+        assert_eq!(verify(&secret, "msg_1", "1000", &header, b"{}", 1010, 300), Ok(()));
+        assert_eq!(
+            verify(&secret, "msg_1", "1000", &header, b"{ }", 1010, 300),
+            Err(VerifyError::NoMatch)
+        );
+        assert_eq!(
+            verify(&generate_secret(), "msg_1", "1000", &header, b"{}", 1010, 300),
+            Err(VerifyError::NoMatch)
+        );
+        assert_eq!(
+            verify(&secret, "msg_1", "1000", &header, b"{}", 2000, 300),
+            Err(VerifyError::TooOld(1000, 300))
+        );
+        assert!(matches!(
+            verify(&secret, "msg_1", "soon", &header, b"{}", 1000, 300),
+            Err(VerifyError::BadTimestamp(_))
+        ));
     }
 
     #[test]

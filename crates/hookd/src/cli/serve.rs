@@ -1,10 +1,9 @@
-//! The command line: `hookd serve` runs the gateway.
+//! `hookd serve`: runs the gateway until SIGINT or SIGTERM.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
 use hookd_core::clock::SystemClock;
 use tokio_util::sync::CancellationToken;
 
@@ -12,25 +11,8 @@ use crate::admin_key::Origin;
 use crate::config::{LogFormat, Overrides, Settings};
 use crate::{App, Dispatch, telemetry};
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "hookd",
-    version,
-    about = "A webhook gateway in one binary: durable ingest, filtered, signed, retried and logged delivery."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the gateway: the HTTP API and the dispatcher.
-    Serve(ServeArgs),
-}
-
 #[derive(Debug, clap::Args)]
-struct ServeArgs {
+pub(super) struct ServeArgs {
     /// A TOML file overriding config.default.toml.
     #[arg(long, env = "HOOKD_CONFIG")]
     config: Option<PathBuf>,
@@ -51,14 +33,7 @@ struct ServeArgs {
     log_json: bool,
 }
 
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => serve(args),
-    }
-}
-
-fn serve(args: ServeArgs) -> ExitCode {
+pub(super) fn serve(args: ServeArgs) -> ExitCode {
     let overrides = Overrides {
         listen: args.listen,
         data_dir: args.data_dir,

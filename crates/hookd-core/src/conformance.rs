@@ -1,0 +1,420 @@
+//! The storage conformance suite: what every [`Store`] must do, written once and run against
+//! each backend with [`store_conformance_tests!`](crate::store_conformance_tests).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::clock::Millis;
+use crate::id::new_id;
+use crate::record::Kind;
+use crate::store::*;
+use crate::webhook::{Webhook, WebhookSpec};
+
+const T0: Millis = 1_700_000_000_000;
+const LEASE: Millis = 90_000;
+
+/// Generates one `#[tokio::test]` per check, each on a fresh store from `$fresh` (an async
+/// expression evaluating to something that derefs to a `Store`).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($fresh:expr) => {
+        $crate::store_conformance_tests!(@each $fresh;
+            claims_due_deliveries_once_until_the_lease_expires,
+            a_stale_lease_cannot_record_a_result,
+            claims_keep_each_webhook_under_its_in_flight_limit,
+            deliveries_of_disabled_webhooks_are_held,
+            an_idempotency_key_replays_or_conflicts,
+            a_delivery_to_a_deleted_webhook_is_skipped,
+            finishing_with_disable_disables_the_webhook,
+            retry_and_replay_make_deliveries_due_again,
+            deliveries_are_listed_newest_first_by_cursor,
+            released_deliveries_are_due_at_once,
+            queue_stats_count_pending_and_due,
+            tenants_and_keys_are_stored,
+        );
+    };
+    (@each $fresh:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let store = $fresh;
+                $crate::conformance::$check(&*store).await;
+            }
+        )*
+    };
+}
+
+struct Fixture {
+    workspace: String,
+    webhook: Webhook,
+}
+
+async fn fixture(store: &dyn Store) -> Fixture {
+    let workspace = Workspace {
+        id: new_id("ws"),
+        name: "acme".into(),
+        created_at: T0,
+    };
+    store.create_workspace(&workspace).await.unwrap();
+    let webhook = webhook(store, &workspace.id).await;
+    Fixture {
+        workspace: workspace.id,
+        webhook,
+    }
+}
+
+async fn webhook(store: &dyn Store, workspace: &str) -> Webhook {
+    let spec =
+        WebhookSpec::from_stored(&json!({ "name": "w", "kind": "data", "url": "https://example.com/" })).unwrap();
+    let webhook = Webhook {
+        id: new_id("wh"),
+        workspace_id: workspace.into(),
+        spec,
+        secret: crate::signature::generate_secret(),
+        previous_secrets: Vec::new(),
+        disabled_reason: None,
+        created_at: T0,
+        updated_at: T0,
+    };
+    store.insert_webhook(&webhook).await.unwrap();
+    webhook
+}
+
+/// Ingests `n` records, one delivery each, for `webhook`; returns the delivery ids.
+async fn ingest(store: &dyn Store, webhook: &Webhook, n: usize, at: Millis) -> Vec<String> {
+    let mut request = IngestRequest {
+        workspace_id: webhook.workspace_id.clone(),
+        idempotency: None,
+        records: vec![],
+        deliveries: vec![],
+    };
+    for _ in 0..n {
+        let record = NewRecord {
+            id: new_id("rec"),
+            workspace_id: webhook.workspace_id.clone(),
+            kind: Kind::Data,
+            body: "{}".into(),
+            created_at: at,
+        };
+        request.deliveries.push(NewDelivery {
+            id: new_id("dlv"),
+            workspace_id: webhook.workspace_id.clone(),
+            webhook_id: webhook.id.clone(),
+            record_ids: vec![record.id.clone()],
+            created_at: at,
+            lease: None,
+        });
+        request.records.push(record);
+    }
+    let ids = request.deliveries.iter().map(|d| d.id.clone()).collect();
+    store.commit_ingest(&[request]).await.unwrap();
+    ids
+}
+
+fn claim_request(now: Millis, limit: usize) -> ClaimRequest {
+    ClaimRequest {
+        now,
+        lease: Lease {
+            token: new_id("lse"),
+            until: now + LEASE,
+        },
+        limit,
+        per_webhook_limit: 100,
+        in_flight: HashMap::new(),
+    }
+}
+
+fn finish_of(claimed: &Claimed, state: DeliveryState, now: Millis) -> Finish {
+    Finish {
+        delivery_id: claimed.delivery.id.clone(),
+        lease_token: claimed.lease.token.clone(),
+        attempt: Attempt {
+            id: new_id("att"),
+            delivery_id: claimed.delivery.id.clone(),
+            started_at: now,
+            duration_ms: 3,
+            status: Some(200),
+            response_headers: "{}".into(),
+            response_body: None,
+            error_kind: None,
+            explanation: "ok".into(),
+            outcome: state,
+        },
+        state,
+        failures: 0,
+        next_attempt_at: now,
+        now,
+        disable_webhook: None,
+    }
+}
+
+pub async fn claims_due_deliveries_once_until_the_lease_expires(store: &dyn Store) {
+    let f = fixture(store).await;
+    ingest(store, &f.webhook, 3, T0).await;
+    let claimed = store.claim_due(&claim_request(T0, 10)).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    assert_eq!(claimed[0].records, vec!["{}".to_owned()]);
+    assert_eq!(claimed[0].webhook.id, f.webhook.id);
+    assert!(
+        store.claim_due(&claim_request(T0 + 1, 10)).await.unwrap().is_empty(),
+        "leased deliveries are not claimed again"
+    );
+    let after_expiry = store.claim_due(&claim_request(T0 + LEASE + 1, 10)).await.unwrap();
+    assert_eq!(after_expiry.len(), 3, "an expired lease makes the delivery claimable");
+}
+
+pub async fn a_stale_lease_cannot_record_a_result(store: &dyn Store) {
+    let f = fixture(store).await;
+    ingest(store, &f.webhook, 1, T0).await;
+    let first = store.claim_due(&claim_request(T0, 1)).await.unwrap().remove(0);
+    let second = store
+        .claim_due(&claim_request(T0 + LEASE + 1, 1))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_ne!(first.lease.token, second.lease.token);
+    assert!(
+        !store
+            .finish(&finish_of(&first, DeliveryState::Delivered, T0 + LEASE + 2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish(&finish_of(&second, DeliveryState::Delivered, T0 + LEASE + 3))
+            .await
+            .unwrap()
+    );
+    let (delivery, attempts) = store
+        .get_delivery(&f.workspace, &second.delivery.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.state, DeliveryState::Delivered);
+    assert_eq!(attempts.len(), 1, "only the current lease's result is recorded");
+}
+
+pub async fn claims_keep_each_webhook_under_its_in_flight_limit(store: &dyn Store) {
+    let f = fixture(store).await;
+    let other = webhook(store, &f.workspace).await;
+    ingest(store, &f.webhook, 5, T0).await;
+    ingest(store, &other, 1, T0).await;
+    let mut request = claim_request(T0, 10);
+    request.per_webhook_limit = 2;
+    request.in_flight.insert(f.webhook.id.clone(), 1);
+    let claimed = store.claim_due(&request).await.unwrap();
+    let busy = claimed.iter().filter(|c| c.webhook.id == f.webhook.id).count();
+    assert_eq!((busy, claimed.len() - busy), (1, 1));
+    request.in_flight.insert(f.webhook.id.clone(), 2);
+    request.now += 1;
+    assert!(
+        store.claim_due(&request).await.unwrap().is_empty(),
+        "a full webhook gets nothing"
+    );
+}
+
+pub async fn deliveries_of_disabled_webhooks_are_held(store: &dyn Store) {
+    let f = fixture(store).await;
+    ingest(store, &f.webhook, 2, T0).await;
+    let mut disabled = f.webhook.clone();
+    disabled.spec.enabled = false;
+    store.update_webhook(&disabled).await.unwrap();
+    assert!(store.claim_due(&claim_request(T0, 10)).await.unwrap().is_empty());
+    assert_eq!(store.next_wake_at().await.unwrap(), None);
+    assert!(
+        store
+            .enabled_webhooks(std::slice::from_ref(&f.workspace))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.update_webhook(&f.webhook).await.unwrap();
+    assert_eq!(store.claim_due(&claim_request(T0, 10)).await.unwrap().len(), 2);
+}
+
+pub async fn an_idempotency_key_replays_or_conflicts(store: &dyn Store) {
+    let f = fixture(store).await;
+    let request = |hash: &str| IngestRequest {
+        workspace_id: f.workspace.clone(),
+        idempotency: Some(Idempotency {
+            key: "k1".into(),
+            request_hash: hash.into(),
+        }),
+        records: vec![NewRecord {
+            id: new_id("rec"),
+            workspace_id: f.workspace.clone(),
+            kind: Kind::Data,
+            body: "{}".into(),
+            created_at: T0,
+        }],
+        deliveries: vec![],
+    };
+    let first = request("h1");
+    let first_ids = vec![first.records[0].id.clone()];
+    let results = store
+        .commit_ingest(&[first, request("h1"), request("h2")])
+        .await
+        .unwrap();
+    assert_eq!(
+        results,
+        vec![
+            IngestResult::Committed(first_ids.clone()),
+            IngestResult::Replayed(first_ids),
+            IngestResult::KeyConflict
+        ]
+    );
+}
+
+pub async fn a_delivery_to_a_deleted_webhook_is_skipped(store: &dyn Store) {
+    let f = fixture(store).await;
+    store.delete_webhook(&f.workspace, &f.webhook.id).await.unwrap();
+    assert!(matches!(
+        store.delete_webhook(&f.workspace, &f.webhook.id).await,
+        Err(StoreError::NotFound)
+    ));
+    ingest(store, &f.webhook, 1, T0).await;
+    let list = store
+        .list_deliveries(
+            &f.workspace,
+            &DeliveryQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(list.is_empty());
+}
+
+pub async fn finishing_with_disable_disables_the_webhook(store: &dyn Store) {
+    let f = fixture(store).await;
+    ingest(store, &f.webhook, 1, T0).await;
+    let claimed = store.claim_due(&claim_request(T0, 1)).await.unwrap().remove(0);
+    let mut finish = finish_of(&claimed, DeliveryState::Failed, T0 + 1);
+    finish.disable_webhook = Some("410 Gone".into());
+    assert!(store.finish(&finish).await.unwrap());
+    let webhook = store.get_webhook(&f.workspace, &f.webhook.id).await.unwrap().unwrap();
+    assert!(!webhook.spec.enabled);
+    assert_eq!(webhook.disabled_reason.as_deref(), Some("410 Gone"));
+}
+
+pub async fn retry_and_replay_make_deliveries_due_again(store: &dyn Store) {
+    let f = fixture(store).await;
+    let ids = ingest(store, &f.webhook, 2, T0).await;
+    for claimed in store.claim_due(&claim_request(T0, 10)).await.unwrap() {
+        store
+            .finish(&finish_of(&claimed, DeliveryState::Dead, T0 + 1))
+            .await
+            .unwrap();
+    }
+    let later = T0 + 10_000;
+    let retried = store
+        .retry_delivery(&f.workspace, &ids[0], later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (retried.state, retried.next_attempt_at, retried.failures),
+        (DeliveryState::Pending, later, 0)
+    );
+    assert!(
+        store
+            .retry_delivery("ws_other", &ids[1], later)
+            .await
+            .unwrap()
+            .is_none(),
+        "scoped to the workspace"
+    );
+    let query = ReplayQuery {
+        webhook_id: f.webhook.id.clone(),
+        since: T0,
+        until: T0 + 1,
+        states: vec![DeliveryState::Dead],
+    };
+    assert_eq!(store.replay(&f.workspace, &query, later).await.unwrap(), 1);
+    assert_eq!(store.claim_due(&claim_request(later, 10)).await.unwrap().len(), 2);
+}
+
+pub async fn deliveries_are_listed_newest_first_by_cursor(store: &dyn Store) {
+    let f = fixture(store).await;
+    let mut ids = ingest(store, &f.webhook, 5, T0).await;
+    ids.reverse();
+    let page = |after: Option<String>| DeliveryQuery {
+        limit: 3,
+        after,
+        ..Default::default()
+    };
+    let first = store.list_deliveries(&f.workspace, &page(None)).await.unwrap();
+    assert_eq!(first.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), ids[..3]);
+    let second = store
+        .list_deliveries(&f.workspace, &page(Some(first[2].id.clone())))
+        .await
+        .unwrap();
+    assert_eq!(second.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), ids[3..]);
+    let delivered = DeliveryQuery {
+        limit: 10,
+        state: Some(DeliveryState::Delivered),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .list_deliveries(&f.workspace, &delivered)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn released_deliveries_are_due_at_once(store: &dyn Store) {
+    let f = fixture(store).await;
+    ingest(store, &f.webhook, 1, T0).await;
+    let claimed = store.claim_due(&claim_request(T0, 1)).await.unwrap().remove(0);
+    store
+        .release(&[(claimed.delivery.id.clone(), claimed.lease.token.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.claim_due(&claim_request(T0 + 1, 1)).await.unwrap().len(), 1);
+}
+
+pub async fn queue_stats_count_pending_and_due(store: &dyn Store) {
+    let f = fixture(store).await;
+    ingest(store, &f.webhook, 2, T0).await;
+    ingest(store, &f.webhook, 1, T0 + Duration::from_secs(60).as_millis() as Millis).await;
+    let stats = store.queue_stats(T0 + 1).await.unwrap();
+    assert_eq!(
+        stats,
+        QueueStats {
+            pending: 3,
+            due: 2,
+            oldest_pending_at: Some(T0)
+        }
+    );
+}
+
+pub async fn tenants_and_keys_are_stored(store: &dyn Store) {
+    let f = fixture(store).await;
+    let key = ApiKey {
+        id: new_id("key"),
+        workspace_id: f.workspace.clone(),
+        key_hash: "abc".into(),
+        created_at: T0,
+    };
+    store.create_api_key(&key).await.unwrap();
+    assert_eq!(store.find_api_key("abc").await.unwrap(), Some(key));
+    assert_eq!(store.find_api_key("nope").await.unwrap(), None);
+    assert!(
+        store
+            .list_workspaces()
+            .await
+            .unwrap()
+            .iter()
+            .any(|w| w.id == f.workspace)
+    );
+    assert_eq!(
+        store.list_webhooks(&f.workspace).await.unwrap(),
+        vec![f.webhook.clone()]
+    );
+    store.ping().await.unwrap();
+}
