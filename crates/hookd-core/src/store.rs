@@ -240,9 +240,20 @@ pub trait Store: Send + Sync + 'static {
     /// Leases up to `limit` due pending deliveries of enabled webhooks, keeping each webhook
     /// under `per_webhook_limit` in flight. Oldest due first.
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>>;
-    /// Records an attempt and the delivery's new state. Returns `false`, writing nothing,
-    /// when the lease is no longer held (another process took the delivery over).
-    async fn finish(&self, finish: &Finish) -> StoreResult<bool>;
+    /// Records attempts and their deliveries' new states, all in one transaction. For each,
+    /// `false` means nothing was written for it because its lease is no longer held (another
+    /// process took the delivery over).
+    async fn finish_many(&self, finishes: &[Finish]) -> StoreResult<Vec<bool>>;
+
+    /// [`Store::finish_many`] for one attempt.
+    async fn finish(&self, finish: &Finish) -> StoreResult<bool> {
+        Ok(self
+            .finish_many(std::slice::from_ref(finish))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false))
+    }
     /// Gives leased deliveries back, due at once (graceful shutdown).
     async fn release(&self, leases: &[(String, String)]) -> StoreResult<()>;
     /// When the next pending delivery becomes due or its lease expires, if any.

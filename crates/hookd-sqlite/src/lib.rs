@@ -146,8 +146,8 @@ impl Store for SqliteStore {
         queue::claim_due(&self.writer, request).await
     }
 
-    async fn finish(&self, finish: &Finish) -> StoreResult<bool> {
-        queue::finish(&self.writer, finish).await
+    async fn finish_many(&self, finishes: &[Finish]) -> StoreResult<Vec<bool>> {
+        queue::finish_many(&self.writer, finishes).await
     }
 
     async fn release(&self, leases: &[(String, String)]) -> StoreResult<()> {

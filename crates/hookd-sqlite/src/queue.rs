@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use hookd_core::clock::Millis;
 use hookd_core::store::{ClaimRequest, Claimed, Finish, QueueStats, StoreResult, pick_within_limits};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use crate::rows::{self, DELIVERY_COLUMNS, json_list};
 use crate::webhooks;
@@ -110,8 +110,17 @@ pub(crate) async fn claim_due(pool: &SqlitePool, request: &ClaimRequest) -> Stor
         .collect()
 }
 
-pub(crate) async fn finish(pool: &SqlitePool, f: &Finish) -> StoreResult<bool> {
+pub(crate) async fn finish_many(pool: &SqlitePool, finishes: &[Finish]) -> StoreResult<Vec<bool>> {
     let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut written = Vec::with_capacity(finishes.len());
+    for f in finishes {
+        written.push(finish_one(&mut tx, f).await?);
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(written)
+}
+
+async fn finish_one(tx: &mut SqliteConnection, f: &Finish) -> StoreResult<bool> {
     let updated = sqlx::query(
         "UPDATE deliveries SET state = ?, attempts = attempts + 1, failures = ?, next_attempt_at = ?, locked_until = 0, \
          lease_token = NULL, updated_at = ?, last_status = ?, last_explanation = ? \
@@ -161,7 +170,6 @@ pub(crate) async fn finish(pool: &SqlitePool, f: &Finish) -> StoreResult<bool> {
         .await
         .map_err(map_err)?;
     }
-    tx.commit().await.map_err(map_err)?;
     Ok(true)
 }
 

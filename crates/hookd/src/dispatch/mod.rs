@@ -19,8 +19,8 @@ use std::time::Duration;
 use hookd_core::clock::Clock;
 use hookd_core::id::new_id;
 use hookd_core::outcome::{ErrorKind, Response, decide};
-use hookd_core::store::{Attempt, ClaimRequest, Claimed, Finish, Lease, Store};
-use tokio::sync::Notify;
+use hookd_core::store::{Attempt, ClaimRequest, Claimed, Finish, Lease, Store, StoreError};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -33,8 +33,16 @@ pub struct Dispatcher {
     inner: Arc<Inner>,
 }
 
+/// An attempt's result waiting to be written, and who waits for the write.
+type FinishJob = (Finish, oneshot::Sender<Result<bool, Arc<StoreError>>>);
+
+/// Results written per transaction, at most.
+const FINISH_BATCH: usize = 512;
+
 struct Inner {
     store: Arc<dyn Store>,
+    /// Attempt results go to one writer task that commits all waiting at once.
+    finishes: mpsc::Sender<FinishJob>,
     clock: Arc<dyn Clock>,
     sender: Sender,
     settings: DispatchSettings,
@@ -44,10 +52,14 @@ struct Inner {
 }
 
 impl Dispatcher {
+    /// Builds the dispatcher and starts its result writer (so it needs a Tokio runtime).
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, sender: Sender, settings: DispatchSettings) -> Self {
+        let (finishes, queue) = mpsc::channel(FINISH_BATCH * 8);
+        tokio::spawn(write_finishes(queue, store.clone()));
         Self {
             inner: Arc::new(Inner {
                 store,
+                finishes,
                 clock,
                 sender,
                 settings,
@@ -172,6 +184,14 @@ impl Dispatcher {
         }
     }
 
+    /// Hands a result to the writer and waits until it is committed (or not).
+    async fn record(&self, finish: Finish) -> Result<bool, Arc<StoreError>> {
+        let (reply, written) = oneshot::channel();
+        let stopped = || Arc::new(StoreError::Unavailable("the result writer has stopped".into()));
+        self.inner.finishes.send((finish, reply)).await.map_err(|_| stopped())?;
+        written.await.map_err(|_| stopped())?
+    }
+
     /// Attempts one claimed delivery and records the result. Never fails: a storage error
     /// leaves the lease to expire, and the delivery is attempted again.
     pub async fn deliver(&self, claimed: Claimed) -> Attempt {
@@ -218,7 +238,7 @@ impl Dispatcher {
                 )
             }),
         };
-        match inner.store.finish(&finish).await {
+        match self.record(finish).await {
             Ok(true) => {
                 metrics::attempt_finished(decision.state, answer.duration);
                 if decision.disable_webhook {
@@ -241,5 +261,26 @@ impl Dispatcher {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&claimed.delivery.id);
         attempt
+    }
+}
+
+/// Writes attempt results: everything waiting at that moment, in one transaction.
+async fn write_finishes(mut queue: mpsc::Receiver<FinishJob>, store: Arc<dyn Store>) {
+    let mut jobs = Vec::with_capacity(FINISH_BATCH);
+    while queue.recv_many(&mut jobs, FINISH_BATCH).await > 0 {
+        let (finishes, replies): (Vec<Finish>, Vec<_>) = jobs.drain(..).unzip();
+        match store.finish_many(&finishes).await {
+            Ok(written) => {
+                for (reply, ok) in replies.into_iter().zip(written) {
+                    let _ = reply.send(Ok(ok));
+                }
+            }
+            Err(err) => {
+                let err = Arc::new(err);
+                for reply in replies {
+                    let _ = reply.send(Err(err.clone()));
+                }
+            }
+        }
     }
 }

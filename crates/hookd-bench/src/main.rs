@@ -1,0 +1,86 @@
+//! hookd-bench: end-to-end benchmarks of a real `hookd serve` process.
+//!
+//! Each scenario starts a fresh hookd (release build, fresh data dir, full durability), a
+//! receiver process (this binary, `receive`), and drives ingest load with many keep-alive
+//! connections, bounded in records and seconds. Figures are the median of `--runs` runs with
+//! min–max; results are printed as a Markdown table and written as JSON.
+
+mod load;
+mod process;
+mod receiver;
+mod report;
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookd-bench",
+    about = "End-to-end benchmarks of hookd. Build first: cargo build --release -p hookd -p hookd-bench"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenarios and report.
+    Run(RunArgs),
+    /// (internal) The receiver process.
+    Receive {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Scenario {
+    /// The load generator posting straight to the receiver: the machine's limit.
+    Ceiling,
+    /// One webhook, `format: single`, one record per ingest request.
+    Single,
+    /// One webhook, `format: batch`, `batch_max: 100`, arrays of 100 records.
+    Batch,
+    /// Start-up time to ready and idle memory.
+    Idle,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Scenarios to run, in order.
+    #[arg(value_enum, default_values_t = [Scenario::Ceiling, Scenario::Single, Scenario::Batch, Scenario::Idle])]
+    scenarios: Vec<Scenario>,
+    /// Records per run (`batch` sends 10× as many).
+    #[arg(long, default_value_t = 20_000)]
+    records: usize,
+    /// Concurrent ingest connections.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Runs per scenario; figures are the median.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Longest a run may take before it is stopped and reported incomplete.
+    #[arg(long, default_value_t = 120)]
+    seconds: u64,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "target/bench/results.json")]
+    out: std::path::PathBuf,
+}
+
+impl RunArgs {
+    pub(crate) fn deadline(&self) -> Duration {
+        Duration::from_secs(self.seconds)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::Receive { port } => runtime.block_on(receiver::run(port)),
+        Command::Run(args) => runtime.block_on(report::run_all(args)),
+    }
+}

@@ -1,0 +1,164 @@
+//! Runs the scenarios, aggregates runs (median, min–max) and reports.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::load::{Measured, run_once};
+use crate::{RunArgs, Scenario};
+
+/// One figure over several runs.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Figure {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Figure {
+    fn of(mut values: Vec<f64>) -> Option<Self> {
+        values.retain(|v| v.is_finite());
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        Some(Self {
+            median: values[values.len() / 2],
+            min: values[0],
+            max: values[values.len() - 1],
+        })
+    }
+
+    fn cell(fig: Option<Self>, decimals: usize) -> String {
+        match fig {
+            Some(f) if f.min == f.max => format!("{:.*}", decimals, f.median),
+            Some(f) => format!(
+                "{:.*} ({:.*}–{:.*})",
+                decimals, f.median, decimals, f.min, decimals, f.max
+            ),
+            None => "—".into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct ScenarioResult {
+    scenario: Scenario,
+    runs: usize,
+    complete_runs: usize,
+    figures: Vec<(&'static str, Option<Figure>)>,
+}
+
+fn percentile(values: &[u64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    Some(sorted[index] as f64 / 1000.0)
+}
+
+/// The figures of one run, by name; `None` where the scenario does not measure it.
+fn figures(m: &Measured) -> Vec<(&'static str, Option<f64>)> {
+    let per_s = |n: u64, s: f64| (n > 0 && s > 0.0).then(|| n as f64 / s);
+    vec![
+        ("delivered records/s", per_s(m.delivered_records, m.delivery_seconds)),
+        ("delivered requests/s", per_s(m.delivered_requests, m.delivery_seconds)),
+        ("ingest requests/s", per_s(m.ingest_requests, m.load_seconds)),
+        ("ingest p50 ms", percentile(&m.ingest_latencies_us, 0.50)),
+        ("ingest p99 ms", percentile(&m.ingest_latencies_us, 0.99)),
+        ("e2e p50 ms", percentile(&m.e2e_latencies_us, 0.50)),
+        ("e2e p99 ms", percentile(&m.e2e_latencies_us, 0.99)),
+        ("e2e p99.9 ms", percentile(&m.e2e_latencies_us, 0.999)),
+        (
+            "CPU s / 1k deliveries",
+            (m.hookd_cpu_seconds > 0.0).then(|| m.hookd_cpu_seconds * 1000.0 / m.delivered_requests.max(1) as f64),
+        ),
+        (
+            "peak RSS MiB",
+            (m.hookd_peak_rss_mib > 0.0).then_some(m.hookd_peak_rss_mib),
+        ),
+        ("ready ms", (m.ready_ms > 0.0).then_some(m.ready_ms)),
+        ("idle RSS MiB", (m.idle_rss_mib > 0.0).then_some(m.idle_rss_mib)),
+        ("duplicates", (m.delivered_requests > 0).then_some(m.duplicates as f64)),
+    ]
+}
+
+pub(crate) async fn run_all(args: RunArgs) -> anyhow::Result<()> {
+    let mut results = Vec::new();
+    for &scenario in &args.scenarios {
+        let mut runs = Vec::new();
+        for run in 1..=args.runs {
+            eprintln!("{scenario:?}: run {run}/{}", args.runs);
+            let measured = run_once(scenario, &args).await?;
+            if !measured.complete {
+                eprintln!(
+                    "  incomplete: {} of {} records delivered within {}s",
+                    measured.delivered_records, measured.records, args.seconds
+                );
+            }
+            runs.push(measured);
+        }
+        let per_run: Vec<Vec<(&'static str, Option<f64>)>> = runs.iter().map(figures).collect();
+        let names: Vec<&'static str> = per_run[0].iter().map(|(n, _)| *n).collect();
+        let figures = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (*name, Figure::of(per_run.iter().filter_map(|r| r[i].1).collect())))
+            .collect();
+        results.push(ScenarioResult {
+            scenario,
+            runs: runs.len(),
+            complete_runs: runs.iter().filter(|r| r.complete).count(),
+            figures,
+        });
+    }
+    let table = markdown(&results, &args);
+    println!("{table}");
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(
+        &args.out,
+        serde_json::to_string_pretty(&serde_json::json!({ "args": format!("{args:?}"), "results": results }))?,
+    )?;
+    eprintln!("results written to {}", args.out.display());
+    Ok(())
+}
+
+fn markdown(results: &[ScenarioResult], args: &RunArgs) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "records per run: {} (batch: {}), concurrency: {}, runs: {}\n",
+        args.records,
+        args.records * 10,
+        args.concurrency,
+        args.runs
+    );
+    let names: Vec<&str> = results
+        .first()
+        .map(|r| r.figures.iter().map(|(n, _)| *n).collect())
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "| figure | {} |",
+        results
+            .iter()
+            .map(|r| format!("{:?}", r.scenario).to_lowercase())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(out, "|---|{}", "---|".repeat(results.len()));
+    for (i, name) in names.iter().enumerate() {
+        let decimals = if name.contains("/s") || name.contains("duplicates") {
+            0
+        } else {
+            2
+        };
+        let cells: Vec<String> = results.iter().map(|r| Figure::cell(r.figures[i].1, decimals)).collect();
+        let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
+    }
+    out
+}
