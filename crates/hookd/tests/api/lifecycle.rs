@@ -100,3 +100,35 @@ async fn health_readiness_and_metrics_answer() {
     assert!(metrics.contains("hookd_attempts_total{outcome=\"delivered\"}"));
     assert!(metrics.contains("hookd_attempt_duration_seconds_bucket"));
 }
+
+#[tokio::test]
+async fn a_slow_webhook_cannot_hold_up_a_healthy_one() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = TestApp::spawn_in(
+        dir,
+        |s| {
+            s.dispatch.per_webhook_in_flight = 2;
+            s.dispatch.shutdown_grace = Duration::from_millis(100);
+        },
+        Dispatch::Loop,
+    )
+    .await;
+    let slow = Receiver::start(Reply::Hang).await;
+    let healthy = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = app.workspace().await;
+    let spec = |url: String, tag: &str| json!({ "name": tag, "kind": "data", "url": url, "format": "single", "timeout": "30s", "filters": { "tags": [tag] } });
+    app.webhook(&ws, spec(slow.url("/"), "slow")).await;
+    app.webhook(&ws, spec(healthy.url("/"), "fast")).await;
+    let backlog: Vec<_> = (0..20).map(|i| data_point(&format!("d{i}"), "slow")).collect();
+    app.send(&ws, "data", json!(backlog)).await;
+    slow.wait_for(2, Duration::from_secs(5)).await;
+
+    app.send(&ws, "data", data_point("x", "fast")).await;
+    healthy.wait_for(1, Duration::from_secs(2)).await;
+    assert_eq!(
+        slow.requests().len(),
+        2,
+        "the slow webhook stays at its in-flight limit"
+    );
+    app.stop().await;
+}
