@@ -24,8 +24,9 @@ pub fn secret_key(secret: &str) -> Result<Vec<u8>, String> {
     let key = STANDARD
         .decode(encoded)
         .map_err(|_| "the part after `whsec_` must be base64".to_owned())?;
-    if !(16..=64).contains(&key.len()) {
-        return Err("the secret key must be 16 to 64 bytes".to_owned());
+    // The Standard Webhooks range.
+    if !(24..=64).contains(&key.len()) {
+        return Err("the secret key must be 24 to 64 bytes".to_owned());
     }
     Ok(key)
 }

@@ -48,7 +48,10 @@ impl App {
         let shared_store: Arc<dyn Store> = Arc::new(store.clone());
         let admin_key = admin_key::load_or_create(&settings)?;
         let sender = Sender::new(
-            NetworkPolicy::new(settings.delivery.allow_networks.clone()),
+            NetworkPolicy::new(
+                settings.delivery.allow_networks.clone(),
+                settings.delivery.restrict_to_networks.clone(),
+            ),
             settings.delivery.response_body_max,
         )?;
         let dispatcher = Dispatcher::new(shared_store.clone(), clock.clone(), sender, settings.dispatch.clone());

@@ -104,6 +104,8 @@ pub struct DeliverySettings {
     pub secret_rotation_grace: Duration,
     #[serde(deserialize_with = "networks")]
     pub allow_networks: Vec<IpNet>,
+    #[serde(deserialize_with = "networks")]
+    pub restrict_to_networks: Vec<IpNet>,
 }
 
 impl Settings {

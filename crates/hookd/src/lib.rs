@@ -18,6 +18,7 @@ pub mod config;
 pub mod dispatch;
 pub mod ingest;
 pub mod metrics;
+pub mod model;
 pub mod telemetry;
 
 pub use app::{App, Dispatch};

@@ -2,28 +2,49 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
 use hookd_core::store::{DeliveryQuery, DeliveryState};
-use serde_json::{Value, json};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, CommonErrors};
 use super::extract::Caller;
-use super::views;
+use crate::model;
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 250;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/workspaces/{ws}/deliveries", get(list))
-        .route("/v1/workspaces/{ws}/deliveries/{dlv}", get(read))
-        .route("/v1/workspaces/{ws}/deliveries/{dlv}/retry", post(retry))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_deliveries))
+        .routes(routes!(read_delivery))
+        .routes(routes!(retry_delivery))
 }
 
-fn parse_query(params: &HashMap<String, String>) -> ApiResult<DeliveryQuery> {
+/// Filters and paging of the delivery list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query; it is parsed by `parse_query`
+struct ListParams {
+    /// Only this webhook's deliveries.
+    webhook_id: Option<String>,
+    /// Only deliveries in this state.
+    state: Option<model::DeliveryState>,
+    /// Page size, 1–250 (default 50).
+    #[param(minimum = 1, maximum = 250)]
+    limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    after: Option<String>,
+}
+
+fn parse_query(raw: Option<&str>) -> ApiResult<DeliveryQuery> {
+    let params: HashMap<String, String> = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
     if let Some(unknown) = params
         .keys()
         .find(|k| !["webhook_id", "state", "limit", "after"].contains(&k.as_str()))
@@ -68,46 +89,65 @@ fn parse_query(params: &HashMap<String, String>) -> ApiResult<DeliveryQuery> {
     })
 }
 
-async fn list(
+/// Lists deliveries, newest first.
+#[utoipa::path(
+    get, path = "/v1/workspaces/{ws}/deliveries", tag = "deliveries",
+    params(("ws" = String, Path, description = "Workspace id"), ListParams),
+    responses((status = 200, body = model::DeliveryPage), (status = 400, description = "A query parameter is wrong", body = model::ErrorBody), CommonErrors)
+)]
+async fn list_deliveries(
     State(state): State<AppState>,
     caller: Caller,
     Path(ws): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<model::DeliveryPage>> {
     caller.workspace(&state, &ws).await?;
-    let query = parse_query(&params)?;
+    let query = parse_query(raw.as_deref())?;
     let page = state.store.list_deliveries(&ws, &query).await?;
-    let next = (page.len() == query.limit)
+    let next_cursor = (page.len() == query.limit)
         .then(|| page.last().map(|d| d.id.clone()))
         .flatten();
-    Ok(Json(
-        json!({ "data": page.iter().map(views::delivery).collect::<Vec<_>>(), "next_cursor": next }),
-    ))
+    Ok(Json(model::DeliveryPage {
+        data: page.iter().map(Into::into).collect(),
+        next_cursor,
+    }))
 }
 
-async fn read(
+/// Reads one delivery with its attempts.
+#[utoipa::path(
+    get, path = "/v1/workspaces/{ws}/deliveries/{dlv}", tag = "deliveries",
+    params(("ws" = String, Path, description = "Workspace id"), ("dlv" = String, Path, description = "Delivery id")),
+    responses((status = 200, body = model::DeliveryDetail), CommonErrors)
+)]
+async fn read_delivery(
     State(state): State<AppState>,
     caller: Caller,
     Path((ws, dlv)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<model::DeliveryDetail>> {
     caller.workspace(&state, &ws).await?;
     let (delivery, attempts) = state
         .store
         .get_delivery(&ws, &dlv)
         .await?
         .ok_or(ApiError::NotFound("delivery"))?;
-    let mut out = views::delivery(&delivery);
-    out["attempts"] = attempts.iter().map(views::attempt).collect::<Vec<_>>().into();
-    Ok(Json(out))
+    Ok(Json(model::DeliveryDetail {
+        delivery: (&delivery).into(),
+        attempts: attempts.iter().map(Into::into).collect(),
+    }))
 }
 
 /// Makes the delivery pending and due now, whatever its state (a delivered one is sent again,
 /// with the same id). A delivery with an attempt in flight is left to that attempt.
-async fn retry(
+#[utoipa::path(
+    post, path = "/v1/workspaces/{ws}/deliveries/{dlv}/retry", tag = "deliveries",
+    params(("ws" = String, Path, description = "Workspace id"), ("dlv" = String, Path, description = "Delivery id")),
+    responses((status = 202, body = model::Delivery), CommonErrors)
+)]
+async fn retry_delivery(
     State(state): State<AppState>,
     caller: Caller,
     Path((ws, dlv)): Path<(String, String)>,
-) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<model::Delivery>)> {
     caller.workspace(&state, &ws).await?;
     let delivery = state
         .store
@@ -115,5 +155,5 @@ async fn retry(
         .await?
         .ok_or(ApiError::NotFound("delivery"))?;
     state.dispatcher.wake();
-    Ok((axum::http::StatusCode::ACCEPTED, Json(views::delivery(&delivery))))
+    Ok((StatusCode::ACCEPTED, Json((&delivery).into())))
 }

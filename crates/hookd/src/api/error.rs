@@ -8,6 +8,8 @@ use hookd_core::ValidationError;
 use hookd_core::store::StoreError;
 use serde_json::json;
 
+use crate::model::ErrorBody;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A field failed validation (422).
@@ -26,6 +28,8 @@ pub enum ApiError {
     Forbidden,
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("this route does not take that method")]
+    MethodNotAllowed,
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("the request body is larger than {0} bytes")]
@@ -77,6 +81,7 @@ impl IntoResponse for ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, *code, None),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
@@ -105,3 +110,33 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The errors any authenticated route can answer (for the OpenAPI document).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes responses; never constructed
+pub(crate) enum CommonErrors {
+    /// No key, or an unknown one.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The workspace or object does not exist, or the key may not see it.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// The database is unavailable; retry after `Retry-After`.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// The errors a route with a JSON body can answer, in addition to [`CommonErrors`].
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes responses; never constructed
+pub(crate) enum BodyErrors {
+    /// The body is not JSON, or a query parameter is wrong.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// The body is larger than `api.max_body_bytes`.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// A field is missing or invalid; `field` names it.
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+}

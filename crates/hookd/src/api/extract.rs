@@ -120,6 +120,7 @@ impl FromRequest<AppState> for OptionalJson {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         match JsonBody::from_request(req, state).await {
+            Ok(body) if body.value.is_null() => Ok(Self(Value::Object(Default::default()))),
             Ok(body) => Ok(Self(body.value)),
             Err(ApiError::BadRequest {
                 code: "invalid_json",

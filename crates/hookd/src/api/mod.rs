@@ -1,11 +1,13 @@
-//! The HTTP API (DESIGN.md §5): one module per resource, each with its routes.
+//! The HTTP API (DESIGN.md §5): one module per resource, each with its routes. Routes are
+//! registered only through `utoipa_axum::routes!`, from each handler's `#[utoipa::path]`, so
+//! the OpenAPI document at `/openapi.json` describes exactly the routes served.
 
 mod deliveries;
+mod docs;
 pub mod error;
 mod extract;
 mod ingest;
 mod system;
-mod views;
 mod webhooks;
 mod workspaces;
 
@@ -19,6 +21,9 @@ use hookd_core::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Settings;
 use crate::dispatch::Dispatcher;
@@ -54,17 +59,85 @@ impl Deref for AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    let body_limit = state.settings.api.max_body_bytes;
-    Router::new()
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hookd",
+        description = "A webhook gateway: ingest data points and events, deliver them signed, filtered, batched and retried to the webhooks your customers registered. Every route but the health, metrics and document routes takes `Authorization: Bearer <key>`: the admin key, or a workspace key. Errors are always `{\"error\": {\"code\", \"message\", \"field\"}}`.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "workspaces", description = "Tenants and their API keys"),
+        (name = "webhooks", description = "Subscriptions: where records are delivered, and how"),
+        (name = "ingest", description = "Records in: 202 only once they are on disk"),
+        (name = "deliveries", description = "The delivery log, retries and replays"),
+        (name = "system", description = "Health, metrics and this document")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every route, with its documentation.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(system::routes())
+        .merge(docs::routes())
         .merge(workspaces::routes())
         .merge(webhooks::routes())
         .merge(ingest::routes())
         .merge(deliveries::routes())
+}
+
+/// The OpenAPI document of the routes [`router`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.api.max_body_bytes;
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(|| async { error::ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Routes registered with plain axum calls would be served but not documented.
+    #[test]
+    fn every_route_is_registered_through_its_openapi_description() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let source = std::fs::read_to_string(&path).unwrap();
+            for forbidden in [
+                concat!(".", "route("),
+                concat!(".", "nest("),
+                concat!(".", "route_service("),
+            ] {
+                assert!(
+                    !source.contains(forbidden),
+                    "{} registers a route with `{forbidden}`; use routes!() with #[utoipa::path]",
+                    path.display()
+                );
+            }
+        }
+    }
 }

@@ -1,49 +1,82 @@
-//! Liveness, readiness and metrics.
+//! Liveness, readiness, metrics and the OpenAPI document.
 
+use std::sync::LazyLock;
+
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use crate::metrics;
+use crate::model::Health;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(prometheus))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
+        .routes(routes!(openapi_json))
 }
 
-/// The process is up.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+/// Liveness: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "system", security(()), responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        reason: None,
+    })
 }
 
-/// The process can serve: its database answers.
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+/// Readiness: the database answers.
+#[utoipa::path(
+    get, path = "/readyz", tag = "system", security(()),
+    responses((status = 200, body = Health), (status = 503, description = "The database does not answer", body = Health))
+)]
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(Health {
+                status: "ready".into(),
+                reason: None,
+            }),
+        ),
         Err(err) => {
             tracing::warn!(error = ?err, "readiness check failed");
+            let reason = Some("the database does not answer".into());
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "reason": "the database does not answer" })),
+                Json(Health {
+                    status: "unavailable".into(),
+                    reason,
+                }),
             )
         }
     }
 }
 
-async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus metrics, in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "system", security(()), responses((status = 200, content_type = "text/plain", body = String)))]
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     let now = state.clock.now();
     match state.store.queue_stats(now).await {
         Ok(stats) => metrics::queue(stats, now),
         Err(err) => tracing::warn!(error = ?err, "queue statistics unavailable for /metrics"),
     }
-    (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+/// This document (OpenAPI 3.1).
+#[utoipa::path(get, path = "/openapi.json", tag = "system", security(()), responses((status = 200, content_type = "application/json", body = Object)))]
+async fn openapi_json() -> impl IntoResponse {
+    static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+        super::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes")
+    });
+    ([(CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
 }

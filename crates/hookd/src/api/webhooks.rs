@@ -1,9 +1,8 @@
 //! Webhooks: CRUD, the signing secret, the test send and replay.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use hookd_core::id::new_id;
 use hookd_core::record::RecordIn;
 use hookd_core::signature::{generate_secret, secret_key};
@@ -14,23 +13,23 @@ use hookd_core::webhook::{PreviousSecret, Webhook, WebhookLimits, WebhookSpec, a
 use hookd_core::{ValidationError, timefmt};
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::error::{ApiError, ApiResult};
-use super::extract::{Caller, JsonBody, OptionalJson};
-use super::views;
-use crate::ingest::Submission;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/workspaces/{ws}/webhooks", post(create).get(list))
-        .route(
-            "/v1/workspaces/{ws}/webhooks/{wh}",
-            get(read).patch(update).delete(remove),
-        )
-        .route("/v1/workspaces/{ws}/webhooks/{wh}/secret", get(read_secret))
-        .route("/v1/workspaces/{ws}/webhooks/{wh}/secret/rotate", post(rotate_secret))
-        .route("/v1/workspaces/{ws}/webhooks/{wh}/test", post(send_test))
-        .route("/v1/workspaces/{ws}/webhooks/{wh}/replay", post(replay))
+use super::AppState;
+use super::error::{ApiError, ApiResult, BodyErrors, CommonErrors};
+use super::extract::{Caller, JsonBody, OptionalJson};
+use crate::ingest::Submission;
+use crate::model;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_webhook, list_webhooks))
+        .routes(routes!(read_webhook, update_webhook, delete_webhook))
+        .routes(routes!(read_secret))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(send_test))
+        .routes(routes!(replay_deliveries))
 }
 
 fn limits(state: &AppState) -> WebhookLimits {
@@ -59,12 +58,17 @@ async fn load(state: &AppState, caller: &Caller, ws: &str, wh: &str) -> ApiResul
         .ok_or(ApiError::NotFound("webhook"))
 }
 
-async fn create(
+/// Creates a webhook. The answer carries its signing secret.
+#[utoipa::path(
+    post, path = "/v1/workspaces/{ws}/webhooks", tag = "webhooks", params(("ws" = String, Path, description = "Workspace id")), request_body = model::WebhookIn,
+    responses((status = 201, body = model::WebhookCreated), CommonErrors, BodyErrors)
+)]
+async fn create_webhook(
     State(state): State<AppState>,
     caller: Caller,
     Path(ws): Path<String>,
     body: JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<model::WebhookCreated>)> {
     let workspace = caller.workspace(&state, &ws).await?;
     let spec = WebhookSpec::parse(&body.value, limits(&state))?;
     let secret = secret_from(&body.value)?;
@@ -80,34 +84,50 @@ async fn create(
         updated_at: now,
     };
     state.store.insert_webhook(&webhook).await?;
-    let mut out = views::webhook(&webhook);
-    out["secret"] = webhook.secret.clone().into();
-    Ok((StatusCode::CREATED, Json(out)))
-}
-
-async fn list(State(state): State<AppState>, caller: Caller, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
-    caller.workspace(&state, &ws).await?;
-    let webhooks = state.store.list_webhooks(&ws).await?;
-    Ok(Json(
-        json!({ "data": webhooks.iter().map(views::webhook).collect::<Vec<_>>() }),
+    Ok((
+        StatusCode::CREATED,
+        Json(model::WebhookCreated {
+            webhook: (&webhook).into(),
+            secret: webhook.secret.clone(),
+        }),
     ))
 }
 
-async fn read(
+/// Lists the workspace's webhooks.
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/webhooks", tag = "webhooks", params(("ws" = String, Path, description = "Workspace id")), responses((status = 200, body = model::List<model::Webhook>), CommonErrors))]
+async fn list_webhooks(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<model::List<model::Webhook>>> {
+    caller.workspace(&state, &ws).await?;
+    let webhooks = state.store.list_webhooks(&ws).await?;
+    Ok(Json(model::List {
+        data: webhooks.iter().map(Into::into).collect(),
+    }))
+}
+
+/// Reads a webhook.
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/webhooks/{wh}", tag = "webhooks", params(("ws" = String, Path, description = "Workspace id"), ("wh" = String, Path, description = "Webhook id")), responses((status = 200, body = model::Webhook), CommonErrors))]
+async fn read_webhook(
     State(state): State<AppState>,
     caller: Caller,
     Path((ws, wh)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(views::webhook(&load(&state, &caller, &ws, &wh).await?)))
+) -> ApiResult<Json<model::Webhook>> {
+    Ok(Json((&load(&state, &caller, &ws, &wh).await?).into()))
 }
 
 /// Replaces the fields the body names. Enabling a webhook clears its disabled reason.
-async fn update(
+#[utoipa::path(
+    patch, path = "/v1/workspaces/{ws}/webhooks/{wh}", tag = "webhooks", params(("ws" = String, Path, description = "Workspace id"), ("wh" = String, Path, description = "Webhook id")), request_body = model::WebhookPatch,
+    responses((status = 200, body = model::Webhook), CommonErrors, BodyErrors)
+)]
+async fn update_webhook(
     State(state): State<AppState>,
     caller: Caller,
     Path((ws, wh)): Path<(String, String)>,
     body: JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<model::Webhook>> {
     let mut webhook = load(&state, &caller, &ws, &wh).await?;
     let was_enabled = webhook.spec.enabled;
     webhook.spec = apply_patch(&webhook.spec, &body.value, limits(&state))?;
@@ -123,10 +143,15 @@ async fn update(
     if webhook.spec.enabled && !was_enabled {
         state.dispatcher.wake(); // its held deliveries may go now
     }
-    Ok(Json(views::webhook(&webhook)))
+    Ok(Json((&webhook).into()))
 }
 
-async fn remove(
+/// Deletes a webhook and its deliveries.
+#[utoipa::path(
+    delete, path = "/v1/workspaces/{ws}/webhooks/{wh}", tag = "webhooks", params(("ws" = String, Path, description = "Workspace id"), ("wh" = String, Path, description = "Webhook id")),
+    responses((status = 204, description = "Deleted"), CommonErrors)
+)]
+async fn delete_webhook(
     State(state): State<AppState>,
     caller: Caller,
     Path((ws, wh)): Path<(String, String)>,
@@ -139,33 +164,45 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn secret_view(webhook: &Webhook, now: i64) -> Value {
-    let previous: Vec<Value> = webhook
+fn secret_view(webhook: &Webhook, now: i64) -> model::Secret {
+    let previous = webhook
         .previous_secrets
         .iter()
         .filter(|p| p.expires_at > now)
-        .map(|p| json!({ "expires_at": rfc3339(p.expires_at) }))
+        .map(|p| model::PreviousSecret {
+            expires_at: rfc3339(p.expires_at),
+        })
         .collect();
-    json!({ "secret": webhook.secret, "previous": previous })
+    model::Secret {
+        secret: webhook.secret.clone(),
+        previous,
+    }
 }
 
+/// Reads the signing secret.
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/webhooks/{wh}/secret", tag = "webhooks", params(("ws" = String, Path, description = "Workspace id"), ("wh" = String, Path, description = "Webhook id")), responses((status = 200, body = model::Secret), CommonErrors))]
 async fn read_secret(
     State(state): State<AppState>,
     caller: Caller,
     Path((ws, wh)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<model::Secret>> {
     let webhook = load(&state, &caller, &ws, &wh).await?;
     Ok(Json(secret_view(&webhook, state.clock.now())))
 }
 
 /// Replaces the secret (with the one given, or a new one). The old secret keeps signing for
 /// `delivery.secret_rotation_grace`, so receivers can switch without missing a delivery.
+#[utoipa::path(
+    post, path = "/v1/workspaces/{ws}/webhooks/{wh}/secret/rotate", tag = "webhooks", params(("ws" = String, Path, description = "Workspace id"), ("wh" = String, Path, description = "Webhook id")),
+    request_body(content = Option<model::RotateIn>, description = "Optional"),
+    responses((status = 200, body = model::Secret), CommonErrors, BodyErrors)
+)]
 async fn rotate_secret(
     State(state): State<AppState>,
     caller: Caller,
     Path((ws, wh)): Path<(String, String)>,
     OptionalJson(body): OptionalJson,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<model::Secret>> {
     let mut webhook = load(&state, &caller, &ws, &wh).await?;
     Fields::new(&body, "")?.deny_unknown(&["secret"])?;
     let secret = secret_from(&body)?;
@@ -184,11 +221,15 @@ async fn rotate_secret(
 
 /// Sends a `TEST` event to the webhook now, outside the queue, and returns the attempt.
 /// The delivery is logged like any other and, if it fails, retried on the webhook's schedule.
+#[utoipa::path(
+    post, path = "/v1/workspaces/{ws}/webhooks/{wh}/test", tag = "webhooks", params(("ws" = String, Path, description = "Workspace id"), ("wh" = String, Path, description = "Webhook id")),
+    responses((status = 200, body = model::TestResult), CommonErrors)
+)]
 async fn send_test(
     State(state): State<AppState>,
     caller: Caller,
     Path((ws, wh)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<model::TestResult>> {
     let webhook = load(&state, &caller, &ws, &wh).await?;
     let now = state.clock.now();
     let record_id = new_id("rec");
@@ -240,19 +281,24 @@ async fn send_test(
         webhook: webhook.into(),
     };
     let attempt = state.dispatcher.deliver(claimed).await;
-    Ok(Json(
-        json!({ "delivery_id": delivery.id, "attempt": views::attempt(&attempt) }),
-    ))
+    Ok(Json(model::TestResult {
+        delivery_id: delivery.id,
+        attempt: (&attempt).into(),
+    }))
 }
 
 /// Makes the webhook's deliveries created in `[since, until)` and in one of `states` pending
 /// again, due now. Their ids stay the same, so receivers can still deduplicate.
-async fn replay(
+#[utoipa::path(
+    post, path = "/v1/workspaces/{ws}/webhooks/{wh}/replay", tag = "webhooks", params(("ws" = String, Path, description = "Workspace id"), ("wh" = String, Path, description = "Webhook id")), request_body = model::ReplayIn,
+    responses((status = 200, body = model::ReplayResult), CommonErrors, BodyErrors)
+)]
+async fn replay_deliveries(
     State(state): State<AppState>,
     caller: Caller,
     Path((ws, wh)): Path<(String, String)>,
     body: JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<model::ReplayResult>> {
     load(&state, &caller, &ws, &wh).await?;
     let fields = Fields::new(&body.value, "")?;
     fields.deny_unknown(&["since", "until", "states"])?;
@@ -299,5 +345,8 @@ async fn replay(
     if replayed > 0 {
         state.dispatcher.wake();
     }
-    Ok(Json(json!({ "replayed": replayed, "since": timefmt::rfc3339(since) })))
+    Ok(Json(model::ReplayResult {
+        replayed,
+        since: timefmt::rfc3339(since),
+    }))
 }

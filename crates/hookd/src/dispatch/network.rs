@@ -12,7 +12,10 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 #[derive(Debug, Clone, Default)]
 pub struct NetworkPolicy {
+    /// Blocked networks that are allowed all the same.
     allow: Vec<IpNet>,
+    /// When not empty, the only networks that may be reached.
+    restrict: Vec<IpNet>,
 }
 
 /// The address is refused by the SSRF policy.
@@ -29,12 +32,13 @@ pub struct Unresolved {
 }
 
 impl NetworkPolicy {
-    pub fn new(allow: Vec<IpNet>) -> Self {
-        Self { allow }
+    pub fn new(allow: Vec<IpNet>, restrict: Vec<IpNet>) -> Self {
+        Self { allow, restrict }
     }
 
     pub fn check(&self, ip: IpAddr) -> Result<(), Blocked> {
-        if is_blocked(ip) && !self.allow.iter().any(|net| net.contains(&ip)) {
+        let outside_restriction = !self.restrict.is_empty() && !self.restrict.iter().any(|net| net.contains(&ip));
+        if outside_restriction || (is_blocked(ip) && !self.allow.iter().any(|net| net.contains(&ip))) {
             return Err(Blocked(ip));
         }
         Ok(())
@@ -155,8 +159,16 @@ mod tests {
 
     #[test]
     fn the_allow_list_opens_a_blocked_network() {
-        let policy = NetworkPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        let policy = NetworkPolicy::new(vec!["127.0.0.0/8".parse().unwrap()], vec![]);
         assert!(policy.check("127.0.0.1".parse().unwrap()).is_ok());
         assert!(policy.check("10.0.0.1".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_restriction_closes_everything_outside_it() {
+        let loopback: IpNet = "127.0.0.0/8".parse().unwrap();
+        let policy = NetworkPolicy::new(vec![loopback], vec![loopback]);
+        assert!(policy.check("127.0.0.1".parse().unwrap()).is_ok());
+        assert!(policy.check("93.184.216.34".parse().unwrap()).is_err());
     }
 }

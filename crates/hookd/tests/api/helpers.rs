@@ -32,7 +32,9 @@ pub fn settings(dir: &std::path::Path) -> Settings {
         ..Default::default()
     };
     let mut settings = Settings::load(None, &overrides).expect("default settings load");
+    // Receivers are on loopback; nothing a test creates may ever be sent elsewhere.
     settings.delivery.allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    settings.delivery.restrict_to_networks = vec!["127.0.0.0/8".parse().unwrap()];
     settings
 }
 
