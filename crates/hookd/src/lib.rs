@@ -14,6 +14,7 @@ pub mod admin_key;
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod dispatch;
 pub mod ingest;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hookd::client::{Client, DeliveryFilter};
 use hookd::config::Overrides;
 use hookd::dispatch::Dispatcher;
 use hookd::{App, Dispatch, Settings};
@@ -16,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 pub struct TestApp {
     pub base: String,
     pub admin: String,
+    /// The typed client the CLI uses, with the admin key.
+    pub api: Client,
     pub clock: ManualClock,
     pub dispatcher: Dispatcher,
     pub http: reqwest::Client,
@@ -65,9 +68,11 @@ impl TestApp {
         let dispatcher = app.dispatcher();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.serve(shutdown.clone(), dispatch));
+        let api = Client::new(&base, &admin);
         Self {
             base,
             admin,
+            api,
             clock,
             dispatcher,
             http: reqwest::Client::new(),
@@ -130,19 +135,23 @@ impl TestApp {
 
     /// A new workspace and one of its API keys.
     pub async fn workspace(&self) -> (String, String) {
-        let (status, ws) = self.post("/v1/workspaces", json!({ "name": "acme" })).await;
-        assert_eq!(status, StatusCode::CREATED, "{ws}");
-        let id = ws["id"].as_str().unwrap().to_owned();
-        let (status, key) = self.post(&format!("/v1/workspaces/{id}/keys"), json!({})).await;
-        assert_eq!(status, StatusCode::CREATED, "{key}");
-        (id, key["key"].as_str().unwrap().to_owned())
+        let ws = self
+            .api
+            .create_workspace(Some("acme"))
+            .await
+            .expect("workspace created");
+        let key = self.api.create_api_key(&ws.id).await.expect("key created");
+        (ws.id, key.key)
     }
 
     /// Creates a webhook, asserting success; returns it (with its secret).
     pub async fn webhook(&self, ws: &str, body: Value) -> Value {
-        let (status, webhook) = self.post(&format!("/v1/workspaces/{ws}/webhooks"), body).await;
-        assert_eq!(status, StatusCode::CREATED, "{webhook}");
-        webhook
+        let created = self
+            .api
+            .create_webhook(ws, &body)
+            .await
+            .unwrap_or_else(|e| panic!("{body}: {e}"));
+        serde_json::to_value(created).unwrap()
     }
 
     pub async fn ingest(&self, ws: &str, kind: &str, body: Value) -> (StatusCode, Value) {
@@ -151,26 +160,24 @@ impl TestApp {
 
     /// Ingests, asserting 202; returns the record ids.
     pub async fn send(&self, ws: &str, kind: &str, body: Value) -> Vec<String> {
-        let (status, answer) = self.ingest(ws, kind, body).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
-        answer["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
-            .collect()
+        let sent = match kind {
+            "data" => self.api.send_data(ws, &body, None).await,
+            _ => self.api.send_events(ws, &body, None).await,
+        };
+        sent.unwrap_or_else(|e| panic!("{body}: {e}")).ids
     }
 
     pub async fn deliveries(&self, ws: &str) -> Vec<Value> {
-        let (status, page) = self.get(&format!("/v1/workspaces/{ws}/deliveries")).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        page["data"].as_array().unwrap().clone()
+        let page = self
+            .api
+            .list_deliveries(ws, &DeliveryFilter::default())
+            .await
+            .expect("deliveries listed");
+        page.data.iter().map(|d| serde_json::to_value(d).unwrap()).collect()
     }
 
     pub async fn delivery(&self, ws: &str, id: &str) -> Value {
-        let (status, delivery) = self.get(&format!("/v1/workspaces/{ws}/deliveries/{id}")).await;
-        assert_eq!(status, StatusCode::OK, "{delivery}");
-        delivery
+        serde_json::to_value(self.api.get_delivery(ws, id).await.expect("delivery read")).unwrap()
     }
 }
 

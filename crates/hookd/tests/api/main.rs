@@ -6,6 +6,7 @@
 mod helpers;
 mod receiver;
 
+mod cli;
 mod delivery;
 mod filters;
 mod ingest;

@@ -1,0 +1,319 @@
+//! A typed client for every route of the API. The CLI and the integration tests use it, so it
+//! cannot drift from the server: both sides speak [`crate::model`].
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::model::*;
+
+/// What can go wrong talking to hookd.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// hookd answered with an error.
+    #[error("{code}: {message}{}", field.as_ref().map(|f| format!(" (field: {f})")).unwrap_or_default())]
+    Api {
+        status: StatusCode,
+        code: String,
+        message: String,
+        field: Option<String>,
+    },
+    /// hookd could not be reached.
+    #[error("cannot reach hookd at {url}: {source}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// hookd answered something this client does not understand.
+    #[error("unexpected answer from hookd ({status}): {detail}")]
+    Unexpected { status: StatusCode, detail: String },
+}
+
+impl ClientError {
+    /// The HTTP status of an API error.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Api { status, .. } | Self::Unexpected { status, .. } => Some(*status),
+            Self::Unreachable { .. } => None,
+        }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// Filters for [`Client::list_deliveries`].
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub webhook_id: Option<String>,
+    pub state: Option<DeliveryState>,
+    pub limit: Option<usize>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Client {
+    /// A client for the hookd at `base` (e.g. `http://127.0.0.1:8080`) using `key`.
+    pub fn new(base: &str, key: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("hookd-client/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("a default HTTP client builds");
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> ClientResult<T> {
+        self.call_with(method, path, body, &[]).await
+    }
+
+    async fn call_with<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+        headers: &[(&str, &str)],
+    ) -> ClientResult<T> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url).bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.map_err(|source| ClientError::Unreachable {
+            url: self.base.clone(),
+            source,
+        })?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|source| ClientError::Unreachable {
+            url: self.base.clone(),
+            source,
+        })?;
+        if !status.is_success() {
+            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(body) => ClientError::Api {
+                    status,
+                    code: body.error.code,
+                    message: body.error.message,
+                    field: body.error.field,
+                },
+                Err(_) => ClientError::Unexpected {
+                    status,
+                    detail: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+                },
+            });
+        }
+        // An empty success (204) reads as JSON null.
+        let bytes = if bytes.is_empty() { "null".into() } else { bytes };
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
+            status,
+            detail: e.to_string(),
+        })
+    }
+
+    const NO_BODY: Option<&'static ()> = None;
+
+    pub async fn health(&self) -> ClientResult<Health> {
+        self.call(Method::GET, "/healthz", Self::NO_BODY).await
+    }
+
+    pub async fn openapi(&self) -> ClientResult<serde_json::Value> {
+        self.call(Method::GET, "/openapi.json", Self::NO_BODY).await
+    }
+
+    pub async fn create_workspace(&self, name: Option<&str>) -> ClientResult<Workspace> {
+        let body = WorkspaceIn {
+            name: name.map(str::to_owned),
+        };
+        self.call(Method::POST, "/v1/workspaces", Some(&body)).await
+    }
+
+    pub async fn list_workspaces(&self) -> ClientResult<Vec<Workspace>> {
+        Ok(self
+            .call::<List<Workspace>>(Method::GET, "/v1/workspaces", Self::NO_BODY)
+            .await?
+            .data)
+    }
+
+    pub async fn create_api_key(&self, ws: &str) -> ClientResult<ApiKeyCreated> {
+        self.call(Method::POST, &format!("/v1/workspaces/{ws}/keys"), Self::NO_BODY)
+            .await
+    }
+
+    /// Creates a webhook from a [`WebhookIn`] (or any body of that shape).
+    pub async fn create_webhook(&self, ws: &str, webhook: &(impl Serialize + ?Sized)) -> ClientResult<WebhookCreated> {
+        self.call(Method::POST, &format!("/v1/workspaces/{ws}/webhooks"), Some(webhook))
+            .await
+    }
+
+    pub async fn list_webhooks(&self, ws: &str) -> ClientResult<Vec<Webhook>> {
+        Ok(self
+            .call::<List<Webhook>>(Method::GET, &format!("/v1/workspaces/{ws}/webhooks"), Self::NO_BODY)
+            .await?
+            .data)
+    }
+
+    pub async fn get_webhook(&self, ws: &str, wh: &str) -> ClientResult<Webhook> {
+        self.call(
+            Method::GET,
+            &format!("/v1/workspaces/{ws}/webhooks/{wh}"),
+            Self::NO_BODY,
+        )
+        .await
+    }
+
+    /// Changes the fields a [`WebhookPatch`] (or any body of that shape) names.
+    pub async fn update_webhook(&self, ws: &str, wh: &str, patch: &(impl Serialize + ?Sized)) -> ClientResult<Webhook> {
+        self.call(
+            Method::PATCH,
+            &format!("/v1/workspaces/{ws}/webhooks/{wh}"),
+            Some(patch),
+        )
+        .await
+    }
+
+    pub async fn delete_webhook(&self, ws: &str, wh: &str) -> ClientResult<()> {
+        self.call(
+            Method::DELETE,
+            &format!("/v1/workspaces/{ws}/webhooks/{wh}"),
+            Self::NO_BODY,
+        )
+        .await
+    }
+
+    pub async fn read_secret(&self, ws: &str, wh: &str) -> ClientResult<Secret> {
+        self.call(
+            Method::GET,
+            &format!("/v1/workspaces/{ws}/webhooks/{wh}/secret"),
+            Self::NO_BODY,
+        )
+        .await
+    }
+
+    /// Rotates the secret, to `secret` or a generated one.
+    pub async fn rotate_secret(&self, ws: &str, wh: &str, secret: Option<&str>) -> ClientResult<Secret> {
+        let body = RotateIn {
+            secret: secret.map(str::to_owned),
+        };
+        self.call(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/webhooks/{wh}/secret/rotate"),
+            Some(&body),
+        )
+        .await
+    }
+
+    pub async fn test_webhook(&self, ws: &str, wh: &str) -> ClientResult<TestResult> {
+        self.call(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/webhooks/{wh}/test"),
+            Self::NO_BODY,
+        )
+        .await
+    }
+
+    pub async fn replay(&self, ws: &str, wh: &str, replay: &ReplayIn) -> ClientResult<ReplayResult> {
+        self.call(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/webhooks/{wh}/replay"),
+            Some(replay),
+        )
+        .await
+    }
+
+    /// Ingests data points: one object or an array ([`DataBody`] or any body of that shape).
+    pub async fn send_data(
+        &self,
+        ws: &str,
+        body: &(impl Serialize + ?Sized),
+        idempotency_key: Option<&str>,
+    ) -> ClientResult<Accepted> {
+        self.ingest(ws, "data", body, idempotency_key).await
+    }
+
+    /// Ingests events: one object or an array ([`EventBody`] or any body of that shape).
+    pub async fn send_events(
+        &self,
+        ws: &str,
+        body: &(impl Serialize + ?Sized),
+        idempotency_key: Option<&str>,
+    ) -> ClientResult<Accepted> {
+        self.ingest(ws, "events", body, idempotency_key).await
+    }
+
+    async fn ingest(
+        &self,
+        ws: &str,
+        kind: &str,
+        body: &(impl Serialize + ?Sized),
+        key: Option<&str>,
+    ) -> ClientResult<Accepted> {
+        let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
+        self.call_with(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/{kind}"),
+            Some(body),
+            &headers,
+        )
+        .await
+    }
+
+    pub async fn list_deliveries(&self, ws: &str, filter: &DeliveryFilter) -> ClientResult<DeliveryPage> {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(webhook) = &filter.webhook_id {
+            query.append_pair("webhook_id", webhook);
+        }
+        if let Some(state) = filter.state {
+            query.append_pair("state", state.as_str());
+        }
+        if let Some(limit) = filter.limit {
+            query.append_pair("limit", &limit.to_string());
+        }
+        if let Some(after) = &filter.after {
+            query.append_pair("after", after);
+        }
+        let query = query.finish();
+        let path = format!(
+            "/v1/workspaces/{ws}/deliveries{}{query}",
+            if query.is_empty() { "" } else { "?" }
+        );
+        self.call(Method::GET, &path, Self::NO_BODY).await
+    }
+
+    pub async fn get_delivery(&self, ws: &str, dlv: &str) -> ClientResult<DeliveryDetail> {
+        self.call(
+            Method::GET,
+            &format!("/v1/workspaces/{ws}/deliveries/{dlv}"),
+            Self::NO_BODY,
+        )
+        .await
+    }
+
+    pub async fn retry_delivery(&self, ws: &str, dlv: &str) -> ClientResult<Delivery> {
+        self.call(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/deliveries/{dlv}/retry"),
+            Self::NO_BODY,
+        )
+        .await
+    }
+}

@@ -1,0 +1,264 @@
+//! The CLI end to end: the real `hookd` binary against a real server on port 0.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use hookd::Dispatch;
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+use crate::receiver::{Receiver, Reply};
+
+/// Runs `hookd` with `args` against `app` as the admin; returns the output. Async, so the
+/// server in this process keeps serving while the CLI runs.
+async fn hookd(app: &TestApp, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .args(["--url", &app.base])
+        .args(args)
+        .env("HOOKD_KEY", &app.admin)
+        .env_remove("HOOKD_WORKSPACE")
+        .output()
+        .await
+        .expect("the CLI runs")
+}
+
+/// Runs `hookd … --json`, asserting success, and parses what it printed.
+async fn hookd_json(app: &TestApp, args: &[&str]) -> Value {
+    let output = hookd(app, &[args, &["--json"]].concat()).await;
+    assert!(
+        output.status.success(),
+        "hookd {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "hookd {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+#[tokio::test]
+async fn the_cli_creates_sends_shows_replays_and_rotates() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = TestApp::spawn_in(dir.clone(), |_| {}, Dispatch::Loop).await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let ws = hookd_json(&app, &["workspaces", "create", "--name", "plant"]).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A webhook with every flag.
+    let url = receiver.url("/hooks");
+    let webhook = hookd_json(
+        &app,
+        &[
+            "webhooks",
+            "create",
+            "-w",
+            &ws,
+            "--name",
+            "line 3",
+            "--kind",
+            "data",
+            "--url",
+            &url,
+            "--method",
+            "POST",
+            "--fleet",
+            "f1",
+            "--tag",
+            "t1",
+            "--tag",
+            "t2",
+            "--device",
+            "d1",
+            "--device",
+            "d2",
+            "--label",
+            "site=a",
+            "--token",
+            "s3cret",
+            "--token-header",
+            "Verifier-Token",
+            "--header",
+            "X-Device={{device_id}}",
+            "--format",
+            "single",
+            "--batch-max",
+            "50",
+            "--timeout",
+            "10s",
+            "--retry",
+            "5s,5m,30m",
+        ],
+    )
+    .await;
+    let wh = webhook["id"].as_str().unwrap().to_owned();
+    assert_eq!(webhook["name"], "line 3");
+    assert_eq!(webhook["filters"]["tags"], serde_json::json!(["t1", "t2"]));
+    assert_eq!(webhook["filters"]["labels"]["site"], "a");
+    assert_eq!(webhook["token_header"], "Verifier-Token");
+    assert_eq!(webhook["headers"]["X-Device"], "{{device_id}}");
+    assert_eq!(
+        (webhook["format"].as_str(), webhook["batch_max"].as_u64()),
+        (Some("single"), Some(50))
+    );
+    assert_eq!(webhook["retry_schedule"], serde_json::json!(["5s", "5m", "30m"]));
+    let old_secret = webhook["secret"].as_str().unwrap().to_owned();
+
+    // Records from an NDJSON file.
+    let file = dir.path().join("records.ndjson");
+    let mut out = std::fs::File::create(&file).unwrap();
+    for device in ["d1", "d2", "d3"] {
+        writeln!(
+            out,
+            r#"{{"device_id":"{device}","tag":"t1","fleet_id":"f1","labels":{{"site":"a"}},"payload":{{"n":1}}}}"#
+        )
+        .unwrap();
+    }
+    let sent = hookd_json(&app, &["send", "data", "-w", &ws, "--file", file.to_str().unwrap()]).await;
+    assert_eq!(sent["ids"].as_array().unwrap().len(), 3);
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await; // d3 matches no device filter
+    assert_eq!(got[0].header("verifier-token"), Some("s3cret"));
+
+    // The delivery log.
+    let list = hookd_json(&app, &["deliveries", "list", "-w", &ws, "--webhook", &wh]).await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let dlv = list[0]["id"].as_str().unwrap().to_owned();
+    let shown = hookd_json(&app, &["deliveries", "show", "-w", &ws, &dlv]).await;
+    assert_eq!(shown["attempts"][0]["status"], 200);
+    let table = hookd(&app, &["deliveries", "show", "-w", &ws, &dlv]).await;
+    assert!(String::from_utf8_lossy(&table.stdout).contains("the receiver answered 200 OK; delivered"));
+
+    // Replay: the dry run sends nothing, the real one sends both again.
+    let replay = [
+        "replay",
+        "-w",
+        &ws,
+        "--webhook",
+        &wh,
+        "--since",
+        "2000-01-01T00:00:00Z",
+        "--state",
+        "delivered",
+    ];
+    let dry = hookd_json(&app, &[&replay[..], &["--dry-run"]].concat()).await;
+    assert_eq!(dry.as_array().unwrap().len(), 2);
+    assert_eq!(receiver.requests().len(), 2);
+    let replayed = hookd_json(&app, &replay).await;
+    assert_eq!(replayed["replayed"], 2);
+    receiver.wait_for(4, Duration::from_secs(10)).await;
+
+    // Rotation.
+    let rotated = hookd_json(&app, &["webhooks", "rotate-secret", "-w", &ws, &wh]).await;
+    assert_ne!(rotated["secret"].as_str().unwrap(), old_secret);
+    assert_eq!(rotated["previous"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cli_errors_name_the_api_code_and_use_documented_exit_codes() {
+    let app = TestApp::spawn().await;
+    let (ws, _) = app.workspace().await;
+    let bad = hookd(
+        &app,
+        &[
+            "webhooks",
+            "create",
+            "-w",
+            &ws,
+            "--kind",
+            "data",
+            "--url",
+            "ftp://example.com",
+        ],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("invalid_url"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let missing = hookd(&app, &["webhooks", "create", "-w", &ws, "--url", "https://example.com"]).await;
+    assert_eq!(missing.status.code(), Some(2));
+    let unreachable = Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .args(["--url", "http://127.0.0.1:9", "--key", "k", "workspaces", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(unreachable.status.code(), Some(3));
+    for shell in ["bash", "zsh", "fish"] {
+        let completions = hookd(&app, &["completions", shell]).await;
+        assert!(
+            completions.status.success() && !completions.stdout.is_empty(),
+            "{shell}"
+        );
+    }
+    let man = hookd(&app, &["man"]).await;
+    assert!(String::from_utf8_lossy(&man.stdout).contains(".TH hookd"));
+}
+
+/// Runs `hookd verify` on `body` and returns its exit code and stderr.
+fn verify(secret: &str, id: &str, timestamp: i64, signature: &str, body: &[u8]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .args([
+            "verify",
+            "--secret",
+            secret,
+            "--id",
+            id,
+            "--timestamp",
+            &timestamp.to_string(),
+            "--signature",
+            signature,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn verify_accepts_an_independent_signature_and_names_each_way_it_can_be_wrong() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let signer = standardwebhooks::Webhook::new(secret).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let body = br#"{"batch_id":"dlv_1","result":[]}"#;
+    let signature = signer.sign("dlv_1", now, body).unwrap();
+
+    assert_eq!(verify(secret, "dlv_1", now, &signature, body).0, Some(0));
+    let (code, why) = verify(
+        secret,
+        "dlv_1",
+        now,
+        &signature,
+        br#"{"batch_id":"dlv_1","result":[1]}"#,
+    );
+    assert_eq!(code, Some(1));
+    assert!(why.contains("body was changed"), "{why}");
+    let (code, why) = verify("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "dlv_1", now, &signature, body);
+    assert_eq!(code, Some(1));
+    assert!(why.contains("wrong secret"), "{why}");
+    let stale = now - 3600;
+    let (code, why) = verify(
+        secret,
+        "dlv_1",
+        stale,
+        &signer.sign("dlv_1", stale, body).unwrap(),
+        body,
+    );
+    assert_eq!(code, Some(1));
+    assert!(why.contains("old"), "{why}");
+}
