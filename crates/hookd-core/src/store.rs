@@ -217,6 +217,17 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Closes the database, waiting for connections in use.
+    async fn close(&self) {}
+
+    /// Calls `wake` whenever another process adds due work (new deliveries, retries, replays),
+    /// until the store is closed. Backends that serve one process only return at once: the
+    /// process wakes its own dispatcher.
+    async fn watch_for_work(&self, wake: &(dyn Fn() + Send + Sync)) -> StoreResult<()> {
+        let _ = wake;
+        Ok(())
+    }
+
     async fn create_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
     async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
     async fn get_workspace(&self, id: &str) -> StoreResult<Option<Workspace>>;

@@ -66,11 +66,6 @@ impl SqliteStore {
         Ok(Self { writer, reader })
     }
 
-    /// Closes the pools, waiting for connections in use.
-    pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
-    }
 }
 
 pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
@@ -92,6 +87,11 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(map_err)?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
     }
 
     async fn create_workspace(&self, workspace: &Workspace) -> StoreResult<()> {

@@ -38,6 +38,8 @@ pub(crate) async fn claim_due(pool: &SqlitePool, request: &ClaimRequest) -> Stor
         .map_err(map_err)?;
     let picked = pick_within_limits(pairs.iter().map(|(d, w)| (d.as_str(), w.as_str())), request);
     if picked.is_empty() {
+        // End the transaction now rather than when the connection is next used.
+        tx.commit().await.map_err(map_err)?;
         return Ok(Vec::new());
     }
     let picked_json = json_list(&picked);

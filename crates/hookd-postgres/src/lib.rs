@@ -1,0 +1,219 @@
+//! hookd's storage contract ([`hookd_core::store::Store`]) on PostgreSQL, shared by any
+//! number of hookd processes.
+//!
+//! Deliveries are claimed with `FOR UPDATE SKIP LOCKED` and a lease, so workers never take the
+//! same delivery and a killed worker's leases expire into other workers' hands. New work is
+//! announced with `NOTIFY hookd_work`, committed with the transaction that made it.
+//! Migrations run under sqlx's advisory lock, so processes starting together do not race.
+//!
+//! # Layout
+//!
+//! - `tenants`, `webhooks`: workspaces, API keys, webhook rows.
+//! - `ingest`: the group-commit transaction.
+//! - `queue`: claiming, finishing and releasing deliveries.
+//! - `deliveries`: the delivery log, retry and replay.
+
+mod deliveries;
+mod ingest;
+mod queue;
+mod rows;
+mod tenants;
+pub mod testing;
+mod webhooks;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hookd_core::clock::Millis;
+use hookd_core::store::*;
+use hookd_core::webhook::Webhook;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+
+/// The channel new work is announced on.
+pub(crate) const WORK_CHANNEL: &str = "hookd_work";
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it fails (with 503).
+    pub acquire_timeout: Duration,
+    /// Longest a statement may run.
+    pub statement_timeout: Duration,
+    /// A schema to use instead of `public` (created if missing; tests use one each).
+    pub schema: Option<String>,
+}
+
+/// PostgreSQL storage. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects and applies migrations (under an advisory lock).
+    pub async fn connect(settings: &PgSettings) -> StoreResult<Self> {
+        let mut options = PgConnectOptions::from_str(&settings.url).map_err(other)?;
+        let timeout = format!("{}ms", settings.statement_timeout.as_millis());
+        let mut params = vec![("statement_timeout", timeout.as_str())];
+        if let Some(schema) = &settings.schema {
+            params.push(("search_path", schema.as_str()));
+        }
+        options = options.options(params);
+        if let Some(schema) = &settings.schema {
+            let admin = PgPoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(map_err)?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.replace('"', "")))
+                .execute(&admin)
+                .await
+                .map_err(map_err)?;
+            admin.close().await;
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        sqlx::migrate!("./migrations").run(&pool).await.map_err(|e| StoreError::Other(Box::new(e)))?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for tests that need to look underneath.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
+    match err {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            StoreError::Unavailable(Box::new(err))
+        }
+        // The server shutting down or refusing connections answers with these classes.
+        sqlx::Error::Database(ref db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) => {
+            StoreError::Unavailable(Box::new(err))
+        }
+        other => StoreError::Other(Box::new(other)),
+    }
+}
+
+pub(crate) fn other(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Other(Box::new(err))
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn watch_for_work(&self, wake: &(dyn Fn() + Send + Sync)) -> StoreResult<()> {
+        let mut listener = PgListener::connect_with(&self.pool).await.map_err(map_err)?;
+        listener.listen(WORK_CHANNEL).await.map_err(map_err)?;
+        loop {
+            if self.pool.is_closed() {
+                return Ok(());
+            }
+            // `try_recv` reconnects by itself after a lost connection, returning None once.
+            match listener.try_recv().await {
+                Ok(_) => wake(),
+                Err(err) => {
+                    tracing::warn!(error = ?err, "listening for new work failed; polling until it recovers");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn create_workspace(&self, workspace: &Workspace) -> StoreResult<()> {
+        tenants::create_workspace(&self.pool, workspace).await
+    }
+
+    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
+        tenants::list_workspaces(&self.pool).await
+    }
+
+    async fn get_workspace(&self, id: &str) -> StoreResult<Option<Workspace>> {
+        tenants::get_workspace(&self.pool, id).await
+    }
+
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        tenants::create_api_key(&self.pool, key).await
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
+        tenants::find_api_key(&self.pool, key_hash).await
+    }
+
+    async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
+        webhooks::insert(&self.pool, webhook).await
+    }
+
+    async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
+        webhooks::update(&self.pool, webhook).await
+    }
+
+    async fn delete_webhook(&self, workspace_id: &str, id: &str) -> StoreResult<()> {
+        webhooks::delete(&self.pool, workspace_id, id).await
+    }
+
+    async fn get_webhook(&self, workspace_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
+        webhooks::get(&self.pool, workspace_id, id).await
+    }
+
+    async fn list_webhooks(&self, workspace_id: &str) -> StoreResult<Vec<Webhook>> {
+        webhooks::list(&self.pool, workspace_id).await
+    }
+
+    async fn enabled_webhooks(&self, workspace_ids: &[String]) -> StoreResult<Vec<Webhook>> {
+        webhooks::enabled_in(&self.pool, workspace_ids).await
+    }
+
+    async fn commit_ingest(&self, batch: &[IngestRequest]) -> StoreResult<Vec<IngestResult>> {
+        ingest::commit(&self.pool, batch).await
+    }
+
+    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
+        queue::claim_due(&self.pool, request).await
+    }
+
+    async fn finish_many(&self, finishes: &[Finish]) -> StoreResult<Vec<bool>> {
+        queue::finish_many(&self.pool, finishes).await
+    }
+
+    async fn release(&self, leases: &[(String, String)]) -> StoreResult<()> {
+        queue::release(&self.pool, leases).await
+    }
+
+    async fn next_wake_at(&self) -> StoreResult<Option<Millis>> {
+        queue::next_wake_at(&self.pool).await
+    }
+
+    async fn queue_stats(&self, now: Millis) -> StoreResult<QueueStats> {
+        queue::stats(&self.pool, now).await
+    }
+
+    async fn list_deliveries(&self, workspace_id: &str, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>> {
+        deliveries::list(&self.pool, workspace_id, query).await
+    }
+
+    async fn get_delivery(&self, workspace_id: &str, id: &str) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> {
+        deliveries::get(&self.pool, workspace_id, id).await
+    }
+
+    async fn retry_delivery(&self, workspace_id: &str, id: &str, now: Millis) -> StoreResult<Option<Delivery>> {
+        deliveries::retry(&self.pool, workspace_id, id, now).await
+    }
+
+    async fn replay(&self, workspace_id: &str, query: &ReplayQuery, now: Millis) -> StoreResult<u64> {
+        deliveries::replay(&self.pool, workspace_id, query, now).await
+    }
+}

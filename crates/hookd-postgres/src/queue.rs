@@ -1,0 +1,196 @@
+//! The delivery queue: leasing due deliveries (`FOR UPDATE SKIP LOCKED`, so concurrent workers
+//! never take the same one), recording attempts, giving leases back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hookd_core::clock::Millis;
+use hookd_core::store::{Claimed, ClaimRequest, Finish, QueueStats, StoreResult, pick_within_limits};
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::rows::{self, DELIVERY_COLUMNS};
+use crate::{map_err, other, webhooks};
+
+pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
+    let full: Vec<String> = request
+        .in_flight
+        .iter()
+        .filter(|(_, n)| **n >= request.per_webhook_limit)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let candidates = sqlx::query(
+        "SELECT d.id, d.webhook_id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND w.enabled AND NOT (d.webhook_id = ANY($2)) \
+         ORDER BY d.next_attempt_at LIMIT $3 \
+         FOR UPDATE OF d SKIP LOCKED",
+    )
+    .bind(request.now)
+    .bind(&full)
+    .bind((request.limit * 2) as i64)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    let pairs: Vec<(String, String)> = candidates
+        .iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("webhook_id")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(map_err)?;
+    let picked = pick_within_limits(pairs.iter().map(|(d, w)| (d.as_str(), w.as_str())), request);
+    if picked.is_empty() {
+        // End the transaction now rather than when the connection is next used.
+        tx.commit().await.map_err(map_err)?;
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "UPDATE deliveries SET next_attempt_at = $1, locked_until = $1, lease_token = $2 WHERE id = ANY($3) RETURNING {DELIVERY_COLUMNS}"
+    );
+    let found = sqlx::query(&sql)
+        .bind(request.lease.until)
+        .bind(&request.lease.token)
+        .bind(&picked)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let mut deliveries = found.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
+    let order: HashMap<&str, usize> = picked.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    deliveries.sort_by_key(|d| order.get(d.id.as_str()).copied());
+
+    let webhook_ids: Vec<String> = deliveries.iter().map(|d| d.webhook_id.clone()).collect();
+    let hooks: HashMap<String, Arc<_>> =
+        webhooks::by_ids(&mut tx, &webhook_ids).await?.into_iter().map(|w| (w.id.clone(), Arc::new(w))).collect();
+    let record_ids: Vec<String> = deliveries.iter().flat_map(|d| d.record_ids.iter().cloned()).collect();
+    let bodies: HashMap<String, String> = sqlx::query("SELECT id, body FROM records WHERE id = ANY($1)")
+        .bind(&record_ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("body")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(map_err)?;
+    tx.commit().await.map_err(map_err)?;
+
+    deliveries
+        .into_iter()
+        .map(|delivery| {
+            let webhook = hooks
+                .get(&delivery.webhook_id)
+                .cloned()
+                .ok_or_else(|| rows::corrupt("delivery", format!("{} has no webhook", delivery.id)))?;
+            let records = delivery
+                .record_ids
+                .iter()
+                .map(|id| bodies.get(id).cloned().ok_or_else(|| rows::corrupt("delivery", format!("record {id} is missing"))))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Claimed { delivery, lease: request.lease.clone(), webhook, records })
+        })
+        .collect()
+}
+
+pub(crate) async fn finish_many(pool: &PgPool, finishes: &[Finish]) -> StoreResult<Vec<bool>> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut written = Vec::with_capacity(finishes.len());
+    for f in finishes {
+        written.push(finish_one(&mut tx, f).await?);
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(written)
+}
+
+async fn finish_one(tx: &mut PgConnection, f: &Finish) -> StoreResult<bool> {
+    let updated = sqlx::query(
+        "UPDATE deliveries SET state = $1, attempts = attempts + 1, failures = $2, next_attempt_at = $3, locked_until = 0, \
+         lease_token = NULL, updated_at = $4, last_status = $5, last_explanation = $6 \
+         WHERE id = $7 AND lease_token = $8 AND state = 'pending'",
+    )
+    .bind(f.state.as_str())
+    .bind(f.failures as i32)
+    .bind(f.next_attempt_at)
+    .bind(f.now)
+    .bind(f.attempt.status.map(i32::from))
+    .bind(&f.attempt.explanation)
+    .bind(&f.delivery_id)
+    .bind(&f.lease_token)
+    .execute(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let a = &f.attempt;
+    sqlx::query(
+        "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status, response_headers, response_body, error_kind, explanation, outcome) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&a.id)
+    .bind(&a.delivery_id)
+    .bind(a.started_at)
+    .bind(a.duration_ms as i64)
+    .bind(a.status.map(i32::from))
+    .bind(&a.response_headers)
+    .bind(&a.response_body)
+    .bind(&a.error_kind)
+    .bind(&a.explanation)
+    .bind(a.outcome.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    if let Some(reason) = &f.disable_webhook {
+        sqlx::query(
+            "UPDATE webhooks SET enabled = FALSE, disabled_reason = $1, spec = jsonb_set(spec::jsonb, '{enabled}', 'false')::text, updated_at = $2 \
+             WHERE id = (SELECT webhook_id FROM deliveries WHERE id = $3)",
+        )
+        .bind(reason)
+        .bind(f.now)
+        .bind(&f.delivery_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(true)
+}
+
+pub(crate) async fn release(pool: &PgPool, leases: &[(String, String)]) -> StoreResult<()> {
+    let (ids, tokens): (Vec<String>, Vec<String>) = leases.iter().cloned().unzip();
+    sqlx::query(
+        "UPDATE deliveries d SET next_attempt_at = 0, locked_until = 0, lease_token = NULL \
+         FROM UNNEST($1::text[], $2::text[]) AS l(id, token) \
+         WHERE d.id = l.id AND d.lease_token = l.token AND d.state = 'pending'",
+    )
+    .bind(&ids)
+    .bind(&tokens)
+    .execute(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+pub(crate) async fn next_wake_at(pool: &PgPool) -> StoreResult<Option<Millis>> {
+    let row = sqlx::query(
+        "SELECT min(d.next_attempt_at) AS at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.state = 'pending' AND w.enabled",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(map_err)?;
+    row.try_get("at").map_err(map_err)
+}
+
+pub(crate) async fn stats(pool: &PgPool, now: Millis) -> StoreResult<QueueStats> {
+    let row = sqlx::query(
+        "SELECT count(*) AS pending, count(*) FILTER (WHERE next_attempt_at <= $1) AS due, min(created_at) AS oldest \
+         FROM deliveries WHERE state = 'pending'",
+    )
+    .bind(now)
+    .fetch_one(pool)
+    .await
+    .map_err(map_err)?;
+    let pending: i64 = row.try_get("pending").map_err(map_err)?;
+    let due: i64 = row.try_get("due").map_err(map_err)?;
+    Ok(QueueStats {
+        pending: u64::try_from(pending).map_err(other)?,
+        due: u64::try_from(due).map_err(other)?,
+        oldest_pending_at: row.try_get("oldest").map_err(map_err)?,
+    })
+}

@@ -1,0 +1,118 @@
+//! Webhook rows. The spec is stored as its canonical JSON text.
+
+use hookd_core::store::{StoreError, StoreResult};
+use hookd_core::webhook::Webhook;
+use sqlx::PgPool;
+
+use crate::rows::{self, WEBHOOK_COLUMNS};
+use crate::{map_err, other};
+
+pub(crate) async fn insert(pool: &PgPool, wh: &Webhook) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO webhooks (id, workspace_id, spec, enabled, secret, previous_secrets, disabled_reason, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&wh.id)
+    .bind(&wh.workspace_id)
+    .bind(wh.spec.to_json().to_string())
+    .bind(wh.spec.enabled)
+    .bind(&wh.secret)
+    .bind(serde_json::to_string(&wh.previous_secrets).map_err(other)?)
+    .bind(&wh.disabled_reason)
+    .bind(wh.created_at)
+    .bind(wh.updated_at)
+    .execute(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+pub(crate) async fn update(pool: &PgPool, wh: &Webhook) -> StoreResult<()> {
+    let done = sqlx::query(
+        "UPDATE webhooks SET spec = $1, enabled = $2, secret = $3, previous_secrets = $4, disabled_reason = $5, updated_at = $6 \
+         WHERE id = $7 AND workspace_id = $8",
+    )
+    .bind(wh.spec.to_json().to_string())
+    .bind(wh.spec.enabled)
+    .bind(&wh.secret)
+    .bind(serde_json::to_string(&wh.previous_secrets).map_err(other)?)
+    .bind(&wh.disabled_reason)
+    .bind(wh.updated_at)
+    .bind(&wh.id)
+    .bind(&wh.workspace_id)
+    .execute(pool)
+    .await
+    .map_err(map_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) async fn delete(pool: &PgPool, workspace_id: &str, id: &str) -> StoreResult<()> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND workspace_id = $2")
+        .bind(id)
+        .bind(workspace_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    sqlx::query("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = $1)")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    sqlx::query("DELETE FROM deliveries WHERE webhook_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    tx.commit().await.map_err(map_err)
+}
+
+pub(crate) async fn get(pool: &PgPool, workspace_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
+    let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1 AND workspace_id = $2");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .bind(workspace_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
+    row.as_ref().map(rows::webhook).transpose()
+}
+
+pub(crate) async fn list(pool: &PgPool, workspace_id: &str) -> StoreResult<Vec<Webhook>> {
+    let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE workspace_id = $1 ORDER BY id");
+    let found = sqlx::query(&sql)
+        .bind(workspace_id)
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)?;
+    found.iter().map(rows::webhook).collect()
+}
+
+pub(crate) async fn enabled_in(pool: &PgPool, workspace_ids: &[String]) -> StoreResult<Vec<Webhook>> {
+    let sql = format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE enabled AND workspace_id = ANY($1) ORDER BY id"
+    );
+    let found = sqlx::query(&sql)
+        .bind(workspace_ids)
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)?;
+    found.iter().map(rows::webhook).collect()
+}
+
+/// Webhooks by id (any workspace), for claimed deliveries.
+pub(crate) async fn by_ids(conn: &mut sqlx::PgConnection, ids: &[String]) -> StoreResult<Vec<Webhook>> {
+    let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ANY($1)");
+    let found = sqlx::query(&sql)
+        .bind(ids)
+        .fetch_all(conn)
+        .await
+        .map_err(map_err)?;
+    found.iter().map(rows::webhook).collect()
+}
