@@ -27,7 +27,13 @@ pub(crate) async fn list(pool: &PgPool, workspace_id: &str, q: &DeliveryQuery) -
 
 pub(crate) async fn get(pool: &PgPool, workspace_id: &str, id: &str) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> {
     let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1 AND workspace_id = $2");
-    let Some(row) = sqlx::query(&sql).bind(id).bind(workspace_id).fetch_optional(pool).await.map_err(map_err)? else {
+    let Some(row) = sqlx::query(&sql)
+        .bind(id)
+        .bind(workspace_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?
+    else {
         return Ok(None);
     };
     let delivery = rows::delivery(&row)?;
@@ -43,7 +49,11 @@ pub(crate) async fn get(pool: &PgPool, workspace_id: &str, id: &str) -> StoreRes
 }
 
 async fn announce(pool: &PgPool) -> StoreResult<()> {
-    sqlx::query("SELECT pg_notify($1, '')").bind(WORK_CHANNEL).execute(pool).await.map_err(map_err)?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(WORK_CHANNEL)
+        .execute(pool)
+        .await
+        .map_err(map_err)?;
     Ok(())
 }
 
@@ -52,7 +62,13 @@ pub(crate) async fn retry(pool: &PgPool, workspace_id: &str, id: &str, now: Mill
         "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = $1, locked_until = 0, lease_token = NULL, updated_at = $1 \
          WHERE id = $2 AND workspace_id = $3 AND NOT (state = 'pending' AND locked_until > $1) RETURNING {DELIVERY_COLUMNS}"
     );
-    let row = sqlx::query(&sql).bind(now).bind(id).bind(workspace_id).fetch_optional(pool).await.map_err(map_err)?;
+    let row = sqlx::query(&sql)
+        .bind(now)
+        .bind(id)
+        .bind(workspace_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
     match row {
         Some(row) => {
             announce(pool).await?;

@@ -14,7 +14,11 @@ pub(crate) async fn commit(pool: &PgPool, batch: &[IngestRequest]) -> StoreResul
     }
     if batch.iter().any(|r| !r.deliveries.is_empty()) {
         // Delivered to listeners when (and only if) the transaction commits.
-        sqlx::query("SELECT pg_notify($1, '')").bind(WORK_CHANNEL).execute(&mut *tx).await.map_err(map_err)?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(WORK_CHANNEL)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
     }
     tx.commit().await.map_err(map_err)?;
     Ok(results)
@@ -38,12 +42,14 @@ async fn write_request(conn: &mut PgConnection, request: &IngestRequest) -> Stor
         .await
         .map_err(map_err)?;
         if claimed.rows_affected() == 0 {
-            let row = sqlx::query("SELECT request_hash, record_ids FROM idempotency_keys WHERE workspace_id = $1 AND key = $2")
-                .bind(&request.workspace_id)
-                .bind(&idem.key)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(map_err)?;
+            let row = sqlx::query(
+                "SELECT request_hash, record_ids FROM idempotency_keys WHERE workspace_id = $1 AND key = $2",
+            )
+            .bind(&request.workspace_id)
+            .bind(&idem.key)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
             let hash: String = row.try_get("request_hash").map_err(map_err)?;
             if hash != idem.request_hash {
                 return Ok(IngestResult::KeyConflict);

@@ -63,11 +63,22 @@ impl PgStore {
         }
         options = options.options(params);
         if let Some(schema) = &settings.schema {
-            let admin = PgPoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(map_err)?;
-            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.replace('"', "")))
-                .execute(&admin)
+            // Under a lock: concurrent `CREATE SCHEMA IF NOT EXISTS` can fail in PostgreSQL.
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
                 .await
                 .map_err(map_err)?;
+            let mut tx = admin.begin().await.map_err(map_err)?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('hookd.create_schema'))")
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.replace('"', "")))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
             admin.close().await;
         }
         let pool = PgPoolOptions::new()
@@ -76,7 +87,10 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        sqlx::migrate!("./migrations").run(&pool).await.map_err(|e| StoreError::Other(Box::new(e)))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Other(Box::new(e)))?;
         Ok(Self { pool })
     }
 

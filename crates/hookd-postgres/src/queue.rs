@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use hookd_core::clock::Millis;
-use hookd_core::store::{Claimed, ClaimRequest, Finish, QueueStats, StoreResult, pick_within_limits};
+use hookd_core::store::{ClaimRequest, Claimed, Finish, QueueStats, StoreResult, pick_within_limits};
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::rows::{self, DELIVERY_COLUMNS};
@@ -57,8 +57,11 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest) -> StoreRes
     deliveries.sort_by_key(|d| order.get(d.id.as_str()).copied());
 
     let webhook_ids: Vec<String> = deliveries.iter().map(|d| d.webhook_id.clone()).collect();
-    let hooks: HashMap<String, Arc<_>> =
-        webhooks::by_ids(&mut tx, &webhook_ids).await?.into_iter().map(|w| (w.id.clone(), Arc::new(w))).collect();
+    let hooks: HashMap<String, Arc<_>> = webhooks::by_ids(&mut tx, &webhook_ids)
+        .await?
+        .into_iter()
+        .map(|w| (w.id.clone(), Arc::new(w)))
+        .collect();
     let record_ids: Vec<String> = deliveries.iter().flat_map(|d| d.record_ids.iter().cloned()).collect();
     let bodies: HashMap<String, String> = sqlx::query("SELECT id, body FROM records WHERE id = ANY($1)")
         .bind(&record_ids)
@@ -81,9 +84,19 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest) -> StoreRes
             let records = delivery
                 .record_ids
                 .iter()
-                .map(|id| bodies.get(id).cloned().ok_or_else(|| rows::corrupt("delivery", format!("record {id} is missing"))))
+                .map(|id| {
+                    bodies
+                        .get(id)
+                        .cloned()
+                        .ok_or_else(|| rows::corrupt("delivery", format!("record {id} is missing")))
+                })
                 .collect::<StoreResult<Vec<_>>>()?;
-            Ok(Claimed { delivery, lease: request.lease.clone(), webhook, records })
+            Ok(Claimed {
+                delivery,
+                lease: request.lease.clone(),
+                webhook,
+                records,
+            })
         })
         .collect()
 }

@@ -1,7 +1,7 @@
 //! Workspaces and API keys.
 
 use hookd_core::store::{ApiKey, StoreResult, Workspace};
-use sqlx::{Row, PgPool};
+use sqlx::{PgPool, Row};
 
 use crate::map_err;
 

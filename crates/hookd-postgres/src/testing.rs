@@ -13,8 +13,13 @@ use crate::{PgSettings, PgStore};
 pub async fn url() -> Option<String> {
     let required = std::env::var("HOOKD_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
     let Ok(url) = std::env::var("HOOKD_TEST_POSTGRES_URL") else {
-        assert!(!required, "HOOKD_TEST_REQUIRE_POSTGRES=1 but HOOKD_TEST_POSTGRES_URL is not set");
-        eprintln!("skipped: PostgreSQL tests need HOOKD_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test)");
+        assert!(
+            !required,
+            "HOOKD_TEST_REQUIRE_POSTGRES=1 but HOOKD_TEST_POSTGRES_URL is not set"
+        );
+        eprintln!(
+            "skipped: PostgreSQL tests need HOOKD_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test)"
+        );
         return None;
     };
     let reachable = tokio::time::timeout(Duration::from_secs(5), sqlx::PgPool::connect(&url)).await;
@@ -24,7 +29,10 @@ pub async fn url() -> Option<String> {
             Some(url)
         }
         _ => {
-            assert!(!required, "HOOKD_TEST_REQUIRE_POSTGRES=1 but PostgreSQL at {url} does not answer");
+            assert!(
+                !required,
+                "HOOKD_TEST_REQUIRE_POSTGRES=1 but PostgreSQL at {url} does not answer"
+            );
             eprintln!("skipped: PostgreSQL at {url} does not answer");
             None
         }
@@ -49,7 +57,11 @@ impl std::ops::Deref for TestSchema {
 /// A unique schema name for this process.
 pub fn schema_name() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!("hookd_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "hookd_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Settings for a test store in `schema`.
@@ -68,7 +80,9 @@ pub async fn fresh() -> Option<TestSchema> {
     let url = url().await?;
     drop_leftovers(&url).await;
     let schema = schema_name();
-    let store = PgStore::connect(&settings(&url, &schema)).await.expect("the test schema is created and migrated");
+    let store = PgStore::connect(&settings(&url, &schema))
+        .await
+        .expect("the test schema is created and migrated");
     Some(TestSchema { store, schema, url })
 }
 
@@ -76,15 +90,20 @@ pub async fn fresh() -> Option<TestSchema> {
 async fn drop_leftovers(url: &str) {
     static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     DONE.get_or_init(|| async {
-        let Ok(pool) = sqlx::PgPool::connect(url).await else { return };
-        let schemas: Vec<String> = sqlx::query_scalar("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'hookd_test_%'")
-            .fetch_all(&pool)
-            .await
-            .unwrap_or_default();
+        let Ok(pool) = sqlx::PgPool::connect(url).await else {
+            return;
+        };
+        let schemas: Vec<String> =
+            sqlx::query_scalar("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'hookd_test_%'")
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_default();
         for schema in schemas {
             let pid = schema.split('_').nth(2).unwrap_or_default();
             if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).execute(&pool).await;
+                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .execute(&pool)
+                    .await;
             }
         }
         pool.close().await;
@@ -98,10 +117,14 @@ async fn drop_leftovers(url: &str) {
 pub fn drop_schema(url: &str, schema: &str) {
     let (url, schema) = (url.to_owned(), schema.to_owned());
     std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
         runtime.block_on(async {
             if let Ok(pool) = sqlx::PgPool::connect(&url).await {
-                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).execute(&pool).await;
+                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .execute(&pool)
+                    .await;
                 pool.close().await;
             }
         });

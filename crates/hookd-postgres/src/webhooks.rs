@@ -95,9 +95,7 @@ pub(crate) async fn list(pool: &PgPool, workspace_id: &str) -> StoreResult<Vec<W
 }
 
 pub(crate) async fn enabled_in(pool: &PgPool, workspace_ids: &[String]) -> StoreResult<Vec<Webhook>> {
-    let sql = format!(
-        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE enabled AND workspace_id = ANY($1) ORDER BY id"
-    );
+    let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE enabled AND workspace_id = ANY($1) ORDER BY id");
     let found = sqlx::query(&sql)
         .bind(workspace_ids)
         .fetch_all(pool)
@@ -109,10 +107,6 @@ pub(crate) async fn enabled_in(pool: &PgPool, workspace_ids: &[String]) -> Store
 /// Webhooks by id (any workspace), for claimed deliveries.
 pub(crate) async fn by_ids(conn: &mut sqlx::PgConnection, ids: &[String]) -> StoreResult<Vec<Webhook>> {
     let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ANY($1)");
-    let found = sqlx::query(&sql)
-        .bind(ids)
-        .fetch_all(conn)
-        .await
-        .map_err(map_err)?;
+    let found = sqlx::query(&sql).bind(ids).fetch_all(conn).await.map_err(map_err)?;
     found.iter().map(rows::webhook).collect()
 }

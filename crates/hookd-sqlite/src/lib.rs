@@ -65,7 +65,6 @@ impl SqliteStore {
             .map_err(map_err)?;
         Ok(Self { writer, reader })
     }
-
 }
 
 pub(crate) fn map_err(err: sqlx::Error) -> StoreError {

@@ -37,6 +37,9 @@ pub fn load_or_create(settings: &Settings) -> anyhow::Result<AdminKey> {
             origin: Origin::Configured,
         });
     }
+    if settings.database_url.is_some() {
+        anyhow::bail!("with PostgreSQL, set the admin key with HOOKD_ADMIN_KEY so every hookd process shares it");
+    }
     let path = settings.data_dir.join("admin.key");
     if path.exists() {
         let key = std::fs::read_to_string(&path)

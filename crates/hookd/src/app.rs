@@ -8,13 +8,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use hookd_core::clock::Clock;
 use hookd_core::store::Store;
+use hookd_postgres::{PgSettings, PgStore};
 use hookd_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, Shared, key_hash};
-use crate::config::Settings;
+use crate::config::{Settings, redact};
 use crate::dispatch::Dispatcher;
 use crate::dispatch::network::NetworkPolicy;
 use crate::dispatch::sender::Sender;
@@ -31,7 +32,6 @@ pub enum Dispatch {
 pub struct App {
     listener: TcpListener,
     state: AppState,
-    store: SqliteStore,
     committer_task: JoinHandle<()>,
     admin_key: admin_key::AdminKey,
 }
@@ -41,11 +41,7 @@ impl App {
     /// [`App::serve`].
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
-        prepare_data_dir(&settings.data_dir)?;
-        let store = SqliteStore::open(&settings.database_path())
-            .await
-            .with_context(|| format!("cannot open the database {}", settings.database_path().display()))?;
-        let shared_store: Arc<dyn Store> = Arc::new(store.clone());
+        let shared_store = open_store(&settings).await?;
         let admin_key = admin_key::load_or_create(&settings)?;
         let sender = Sender::new(
             NetworkPolicy::new(
@@ -77,7 +73,6 @@ impl App {
         Ok(Self {
             listener,
             state,
-            store,
             committer_task,
             admin_key,
         })
@@ -106,13 +101,14 @@ impl App {
         let Self {
             listener,
             state,
-            store,
             committer_task,
             ..
         } = self;
+        let store = state.store.clone();
+        let role = state.settings.role;
         let dispatcher_task =
             (dispatch == Dispatch::Loop).then(|| tokio::spawn(state.dispatcher.clone().run(shutdown.clone())));
-        let router = api::router(state);
+        let router = api::router(state, role);
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
@@ -126,6 +122,30 @@ impl App {
         tracing::info!("hookd stopped");
         Ok(())
     }
+}
+
+/// Opens the database the settings name: PostgreSQL when `database_url` is set, else the
+/// embedded SQLite file in the data directory.
+async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(url) = &settings.database_url {
+        let db = &settings.database;
+        let pg = PgSettings {
+            url: url.clone(),
+            max_connections: db.max_connections,
+            acquire_timeout: db.acquire_timeout,
+            statement_timeout: db.statement_timeout,
+            schema: db.schema.clone(),
+        };
+        let store = PgStore::connect(&pg)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact(url)))?;
+        return Ok(Arc::new(store));
+    }
+    prepare_data_dir(&settings.data_dir)?;
+    let store = SqliteStore::open(&settings.database_path())
+        .await
+        .with_context(|| format!("cannot open the database {}", settings.database_path().display()))?;
+    Ok(Arc::new(store))
 }
 
 fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {

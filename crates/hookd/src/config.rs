@@ -58,11 +58,23 @@ pub struct Settings {
     pub database_url: Option<String>,
     pub role: Role,
     pub admin_key: Option<String>,
+    pub database: DatabaseSettings,
     pub log: LogSettings,
     pub api: ApiSettings,
     pub ingest: IngestSettings,
     pub dispatch: DispatchSettings,
     pub delivery: DeliverySettings,
+}
+
+/// PostgreSQL connection settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub max_connections: u32,
+    #[serde(deserialize_with = "duration")]
+    pub acquire_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub statement_timeout: Duration,
+    pub schema: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,24 +162,52 @@ impl Settings {
         if self.api.max_records_per_request == 0 {
             anyhow::bail!("api.max_records_per_request must be at least 1");
         }
-        if let Some(url) = &self.database_url {
-            if url.starts_with("postgres") {
-                anyhow::bail!(
-                    "PostgreSQL is not supported by this build yet; leave database_url unset to use embedded SQLite"
-                );
+        match &self.database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                if self.admin_key.as_deref().is_none_or(|k| k.trim().is_empty()) {
+                    anyhow::bail!(
+                        "with PostgreSQL, set the admin key with HOOKD_ADMIN_KEY so every hookd process shares it"
+                    );
+                }
+                if self.database.max_connections < 2 {
+                    anyhow::bail!("database.max_connections must be at least 2");
+                }
             }
-            anyhow::bail!("database_url `{url}` is not a postgres:// URL; leave it unset to use embedded SQLite");
-        }
-        if self.role != Role::All {
-            anyhow::bail!(
-                "role `api` or `worker` needs a shared PostgreSQL database; with embedded SQLite use role `all`"
-            );
+            Some(url) => anyhow::bail!(
+                "database_url `{}` is not a postgres:// URL; leave it unset to use embedded SQLite",
+                redact(url)
+            ),
+            None if self.role != Role::All => {
+                anyhow::bail!(
+                    "role `api` or `worker` needs a shared PostgreSQL database (--database-url); with embedded SQLite use role `all`"
+                )
+            }
+            None => {}
         }
         Ok(())
     }
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("hookd.db")
+    }
+
+    /// Where the data is, for people (passwords hidden).
+    pub fn storage_description(&self) -> String {
+        match &self.database_url {
+            Some(url) => redact(url),
+            None => self.database_path().display().to_string(),
+        }
+    }
+}
+
+/// A database URL with its password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -221,6 +261,18 @@ mod tests {
         s.dispatch.lease = Duration::from_secs(30);
         let err = s.validate().unwrap_err().to_string();
         assert!(err.contains("dispatch.lease"), "{err}");
+    }
+
+    #[test]
+    fn postgres_needs_a_shared_admin_key_and_other_roles_need_postgres() {
+        let mut s: Settings = Figment::from(Toml::string(DEFAULT_CONFIG)).extract().unwrap();
+        s.role = Role::Worker;
+        assert!(s.validate().unwrap_err().to_string().contains("PostgreSQL"));
+        s.database_url = Some("postgres://u:pw@localhost/db".into());
+        assert!(s.validate().unwrap_err().to_string().contains("HOOKD_ADMIN_KEY"));
+        s.admin_key = Some("a-long-enough-admin-key".into());
+        s.validate().unwrap();
+        assert_eq!(s.storage_description(), "postgres://u:***@localhost/db");
     }
 
     #[test]

@@ -1,63 +1,15 @@
 //! The `hookd` binary as a user runs it: `hookd serve` starts, prints where it listens and
 //! the admin key (once), answers, and stops cleanly on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Started {
-    child: Child,
-    lines: Vec<String>,
-    url: String,
-}
+use common::start as start_with;
 
-/// Starts `hookd serve` on port 0 in `dir` and reads its start-up lines.
-fn start(dir: &std::path::Path) -> Started {
+fn start(dir: &std::path::Path) -> common::Server {
     start_with(dir, &[])
-}
-
-fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Started {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hookd"));
-    command
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env_remove("HOOKD_ADMIN_KEY");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("hookd starts");
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut lines: Vec<String> = Vec::new();
-    while lines.len() < 3 || (lines[2].starts_with("admin key (shown once") && lines.len() < 4) {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "hookd exited early: {lines:?}"
-        );
-        lines.push(line.trim_end().to_owned());
-    }
-    let url = lines[0].rsplit(' ').next().unwrap().to_owned();
-    Started { child, lines, url }
-}
-
-fn terminate(mut started: Started) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &started.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(exit) = started.child.try_wait().unwrap() {
-            return exit;
-        }
-        assert!(Instant::now() < deadline, "hookd did not stop within 15s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[tokio::test]
@@ -100,7 +52,7 @@ async fn serve_prints_its_address_and_a_new_admin_key_once_and_stops_on_sigterm(
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    assert!(terminate(first).success());
+    assert!(first.terminate().success());
 
     // The second start reuses the stored key and does not print it again.
     let second = start(dir.path());
@@ -113,7 +65,7 @@ async fn serve_prints_its_address_and_a_new_admin_key_once_and_stops_on_sigterm(
         .await
         .unwrap();
     assert_eq!(listed.status(), 200);
-    assert!(terminate(second).success());
+    assert!(second.terminate().success());
 }
 
 #[test]
@@ -273,5 +225,5 @@ async fn the_openapi_document_is_valid_and_a_fuzzer_finds_no_contradiction_or_se
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(terminate(server).success());
+    assert!(server.terminate().success());
 }

@@ -25,7 +25,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::config::Settings;
+use crate::config::{Role, Settings};
 use crate::dispatch::Dispatcher;
 use crate::ingest::Committer;
 
@@ -90,25 +90,30 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Every route, with its documentation.
-fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// Every route of a process in `role`, with its documentation. A worker serves only health,
+/// metrics and the document.
+fn routes(role: Role) -> OpenApiRouter<AppState> {
+    let system = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(system::routes())
-        .merge(docs::routes())
+        .merge(docs::routes());
+    if !role.runs_api() {
+        return system;
+    }
+    system
         .merge(workspaces::routes())
         .merge(webhooks::routes())
         .merge(ingest::routes())
         .merge(deliveries::routes())
 }
 
-/// The OpenAPI document of the routes [`router`] serves.
+/// The OpenAPI document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    routes(Role::All).split_for_parts().1
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, role: Role) -> Router {
     let body_limit = state.settings.api.max_body_bytes;
-    let (router, _) = routes().split_for_parts();
+    let (router, _) = routes(role).split_for_parts();
     router
         .fallback(|| async { error::ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })

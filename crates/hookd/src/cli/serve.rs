@@ -70,14 +70,15 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
-    let database = settings.database_path();
+    let database = settings.storage_description();
+    let role = settings.role;
     let app = App::build(settings, Arc::new(SystemClock)).await?;
     println!(
         "hookd {} listening on http://{}",
         env!("CARGO_PKG_VERSION"),
         app.local_addr()
     );
-    println!("data: {}", database.display());
+    println!("data: {database}");
     match &app.admin_key().origin {
         Origin::Generated(path) => {
             println!(
@@ -91,7 +92,12 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
-    app.serve(shutdown, Dispatch::Loop).await
+    let dispatch = if role.runs_dispatcher() {
+        Dispatch::Loop
+    } else {
+        Dispatch::Manual
+    };
+    app.serve(shutdown, dispatch).await
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

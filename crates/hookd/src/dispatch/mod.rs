@@ -87,6 +87,16 @@ impl Dispatcher {
     /// `shutdown_grace` and gives the rest back.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut tasks = JoinSet::new();
+        // Other processes' new work (PostgreSQL's NOTIFY) wakes this loop too.
+        let watcher = {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let wake = || this.wake();
+                if let Err(err) = this.inner.store.watch_for_work(&wake).await {
+                    tracing::warn!(error = ?err, "cannot watch for other processes' work; polling only");
+                }
+            })
+        };
         let poll = self.inner.settings.poll_interval;
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
@@ -119,6 +129,7 @@ impl Dispatcher {
                 () = shutdown.cancelled() => {}
             }
         }
+        watcher.abort();
         let grace = self.inner.settings.shutdown_grace;
         let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {

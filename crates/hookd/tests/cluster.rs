@@ -1,0 +1,167 @@
+//! Several `hookd serve` processes on one PostgreSQL (issue: the same guarantees across many
+//! processes). Skipped without `HOOKD_TEST_POSTGRES_URL`.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use hookd::client::Client;
+use serde_json::json;
+
+const KEY: &str = "hk_admin_cluster_test_key_0123";
+/// The killed process's most attempts in flight: the bound on duplicates.
+const CONCURRENCY: usize = 32;
+
+#[derive(Default)]
+struct Seen {
+    /// Requests per `webhook-id`.
+    by_delivery: HashMap<String, usize>,
+    records: HashSet<String>,
+}
+
+async fn receiver() -> (String, Arc<Mutex<Seen>>) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(
+            |State(seen): State<Arc<Mutex<Seen>>>, headers: HeaderMap, body: Bytes| async move {
+                let record: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let mut seen = seen.lock().unwrap();
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                *seen.by_delivery.entry(id).or_default() += 1;
+                if let Some(rec) = record["id"].as_str() {
+                    seen.records.insert(rec.to_owned());
+                }
+                "ok"
+            },
+        )
+        .with_state(seen.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+struct DropSchema(String, String);
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        hookd_postgres::testing::drop_schema(&self.0, &self.1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_lose_no_acknowledged_record_when_one_is_killed_mid_load() {
+    let Some(db) = hookd_postgres::testing::url().await else {
+        return;
+    };
+    let schema = hookd_postgres::testing::schema_name();
+    let _cleanup = DropSchema(db.clone(), schema.clone());
+    let (hook_url, seen) = receiver().await;
+    let concurrency = CONCURRENCY.to_string();
+    let env: Vec<(&str, &str)> = vec![
+        ("HOOKD_DATABASE_URL", &db),
+        ("HOOKD_DATABASE__SCHEMA", &schema),
+        ("HOOKD_ADMIN_KEY", KEY),
+        ("HOOKD_DELIVERY__ALLOW_NETWORKS", "127.0.0.1/32"),
+        ("HOOKD_DELIVERY__RESTRICT_TO_NETWORKS", "127.0.0.1/32"),
+        ("HOOKD_DELIVERY__MAX_TIMEOUT", "2s"),
+        ("HOOKD_DISPATCH__LEASE", "7s"),
+        ("HOOKD_DISPATCH__CONCURRENCY", &concurrency),
+    ];
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    // Started together: migrations run under an advisory lock, so they do not race.
+    let mut servers: Vec<Option<common::Server>> = std::thread::scope(|s| {
+        let handles: Vec<_> = dirs.iter().map(|d| s.spawn(|| common::start(d.path(), &env))).collect();
+        handles.into_iter().map(|h| Some(h.join().unwrap())).collect()
+    });
+    let urls: Vec<String> = servers.iter().map(|s| s.as_ref().unwrap().url.clone()).collect();
+    let clients: Vec<Client> = urls.iter().map(|u| Client::new(u, KEY)).collect();
+
+    let ws = clients[0].create_workspace(Some("cluster")).await.unwrap().id;
+    let hook = json!({ "name": "sink", "kind": "data", "url": hook_url, "format": "single", "timeout": "2s" });
+    clients[0].create_webhook(&ws, &hook).await.unwrap();
+
+    // Load: 300 requests of 10 records over 12 connections, round robin over the processes
+    // alive; process 1 is killed with SIGKILL after 100 requests, then started again.
+    let requests = 300;
+    let done = Arc::new(AtomicUsize::new(0));
+    let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let started = Instant::now();
+    let senders: Vec<_> = (0..12)
+        .map(|worker| {
+            let (clients, ws, done, killed, acked) =
+                (clients.clone(), ws.clone(), done.clone(), killed.clone(), acked.clone());
+            tokio::spawn(async move {
+                let mut n = worker;
+                loop {
+                    let seq = done.load(Ordering::SeqCst);
+                    if seq >= requests {
+                        return;
+                    }
+                    let target = n % 3;
+                    n += 1;
+                    if target == 1 && killed.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let records: Vec<_> = (0..10)
+                        .map(|i| json!({ "device_id": format!("d{worker}"), "tag": "t", "payload": { "n": i } }))
+                        .collect();
+                    // Only a 202 counts: a request cut off by the kill was never acknowledged.
+                    if let Ok(accepted) = clients[target].send_data(&ws, &json!(records), None).await {
+                        acked.lock().unwrap().extend(accepted.ids);
+                        done.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    while done.load(Ordering::SeqCst) < requests / 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    killed.store(true, Ordering::SeqCst);
+    servers[1].take().unwrap().kill();
+    let killed_at = started.elapsed();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let restarted = common::start(dirs[1].path(), &env);
+
+    let acked: HashSet<String> = acked.lock().unwrap().clone();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let missing = loop {
+        let missing = acked.difference(&seen.lock().unwrap().records).count();
+        if missing == 0 || Instant::now() > deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let seen = seen.lock().unwrap();
+    let duplicates: usize = seen.by_delivery.values().map(|n| n - 1).sum();
+    eprintln!(
+        "acknowledged {} records; delivered {} distinct; missing {missing}; duplicate requests {duplicates}; killed after {killed_at:?}; all delivered after {:?}",
+        acked.len(),
+        seen.records.len(),
+        started.elapsed()
+    );
+    assert_eq!(missing, 0, "every acknowledged record is delivered");
+    assert!(
+        duplicates <= CONCURRENCY,
+        "duplicates ({duplicates}) stay within what the killed process had in flight"
+    );
+    drop(seen);
+    for server in servers.into_iter().flatten() {
+        assert!(server.terminate().success());
+    }
+    assert!(restarted.terminate().success());
+}
