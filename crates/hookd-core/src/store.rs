@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use crate::clock::Millis;
 use crate::record::Kind;
-use crate::webhook::Webhook;
+use crate::webhook::{PreviousSecret, Webhook, WebhookSpec};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -24,6 +24,22 @@ pub enum StoreError {
     Unavailable(#[source] BoxError),
     #[error("storage failed")]
     Other(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Stored data this version cannot read.
+    pub fn corrupt(what: &str, detail: impl std::fmt::Display) -> Self {
+        Self::Other(format!("stored {what} is unreadable: {detail}").into())
+    }
+}
+
+/// A webhook's stored spec and previous secrets (both JSON text), read back. Shared by every
+/// backend.
+pub fn parse_stored_webhook(spec: &str, previous_secrets: &str) -> StoreResult<(WebhookSpec, Vec<PreviousSecret>)> {
+    let spec: serde_json::Value = serde_json::from_str(spec).map_err(|e| StoreError::corrupt("webhook", e))?;
+    let spec = WebhookSpec::from_stored(&spec).map_err(|e| StoreError::corrupt("webhook", e))?;
+    let previous = serde_json::from_str(previous_secrets).map_err(|e| StoreError::corrupt("webhook secrets", e))?;
+    Ok((spec, previous))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +80,11 @@ impl DeliveryState {
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
+    /// A stored state, read back.
+    pub fn from_stored(s: &str) -> StoreResult<Self> {
+        Self::parse(s).ok_or_else(|| StoreError::corrupt("delivery state", s))
     }
 }
 
@@ -300,4 +321,45 @@ pub fn pick_within_limits<'a>(
         }
     }
     picked
+}
+
+/// Builds the claims of a claim round from what the backend read: the leased deliveries (in
+/// any order), their webhooks and their records' bodies. Claims come out in `picked` order.
+/// Shared by every backend.
+pub fn assemble_claims(
+    picked: &[String],
+    mut deliveries: Vec<Delivery>,
+    webhooks: Vec<Webhook>,
+    bodies: &HashMap<String, String>,
+    lease: &Lease,
+) -> StoreResult<Vec<Claimed>> {
+    let order: HashMap<&str, usize> = picked.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    deliveries.sort_by_key(|d| order.get(d.id.as_str()).copied());
+    let hooks: HashMap<String, Arc<Webhook>> = webhooks.into_iter().map(|w| (w.id.clone(), Arc::new(w))).collect();
+    let corrupt = |what: String| StoreError::corrupt("delivery", what);
+    deliveries
+        .into_iter()
+        .map(|delivery| {
+            let webhook = hooks
+                .get(&delivery.webhook_id)
+                .cloned()
+                .ok_or_else(|| corrupt(format!("{} has no webhook", delivery.id)))?;
+            let records = delivery
+                .record_ids
+                .iter()
+                .map(|id| {
+                    bodies
+                        .get(id)
+                        .cloned()
+                        .ok_or_else(|| corrupt(format!("record {id} is missing")))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Claimed {
+                delivery,
+                lease: lease.clone(),
+                webhook,
+                records,
+            })
+        })
+        .collect()
 }

@@ -2,10 +2,9 @@
 //! never take the same one), recording attempts, giving leases back.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use hookd_core::clock::Millis;
-use hookd_core::store::{ClaimRequest, Claimed, Finish, QueueStats, StoreResult, pick_within_limits};
+use hookd_core::store::{ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims, pick_within_limits};
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::rows::{self, DELIVERY_COLUMNS};
@@ -52,16 +51,10 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest) -> StoreRes
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-    let mut deliveries = found.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
-    let order: HashMap<&str, usize> = picked.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-    deliveries.sort_by_key(|d| order.get(d.id.as_str()).copied());
+    let deliveries = found.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
 
     let webhook_ids: Vec<String> = deliveries.iter().map(|d| d.webhook_id.clone()).collect();
-    let hooks: HashMap<String, Arc<_>> = webhooks::by_ids(&mut tx, &webhook_ids)
-        .await?
-        .into_iter()
-        .map(|w| (w.id.clone(), Arc::new(w)))
-        .collect();
+    let hooks = webhooks::by_ids(&mut tx, &webhook_ids).await?;
     let record_ids: Vec<String> = deliveries.iter().flat_map(|d| d.record_ids.iter().cloned()).collect();
     let bodies: HashMap<String, String> = sqlx::query("SELECT id, body FROM records WHERE id = ANY($1)")
         .bind(&record_ids)
@@ -74,31 +67,7 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest) -> StoreRes
         .map_err(map_err)?;
     tx.commit().await.map_err(map_err)?;
 
-    deliveries
-        .into_iter()
-        .map(|delivery| {
-            let webhook = hooks
-                .get(&delivery.webhook_id)
-                .cloned()
-                .ok_or_else(|| rows::corrupt("delivery", format!("{} has no webhook", delivery.id)))?;
-            let records = delivery
-                .record_ids
-                .iter()
-                .map(|id| {
-                    bodies
-                        .get(id)
-                        .cloned()
-                        .ok_or_else(|| rows::corrupt("delivery", format!("record {id} is missing")))
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-            Ok(Claimed {
-                delivery,
-                lease: request.lease.clone(),
-                webhook,
-                records,
-            })
-        })
-        .collect()
+    assemble_claims(&picked, deliveries, hooks, &bodies, &request.lease)
 }
 
 pub(crate) async fn finish_many(pool: &PgPool, finishes: &[Finish]) -> StoreResult<Vec<bool>> {

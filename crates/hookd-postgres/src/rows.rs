@@ -1,11 +1,11 @@
 //! Row → domain conversions shared by the query modules.
 
-use hookd_core::store::{Attempt, Delivery, DeliveryState, StoreError, StoreResult};
-use hookd_core::webhook::{Webhook, WebhookSpec};
+use hookd_core::store::{Attempt, Delivery, DeliveryState, StoreResult, parse_stored_webhook};
+use hookd_core::webhook::Webhook;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use crate::{map_err, other};
+use crate::map_err;
 
 pub(crate) const WEBHOOK_COLUMNS: &str =
     "id, workspace_id, spec, secret, previous_secrets, disabled_reason, created_at, updated_at";
@@ -13,28 +13,20 @@ pub(crate) const WEBHOOK_COLUMNS: &str =
 pub(crate) const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, state, record_ids, attempts, failures, \
      next_attempt_at, created_at, updated_at, last_status, last_explanation";
 
-pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Other(format!("stored {what} is unreadable: {detail}").into())
-}
-
 pub(crate) fn webhook(row: &PgRow) -> StoreResult<Webhook> {
     let spec: String = row.try_get("spec").map_err(map_err)?;
-    let spec: serde_json::Value = serde_json::from_str(&spec).map_err(other)?;
     let previous: String = row.try_get("previous_secrets").map_err(map_err)?;
+    let (spec, previous_secrets) = parse_stored_webhook(&spec, &previous)?;
     Ok(Webhook {
         id: row.try_get("id").map_err(map_err)?,
         workspace_id: row.try_get("workspace_id").map_err(map_err)?,
-        spec: WebhookSpec::from_stored(&spec).map_err(|e| corrupt("webhook", e))?,
+        spec,
         secret: row.try_get("secret").map_err(map_err)?,
-        previous_secrets: serde_json::from_str(&previous).map_err(other)?,
+        previous_secrets,
         disabled_reason: row.try_get("disabled_reason").map_err(map_err)?,
         created_at: row.try_get("created_at").map_err(map_err)?,
         updated_at: row.try_get("updated_at").map_err(map_err)?,
     })
-}
-
-pub(crate) fn state(s: &str) -> StoreResult<DeliveryState> {
-    DeliveryState::parse(s).ok_or_else(|| corrupt("delivery state", s))
 }
 
 pub(crate) fn delivery(row: &PgRow) -> StoreResult<Delivery> {
@@ -44,7 +36,7 @@ pub(crate) fn delivery(row: &PgRow) -> StoreResult<Delivery> {
         id: row.try_get("id").map_err(map_err)?,
         workspace_id: row.try_get("workspace_id").map_err(map_err)?,
         webhook_id: row.try_get("webhook_id").map_err(map_err)?,
-        state: state(&state_text)?,
+        state: DeliveryState::from_stored(&state_text)?,
         record_ids: row.try_get("record_ids").map_err(map_err)?,
         attempts: row.try_get::<i32, _>("attempts").map_err(map_err)? as u32,
         failures: row.try_get::<i32, _>("failures").map_err(map_err)? as u32,
@@ -69,6 +61,6 @@ pub(crate) fn attempt(row: &PgRow) -> StoreResult<Attempt> {
         response_body: row.try_get("response_body").map_err(map_err)?,
         error_kind: row.try_get("error_kind").map_err(map_err)?,
         explanation: row.try_get("explanation").map_err(map_err)?,
-        outcome: state(&outcome)?,
+        outcome: DeliveryState::from_stored(&outcome)?,
     })
 }
