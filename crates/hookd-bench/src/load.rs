@@ -43,10 +43,10 @@ fn body(n: usize, seq: usize) -> Value {
     }
 }
 
-/// Posts `requests` bodies of `per_request` records to `url` over `concurrency` connections.
-/// Returns each request's latency (µs) and the wall time the load took.
+/// Posts `requests` bodies of `per_request` records over `concurrency` connections, round
+/// robin over `urls`. Returns each request's latency (µs) and the wall time the load took.
 async fn drive(
-    url: &str,
+    urls: &[String],
     requests: usize,
     per_request: usize,
     concurrency: usize,
@@ -55,8 +55,8 @@ async fn drive(
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let workers = (0..concurrency).map(|_| {
-        let (client, next, url) = (client.clone(), next.clone(), url.to_owned());
+    let workers = (0..concurrency).map(|worker| {
+        let (client, next, url) = (client.clone(), next.clone(), urls[worker % urls.len()].clone());
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -113,7 +113,7 @@ pub(crate) async fn run_once(scenario: Scenario, args: &RunArgs) -> anyhow::Resu
     if scenario == Scenario::Ceiling {
         let started = now_us();
         let (latencies, load_seconds) = drive(
-            &format!("{receiver_url}/direct"),
+            &[format!("{receiver_url}/direct")],
             args.records,
             1,
             args.concurrency,
@@ -136,7 +136,29 @@ pub(crate) async fn run_once(scenario: Scenario, args: &RunArgs) -> anyhow::Resu
     }
 
     let dir = tempfile::tempdir()?;
-    let (hookd, base, ready) = process::start_hookd(dir.path(), &[]).await?;
+    let schema = hookd_postgres::testing::schema_name();
+    let _drop_schema = (scenario == Scenario::Postgres).then(|| DropSchema(args.postgres_url.clone(), schema.clone()));
+    let env: Vec<(&str, &str)> = match scenario {
+        Scenario::Postgres => vec![
+            ("HOOKD_DATABASE_URL", &args.postgres_url),
+            ("HOOKD_DATABASE__SCHEMA", &schema),
+        ],
+        _ => vec![],
+    };
+    let processes = if scenario == Scenario::Postgres {
+        args.workers.max(1)
+    } else {
+        1
+    };
+    let mut others = Vec::new();
+    let (hookd, base, ready) = process::start_hookd(dir.path(), &env).await?;
+    let mut bases = vec![base.clone()];
+    for _ in 1..processes {
+        let dir = tempfile::tempdir()?;
+        let (proc, url, _) = process::start_hookd(dir.path(), &env).await?;
+        bases.push(url);
+        others.push((proc, dir));
+    }
     if scenario == Scenario::Idle {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (_, rss) = hookd.memory_mib();
@@ -173,19 +195,15 @@ pub(crate) async fn run_once(scenario: Scenario, args: &RunArgs) -> anyhow::Resu
         created.text().await?
     );
 
-    let cpu_before = hookd.cpu_seconds();
+    let all: Vec<&process::Proc> = std::iter::once(&hookd).chain(others.iter().map(|(p, _)| p)).collect();
+    let cpu_before: f64 = all.iter().map(|p| p.cpu_seconds()).sum();
     let started = now_us();
-    let (latencies, load_seconds) = drive(
-        &format!("{base}/v1/workspaces/{ws}/data"),
-        records / per_request,
-        per_request,
-        args.concurrency,
-        deadline,
-    )
-    .await?;
+    let urls: Vec<String> = bases.iter().map(|b| format!("{b}/v1/workspaces/{ws}/data")).collect();
+    let (latencies, load_seconds) =
+        drive(&urls, records / per_request, per_request, args.concurrency, deadline).await?;
     let (stats, complete) = wait_delivered(&client, &receiver_url, records as u64, deadline).await?;
-    let cpu = hookd.cpu_seconds() - cpu_before;
-    let (peak, _) = hookd.memory_mib();
+    let cpu = all.iter().map(|p| p.cpu_seconds()).sum::<f64>() - cpu_before;
+    let peak = all.iter().map(|p| p.memory_mib().0).fold(0.0, f64::max);
     Ok(Measured {
         records: records as u64,
         delivered_records: stats.records,
@@ -201,4 +219,13 @@ pub(crate) async fn run_once(scenario: Scenario, args: &RunArgs) -> anyhow::Resu
         complete,
         ..Measured::default()
     })
+}
+
+/// Drops the `postgres` scenario's schema when the run ends.
+struct DropSchema(String, String);
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        hookd_postgres::testing::drop_schema(&self.0, &self.1);
+    }
 }

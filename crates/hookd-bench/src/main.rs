@@ -46,6 +46,8 @@ pub(crate) enum Scenario {
     Batch,
     /// Start-up time to ready and idle memory.
     Idle,
+    /// `single` on PostgreSQL with `--workers` processes (each API and dispatcher).
+    Postgres,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -65,6 +67,16 @@ pub(crate) struct RunArgs {
     /// Longest a run may take before it is stopped and reported incomplete.
     #[arg(long, default_value_t = 120)]
     seconds: u64,
+    /// hookd processes in the `postgres` scenario.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// The PostgreSQL of the `postgres` scenario (a fresh schema is used and dropped).
+    #[arg(
+        long,
+        env = "HOOKD_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    postgres_url: String,
     /// Where to write the JSON results.
     #[arg(long, default_value = "target/bench/results.json")]
     out: std::path::PathBuf,
