@@ -1,12 +1,12 @@
 //! The delivery queue: leasing due deliveries, recording attempts, giving leases back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use hookd_core::clock::Millis;
 use hookd_core::store::{ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims, pick_within_limits};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use crate::rows::{self, DELIVERY_COLUMNS, json_list};
+use crate::rows::{self, DELIVERY_COLUMNS, json_list, placeholders};
 use crate::webhooks;
 use crate::{map_err, other};
 
@@ -81,67 +81,93 @@ pub(crate) async fn claim_due(pool: &SqlitePool, request: &ClaimRequest) -> Stor
     assemble_claims(&picked, deliveries, hooks, &bodies, &request.lease)
 }
 
+/// Records a batch of attempts in one transaction: one UPDATE for every delivery whose lease is
+/// still held, one INSERT for their attempts.
 pub(crate) async fn finish_many(pool: &SqlitePool, finishes: &[Finish]) -> StoreResult<Vec<bool>> {
     let mut tx = pool.begin().await.map_err(map_err)?;
-    let mut written = Vec::with_capacity(finishes.len());
-    for f in finishes {
-        written.push(finish_one(&mut tx, f).await?);
+    let mut written: HashSet<String> = HashSet::with_capacity(finishes.len());
+    for chunk in finishes.chunks(CHUNK) {
+        written.extend(update_deliveries(&mut tx, chunk).await?);
+        let recorded: Vec<&Finish> = chunk.iter().filter(|f| written.contains(&f.delivery_id)).collect();
+        if !recorded.is_empty() {
+            insert_attempts(&mut tx, &recorded).await?;
+        }
+        for f in recorded {
+            if let Some(reason) = &f.disable_webhook {
+                disable_webhook(&mut tx, f, reason).await?;
+            }
+        }
     }
     tx.commit().await.map_err(map_err)?;
-    Ok(written)
+    Ok(finishes.iter().map(|f| written.contains(&f.delivery_id)).collect())
 }
 
-async fn finish_one(tx: &mut SqliteConnection, f: &Finish) -> StoreResult<bool> {
-    let updated = sqlx::query(
-        "UPDATE deliveries SET state = ?, attempts = attempts + 1, failures = ?, next_attempt_at = ?, locked_until = 0, \
-         lease_token = NULL, updated_at = ?, last_status = ?, last_explanation = ? \
-         WHERE id = ? AND lease_token = ? AND state = 'pending'",
-    )
-    .bind(f.state.as_str())
-    .bind(i64::from(f.failures))
-    .bind(f.next_attempt_at)
-    .bind(f.now)
-    .bind(f.attempt.status.map(i64::from))
-    .bind(&f.attempt.explanation)
-    .bind(&f.delivery_id)
-    .bind(&f.lease_token)
-    .execute(&mut *tx)
-    .await
-    .map_err(map_err)?;
-    if updated.rows_affected() == 0 {
-        return Ok(false);
+/// Rows per multi-row statement (well under SQLite's 32,766 bound parameters).
+const CHUNK: usize = 400;
+
+/// Moves each delivery whose lease token still matches to its new state; returns their ids.
+async fn update_deliveries(tx: &mut SqliteConnection, finishes: &[Finish]) -> StoreResult<Vec<String>> {
+    let sql = format!(
+        "WITH f(id, token, state, failures, next_at, now, status, explanation) AS (VALUES {}) \
+         UPDATE deliveries SET state = f.state, attempts = attempts + 1, failures = f.failures, next_attempt_at = f.next_at, \
+           locked_until = 0, lease_token = NULL, updated_at = f.now, last_status = f.status, last_explanation = f.explanation \
+         FROM f WHERE deliveries.id = f.id AND deliveries.lease_token = f.token AND deliveries.state = 'pending' \
+         RETURNING deliveries.id",
+        placeholders(finishes.len(), 8)
+    );
+    let mut query = sqlx::query(&sql);
+    for f in finishes {
+        query = query
+            .bind(&f.delivery_id)
+            .bind(&f.lease_token)
+            .bind(f.state.as_str())
+            .bind(i64::from(f.failures))
+            .bind(f.next_attempt_at)
+            .bind(f.now)
+            .bind(f.attempt.status.map(i64::from))
+            .bind(&f.attempt.explanation);
     }
-    let a = &f.attempt;
-    sqlx::query(
+    let rows = query.fetch_all(&mut *tx).await.map_err(map_err)?;
+    rows.iter().map(|row| row.try_get("id").map_err(map_err)).collect()
+}
+
+async fn insert_attempts(tx: &mut SqliteConnection, finishes: &[&Finish]) -> StoreResult<()> {
+    let sql = format!(
         "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status, response_headers, response_body, error_kind, explanation, outcome) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES {}",
+        placeholders(finishes.len(), 10)
+    );
+    let mut query = sqlx::query(&sql);
+    for f in finishes {
+        let a = &f.attempt;
+        query = query
+            .bind(&a.id)
+            .bind(&a.delivery_id)
+            .bind(a.started_at)
+            .bind(a.duration_ms as i64)
+            .bind(a.status.map(i64::from))
+            .bind(&a.response_headers)
+            .bind(&a.response_body)
+            .bind(&a.error_kind)
+            .bind(&a.explanation)
+            .bind(a.outcome.as_str());
+    }
+    query.execute(&mut *tx).await.map_err(map_err)?;
+    Ok(())
+}
+
+async fn disable_webhook(tx: &mut SqliteConnection, f: &Finish, reason: &str) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE webhooks SET enabled = 0, disabled_reason = ?, spec = json_set(spec, '$.enabled', json('false')), updated_at = ? \
+         WHERE id = (SELECT webhook_id FROM deliveries WHERE id = ?)",
     )
-    .bind(&a.id)
-    .bind(&a.delivery_id)
-    .bind(a.started_at)
-    .bind(a.duration_ms as i64)
-    .bind(a.status.map(i64::from))
-    .bind(&a.response_headers)
-    .bind(&a.response_body)
-    .bind(&a.error_kind)
-    .bind(&a.explanation)
-    .bind(a.outcome.as_str())
+    .bind(reason)
+    .bind(f.now)
+    .bind(&f.delivery_id)
     .execute(&mut *tx)
     .await
     .map_err(map_err)?;
-    if let Some(reason) = &f.disable_webhook {
-        sqlx::query(
-            "UPDATE webhooks SET enabled = 0, disabled_reason = ?, spec = json_set(spec, '$.enabled', json('false')), updated_at = ? \
-             WHERE id = (SELECT webhook_id FROM deliveries WHERE id = ?)",
-        )
-        .bind(reason)
-        .bind(f.now)
-        .bind(&f.delivery_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-    }
-    Ok(true)
+    Ok(())
 }
 
 pub(crate) async fn release(pool: &SqlitePool, leases: &[(String, String)]) -> StoreResult<()> {

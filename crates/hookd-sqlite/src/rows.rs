@@ -70,3 +70,9 @@ pub(crate) fn attempt(row: &SqliteRow) -> StoreResult<Attempt> {
 pub(crate) fn json_list<S: AsRef<str>>(items: &[S]) -> String {
     serde_json::Value::from(items.iter().map(|s| s.as_ref()).collect::<Vec<_>>()).to_string()
 }
+
+/// `(?, ?), (?, ?)`: the VALUES of a multi-row statement.
+pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}

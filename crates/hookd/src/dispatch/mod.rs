@@ -36,6 +36,9 @@ pub struct Dispatcher {
 /// An attempt's result waiting to be written, and who waits for the write.
 type FinishJob = (Finish, oneshot::Sender<Result<bool, Arc<StoreError>>>);
 
+/// Longest wait between claim rounds while attempts are in flight.
+const BUSY_TICK: Duration = Duration::from_millis(20);
+
 /// Results written per transaction, at most.
 const FINISH_BATCH: usize = 512;
 
@@ -98,11 +101,14 @@ impl Dispatcher {
             })
         };
         let poll = self.inner.settings.poll_interval;
+        // Claim in rounds of at least this many free slots while attempts are in flight, so a
+        // busy dispatcher makes a few large claims rather than one per finished attempt.
+        let round = (self.inner.settings.concurrency / 16).max(1);
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
             let free = self.inner.settings.concurrency.saturating_sub(tasks.len());
             let mut claimed_all = false;
-            if free > 0 {
+            if free >= round || (free > 0 && tasks.is_empty()) {
                 match self.claim(free).await {
                     Ok(batch) => {
                         claimed_all = !batch.is_empty() && batch.len() == free;
@@ -121,7 +127,13 @@ impl Dispatcher {
             if claimed_all {
                 continue; // more may be due right now
             }
-            let sleep = self.sleep_for(poll).await;
+            // Busy: finished attempts wake the loop, and a short tick bounds the wait. Idle:
+            // sleep until the next delivery is due (or a wake-up).
+            let sleep = if tasks.is_empty() {
+                self.sleep_for(poll).await
+            } else {
+                poll.min(BUSY_TICK)
+            };
             tokio::select! {
                 () = self.inner.wake.notified() => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
