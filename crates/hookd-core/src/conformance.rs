@@ -34,6 +34,8 @@ macro_rules! store_conformance_tests {
             released_deliveries_are_due_at_once,
             queue_stats_count_pending_and_due,
             tenants_and_keys_are_stored,
+            an_open_breaker_pauses_a_webhook_then_lets_one_probe_through,
+            first_attempts_are_claimed_before_retries_without_starving_them,
         );
     };
     (@each $fresh:expr; $($check:ident),* $(,)?) => {
@@ -123,6 +125,7 @@ fn claim_request(now: Millis, limit: usize) -> ClaimRequest {
         },
         limit,
         per_webhook_limit: 100,
+        breaker_threshold: 3,
         in_flight: HashMap::new(),
     }
 }
@@ -130,6 +133,11 @@ fn claim_request(now: Millis, limit: usize) -> ClaimRequest {
 fn finish_of(claimed: &Claimed, state: DeliveryState, now: Millis) -> Finish {
     Finish {
         delivery_id: claimed.delivery.id.clone(),
+        webhook_id: claimed.webhook.id.clone(),
+        health: match state {
+            DeliveryState::Delivered => Health::Up,
+            _ => Health::Down { retry_at: now + 5_000 },
+        },
         lease_token: claimed.lease.token.clone(),
         attempt: Attempt {
             id: new_id("att"),
@@ -223,7 +231,7 @@ pub async fn deliveries_of_disabled_webhooks_are_held(store: &dyn Store) {
     disabled.spec.enabled = false;
     store.update_webhook(&disabled).await.unwrap();
     assert!(store.claim_due(&claim_request(T0, 10)).await.unwrap().is_empty());
-    assert_eq!(store.next_wake_at().await.unwrap(), None);
+    assert_eq!(store.next_wake_at(3).await.unwrap(), None);
     assert!(
         store
             .enabled_webhooks(std::slice::from_ref(&f.workspace))
@@ -418,4 +426,64 @@ pub async fn tenants_and_keys_are_stored(store: &dyn Store) {
         vec![f.webhook.clone()]
     );
     store.ping().await.unwrap();
+}
+
+pub async fn an_open_breaker_pauses_a_webhook_then_lets_one_probe_through(store: &dyn Store) {
+    let f = fixture(store).await;
+    ingest(store, &f.webhook, 4, T0).await;
+    // Three failures in a row (the threshold): the breaker opens until T0 + 1 + 5s.
+    let claimed = store.claim_due(&claim_request(T0, 3)).await.unwrap();
+    for c in &claimed {
+        let mut failed = finish_of(c, DeliveryState::Pending, T0 + 1);
+        failed.next_attempt_at = T0 + 1 + 5_000;
+        failed.failures = 1;
+        assert!(store.finish(&failed).await.unwrap());
+    }
+    assert!(
+        store.claim_due(&claim_request(T0 + 2, 10)).await.unwrap().is_empty(),
+        "paused: not even the never-tried one"
+    );
+    assert_eq!(store.next_wake_at(3).await.unwrap(), Some(T0 + 1 + 5_000));
+    let probe = store.claim_due(&claim_request(T0 + 6_000, 10)).await.unwrap();
+    assert_eq!(probe.len(), 1, "half-open: one probe at a time");
+    assert!(
+        store
+            .claim_due(&claim_request(T0 + 6_001, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .finish(&finish_of(&probe[0], DeliveryState::Delivered, T0 + 6_002))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.claim_due(&claim_request(T0 + 6_003, 10)).await.unwrap().len(),
+        3,
+        "closed: everything flows again"
+    );
+}
+
+pub async fn first_attempts_are_claimed_before_retries_without_starving_them(store: &dyn Store) {
+    let f = fixture(store).await;
+    let other = webhook(store, &f.workspace).await;
+    // Four retries, due before any first attempt.
+    ingest(store, &other, 4, T0).await;
+    for c in store.claim_due(&claim_request(T0, 4)).await.unwrap() {
+        let mut failed = finish_of(&c, DeliveryState::Pending, T0 + 1);
+        failed.failures = 1;
+        failed.next_attempt_at = T0 + 2;
+        failed.health = Health::Unknown;
+        store.finish(&failed).await.unwrap();
+    }
+    ingest(store, &f.webhook, 8, T0 + 3).await;
+    let claimed = store.claim_due(&claim_request(T0 + 10, 4)).await.unwrap();
+    let retries = claimed.iter().filter(|c| c.delivery.failures > 0).count();
+    assert_eq!(
+        (claimed.len(), retries),
+        (4, 1),
+        "three first attempts, and a quarter for retries"
+    );
 }

@@ -191,14 +191,31 @@ pub struct ClaimRequest {
     pub lease: Lease,
     pub limit: usize,
     pub per_webhook_limit: usize,
+    /// Failures in a row that open a webhook's circuit breaker: the webhook is then paused
+    /// until its next retry time, and afterwards lets one attempt at a time through (a probe)
+    /// until one succeeds.
+    pub breaker_threshold: u32,
     /// Attempts this process already has in flight, by webhook id.
     pub in_flight: HashMap<String, usize>,
+}
+
+/// What an attempt says about its webhook's health, for the circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// The receiver answered (2xx, or a deliberate 3xx/4xx): it is up.
+    Up,
+    /// The receiver failed (5xx, 408/425/429, timeout, broken connection); the delivery is
+    /// next due at `retry_at` (or is dead: then `retry_at` is the time of the failure).
+    Down { retry_at: Millis },
+    /// Says nothing about the receiver (e.g. blocked by the SSRF policy).
+    Unknown,
 }
 
 /// The result of an attempt, written in one transaction.
 #[derive(Debug, Clone)]
 pub struct Finish {
     pub delivery_id: String,
+    pub webhook_id: String,
     pub lease_token: String,
     pub attempt: Attempt,
     pub state: DeliveryState,
@@ -207,6 +224,42 @@ pub struct Finish {
     pub now: Millis,
     /// Disable the delivery's webhook with this reason (410 Gone).
     pub disable_webhook: Option<String>,
+    pub health: Health,
+}
+
+/// The net effect of a batch of attempts on one webhook's breaker, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerChange {
+    /// No success in the batch: add `failures`, and pause until `until` (the latest failure's
+    /// retry time).
+    Add { failures: u32, until: Millis },
+    /// A success in the batch: `failures` failed after it, pausing until `until` (0: none).
+    Set { failures: u32, until: Millis },
+}
+
+/// The breaker changes of a batch of finishes, given in order as (webhook id, health), by
+/// webhook. Shared by every backend.
+pub fn breaker_changes<'a>(finishes: impl IntoIterator<Item = (&'a str, Health)>) -> HashMap<&'a str, BreakerChange> {
+    let mut changes: HashMap<&str, BreakerChange> = HashMap::new();
+    for (webhook, health) in finishes {
+        let entry = changes
+            .entry(webhook)
+            .or_insert(BreakerChange::Add { failures: 0, until: 0 });
+        *entry = match (health, *entry) {
+            (Health::Up, _) => BreakerChange::Set { failures: 0, until: 0 },
+            (Health::Down { retry_at }, BreakerChange::Add { failures, until }) => BreakerChange::Add {
+                failures: failures + 1,
+                until: until.max(retry_at),
+            },
+            (Health::Down { retry_at }, BreakerChange::Set { failures, until }) => BreakerChange::Set {
+                failures: failures + 1,
+                until: until.max(retry_at),
+            },
+            (Health::Unknown, current) => current,
+        };
+    }
+    changes.retain(|_, change| *change != BreakerChange::Add { failures: 0, until: 0 });
+    changes
 }
 
 #[derive(Debug, Clone, Default)]
@@ -288,8 +341,9 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Gives leased deliveries back, due at once (graceful shutdown).
     async fn release(&self, leases: &[(String, String)]) -> StoreResult<()>;
-    /// When the next pending delivery becomes due or its lease expires, if any.
-    async fn next_wake_at(&self) -> StoreResult<Option<Millis>>;
+    /// When the next pending delivery becomes due or its lease expires (or, for a webhook
+    /// whose breaker is open, its breaker closes), if any.
+    async fn next_wake_at(&self, breaker_threshold: u32) -> StoreResult<Option<Millis>>;
     async fn queue_stats(&self, now: Millis) -> StoreResult<QueueStats>;
 
     /// Deliveries newest first.
@@ -301,25 +355,54 @@ pub trait Store: Send + Sync + 'static {
     async fn replay(&self, workspace_id: &str, query: &ReplayQuery, now: Millis) -> StoreResult<u64>;
 }
 
-/// Chooses which candidates (oldest due first, as `(delivery id, webhook id)`) to lease so that
-/// no webhook exceeds its in-flight limit. Shared by every backend.
-pub fn pick_within_limits<'a>(
-    candidates: impl IntoIterator<Item = (&'a str, &'a str)>,
-    request: &ClaimRequest,
-) -> Vec<String> {
-    let mut taken: HashMap<&str, usize> = HashMap::new();
-    let mut picked = Vec::new();
-    for (delivery_id, webhook_id) in candidates {
-        if picked.len() >= request.limit {
-            break;
+/// A delivery that may be claimed: its id, its webhook, whether it is a retry, and whether its
+/// webhook's breaker is half-open (one attempt at a time).
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub delivery_id: String,
+    pub webhook_id: String,
+    pub retry: bool,
+    pub half_open: bool,
+}
+
+/// Chooses which candidates (each lane oldest due first) to lease: first attempts before
+/// retries, but retries keep at least a quarter of the slots so they are never starved; no
+/// webhook over its in-flight limit; one at a time for a half-open breaker. Shared by every
+/// backend.
+pub fn pick_within_limits(candidates: &[Candidate], request: &ClaimRequest) -> Vec<String> {
+    let (retries, firsts): (Vec<&Candidate>, Vec<&Candidate>) = candidates.iter().partition(|c| c.retry);
+    let retry_share = if retries.is_empty() {
+        0
+    } else {
+        request.limit.div_ceil(4)
+    };
+    let first_share = request.limit.saturating_sub(retry_share);
+    let mut taken: HashMap<String, usize> = HashMap::new();
+    let mut picked: Vec<String> = Vec::new();
+    let mut take = |lane: &[&Candidate], cap: usize, picked: &mut Vec<String>| {
+        for candidate in lane {
+            if picked.len() >= cap {
+                break;
+            }
+            if picked.contains(&candidate.delivery_id) {
+                continue;
+            }
+            let limit = if candidate.half_open {
+                1
+            } else {
+                request.per_webhook_limit
+            };
+            let already = request.in_flight.get(&candidate.webhook_id).copied().unwrap_or(0);
+            let count = taken.entry(candidate.webhook_id.clone()).or_insert(0);
+            if already + *count < limit {
+                *count += 1;
+                picked.push(candidate.delivery_id.clone());
+            }
         }
-        let already = request.in_flight.get(webhook_id).copied().unwrap_or(0);
-        let count = taken.entry(webhook_id).or_insert(0);
-        if already + *count < request.per_webhook_limit {
-            *count += 1;
-            picked.push(delivery_id.to_owned());
-        }
-    }
+    };
+    take(&firsts, first_share, &mut picked);
+    take(&retries, request.limit, &mut picked);
+    take(&firsts, request.limit, &mut picked);
     picked
 }
 

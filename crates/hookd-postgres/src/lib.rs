@@ -207,8 +207,8 @@ impl Store for PgStore {
         queue::release(&self.pool, leases).await
     }
 
-    async fn next_wake_at(&self) -> StoreResult<Option<Millis>> {
-        queue::next_wake_at(&self.pool).await
+    async fn next_wake_at(&self, breaker_threshold: u32) -> StoreResult<Option<Millis>> {
+        queue::next_wake_at(&self.pool, breaker_threshold).await
     }
 
     async fn queue_stats(&self, now: Millis) -> StoreResult<QueueStats> {

@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 
 use hookd_core::clock::Millis;
-use hookd_core::store::{ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims, pick_within_limits};
+use hookd_core::store::{
+    BreakerChange, Candidate, ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims, breaker_changes,
+    pick_within_limits,
+};
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::rows::{self, DELIVERY_COLUMNS};
@@ -18,28 +21,55 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest) -> StoreRes
         .map(|(id, _)| id.clone())
         .collect();
     let mut tx = pool.begin().await.map_err(map_err)?;
-    let candidates = sqlx::query(
-        "SELECT d.id, d.webhook_id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-         WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND w.enabled AND NOT (d.webhook_id = ANY($2)) \
-         ORDER BY d.next_attempt_at LIMIT $3 \
-         FOR UPDATE OF d SKIP LOCKED",
-    )
-    .bind(request.now)
-    .bind(&full)
-    .bind((request.limit * 2) as i64)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(map_err)?;
-    let pairs: Vec<(String, String)> = candidates
-        .iter()
-        .map(|row| Ok((row.try_get("id")?, row.try_get("webhook_id")?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(map_err)?;
-    let picked = pick_within_limits(pairs.iter().map(|(d, w)| (d.as_str(), w.as_str())), request);
+    let mut candidates = Vec::new();
+    // Two lanes, each oldest due first: first attempts, then retries.
+    for lane in ["d.failures = 0", "d.failures > 0"] {
+        let sql = format!(
+            "SELECT d.id, d.webhook_id, d.failures > 0 AS retry, w.consecutive_failures >= $4 AS half_open \
+             FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE d.state = 'pending' AND {lane} AND d.next_attempt_at <= $1 AND w.enabled \
+               AND NOT (w.consecutive_failures >= $4 AND w.breaker_until > $1) \
+               AND NOT (d.webhook_id = ANY($2)) \
+             ORDER BY d.next_attempt_at LIMIT $3 \
+             FOR UPDATE OF d SKIP LOCKED"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(request.now)
+            .bind(&full)
+            .bind((request.limit * 2) as i64)
+            .bind(request.breaker_threshold as i32)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        for row in rows {
+            candidates.push(Candidate {
+                delivery_id: row.try_get("id").map_err(map_err)?,
+                webhook_id: row.try_get("webhook_id").map_err(map_err)?,
+                retry: row.try_get("retry").map_err(map_err)?,
+                half_open: row.try_get("half_open").map_err(map_err)?,
+            });
+        }
+    }
+    let picked = pick_within_limits(&candidates, request);
     if picked.is_empty() {
         // End the transaction now rather than when the connection is next used.
         tx.commit().await.map_err(map_err)?;
         return Ok(Vec::new());
+    }
+    // A probe of a half-open breaker pauses its webhook again until the probe's lease ends (or
+    // its result closes or re-opens the breaker), so no other worker probes at the same time.
+    let probing: Vec<&str> = candidates
+        .iter()
+        .filter(|c| c.half_open && picked.contains(&c.delivery_id))
+        .map(|c| c.webhook_id.as_str())
+        .collect();
+    if !probing.is_empty() {
+        sqlx::query("UPDATE webhooks SET breaker_until = $1 WHERE id = ANY($2)")
+            .bind(request.lease.until)
+            .bind(&probing)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
     }
     let sql = format!(
         "UPDATE deliveries SET next_attempt_at = $1, locked_until = $1, lease_token = $2 WHERE id = ANY($3) RETURNING {DELIVERY_COLUMNS}"
@@ -75,6 +105,31 @@ pub(crate) async fn finish_many(pool: &PgPool, finishes: &[Finish]) -> StoreResu
     let mut written = Vec::with_capacity(finishes.len());
     for f in finishes {
         written.push(finish_one(&mut tx, f).await?);
+    }
+    let recorded = finishes
+        .iter()
+        .zip(&written)
+        .filter(|(_, ok)| **ok)
+        .map(|(f, _)| (f.webhook_id.as_str(), f.health));
+    for (webhook, change) in breaker_changes(recorded) {
+        let query = match change {
+            BreakerChange::Add { .. } => sqlx::query(
+                "UPDATE webhooks SET consecutive_failures = consecutive_failures + $1, breaker_until = $2 WHERE id = $3",
+            ),
+            BreakerChange::Set { .. } => {
+                sqlx::query("UPDATE webhooks SET consecutive_failures = $1, breaker_until = $2 WHERE id = $3")
+            }
+        };
+        let (failures, until) = match change {
+            BreakerChange::Add { failures, until } | BreakerChange::Set { failures, until } => (failures, until),
+        };
+        query
+            .bind(failures as i32)
+            .bind(until)
+            .bind(webhook)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
     }
     tx.commit().await.map_err(map_err)?;
     Ok(written)
@@ -148,11 +203,13 @@ pub(crate) async fn release(pool: &PgPool, leases: &[(String, String)]) -> Store
     Ok(())
 }
 
-pub(crate) async fn next_wake_at(pool: &PgPool) -> StoreResult<Option<Millis>> {
+pub(crate) async fn next_wake_at(pool: &PgPool, breaker_threshold: u32) -> StoreResult<Option<Millis>> {
     let row = sqlx::query(
-        "SELECT min(d.next_attempt_at) AS at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+        "SELECT min(CASE WHEN w.consecutive_failures >= $1 THEN GREATEST(d.next_attempt_at, w.breaker_until) ELSE d.next_attempt_at END) AS at \
+         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
          WHERE d.state = 'pending' AND w.enabled",
     )
+    .bind(breaker_threshold as i32)
     .fetch_one(pool)
     .await
     .map_err(map_err)?;

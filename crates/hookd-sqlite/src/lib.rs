@@ -153,8 +153,8 @@ impl Store for SqliteStore {
         queue::release(&self.writer, leases).await
     }
 
-    async fn next_wake_at(&self) -> StoreResult<Option<Millis>> {
-        queue::next_wake_at(&self.reader).await
+    async fn next_wake_at(&self, breaker_threshold: u32) -> StoreResult<Option<Millis>> {
+        queue::next_wake_at(&self.reader, breaker_threshold).await
     }
 
     async fn queue_stats(&self, now: Millis) -> StoreResult<QueueStats> {

@@ -3,7 +3,10 @@
 use std::collections::{HashMap, HashSet};
 
 use hookd_core::clock::Millis;
-use hookd_core::store::{ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims, pick_within_limits};
+use hookd_core::store::{
+    BreakerChange, Candidate, ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims, breaker_changes,
+    pick_within_limits,
+};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use crate::rows::{self, DELIVERY_COLUMNS, json_list, placeholders};
@@ -18,28 +21,54 @@ pub(crate) async fn claim_due(pool: &SqlitePool, request: &ClaimRequest) -> Stor
         .map(|(id, _)| id.as_str())
         .collect();
     let mut tx = pool.begin().await.map_err(map_err)?;
-    let candidates = sqlx::query(
-        "SELECT d.id, d.webhook_id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-         WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND w.enabled = 1 \
-           AND d.webhook_id NOT IN (SELECT value FROM json_each(?2)) \
-         ORDER BY d.next_attempt_at LIMIT ?3",
-    )
-    .bind(request.now)
-    .bind(json_list(&full))
-    .bind((request.limit * 2) as i64)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(map_err)?;
-    let pairs: Vec<(String, String)> = candidates
-        .iter()
-        .map(|row| Ok((row.try_get("id")?, row.try_get("webhook_id")?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(map_err)?;
-    let picked = pick_within_limits(pairs.iter().map(|(d, w)| (d.as_str(), w.as_str())), request);
+    let mut candidates = Vec::new();
+    // Two lanes, each oldest due first: first attempts, then retries.
+    for lane in ["d.failures = 0", "d.failures > 0"] {
+        let sql = format!(
+            "SELECT d.id, d.webhook_id, d.failures > 0 AS retry, w.consecutive_failures >= ?4 AS half_open \
+             FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE d.state = 'pending' AND {lane} AND d.next_attempt_at <= ?1 AND w.enabled = 1 \
+               AND NOT (w.consecutive_failures >= ?4 AND w.breaker_until > ?1) \
+               AND d.webhook_id NOT IN (SELECT value FROM json_each(?2)) \
+             ORDER BY d.next_attempt_at LIMIT ?3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(request.now)
+            .bind(json_list(&full))
+            .bind((request.limit * 2) as i64)
+            .bind(i64::from(request.breaker_threshold))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        for row in rows {
+            candidates.push(Candidate {
+                delivery_id: row.try_get("id").map_err(map_err)?,
+                webhook_id: row.try_get("webhook_id").map_err(map_err)?,
+                retry: row.try_get("retry").map_err(map_err)?,
+                half_open: row.try_get("half_open").map_err(map_err)?,
+            });
+        }
+    }
+    let picked = pick_within_limits(&candidates, request);
     if picked.is_empty() {
         // End the transaction now rather than when the connection is next used.
         tx.commit().await.map_err(map_err)?;
         return Ok(Vec::new());
+    }
+    // A probe of a half-open breaker pauses its webhook again until the probe's lease ends (or
+    // its result closes or re-opens the breaker), so no other worker probes at the same time.
+    let probing: Vec<&str> = candidates
+        .iter()
+        .filter(|c| c.half_open && picked.contains(&c.delivery_id))
+        .map(|c| c.webhook_id.as_str())
+        .collect();
+    if !probing.is_empty() {
+        sqlx::query("UPDATE webhooks SET breaker_until = ?1 WHERE id IN (SELECT value FROM json_each(?2))")
+            .bind(request.lease.until)
+            .bind(json_list(&probing))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
     }
     let picked_json = json_list(&picked);
     sqlx::query(
@@ -92,10 +121,13 @@ pub(crate) async fn finish_many(pool: &SqlitePool, finishes: &[Finish]) -> Store
         if !recorded.is_empty() {
             insert_attempts(&mut tx, &recorded).await?;
         }
-        for f in recorded {
+        for f in &recorded {
             if let Some(reason) = &f.disable_webhook {
                 disable_webhook(&mut tx, f, reason).await?;
             }
+        }
+        for (webhook, change) in breaker_changes(recorded.iter().map(|f| (f.webhook_id.as_str(), f.health))) {
+            update_breaker(&mut tx, webhook, change).await?;
         }
     }
     tx.commit().await.map_err(map_err)?;
@@ -156,6 +188,23 @@ async fn insert_attempts(tx: &mut SqliteConnection, finishes: &[&Finish]) -> Sto
     Ok(())
 }
 
+async fn update_breaker(tx: &mut SqliteConnection, webhook: &str, change: BreakerChange) -> StoreResult<()> {
+    let query = match change {
+        BreakerChange::Add { failures, until } => sqlx::query(
+            "UPDATE webhooks SET consecutive_failures = consecutive_failures + ?, breaker_until = ? WHERE id = ?",
+        )
+        .bind(i64::from(failures))
+        .bind(until),
+        BreakerChange::Set { failures, until } => {
+            sqlx::query("UPDATE webhooks SET consecutive_failures = ?, breaker_until = ? WHERE id = ?")
+                .bind(i64::from(failures))
+                .bind(until)
+        }
+    };
+    query.bind(webhook).execute(&mut *tx).await.map_err(map_err)?;
+    Ok(())
+}
+
 async fn disable_webhook(tx: &mut SqliteConnection, f: &Finish, reason: &str) -> StoreResult<()> {
     sqlx::query(
         "UPDATE webhooks SET enabled = 0, disabled_reason = ?, spec = json_set(spec, '$.enabled', json('false')), updated_at = ? \
@@ -186,11 +235,13 @@ pub(crate) async fn release(pool: &SqlitePool, leases: &[(String, String)]) -> S
     tx.commit().await.map_err(map_err)
 }
 
-pub(crate) async fn next_wake_at(pool: &SqlitePool) -> StoreResult<Option<Millis>> {
+pub(crate) async fn next_wake_at(pool: &SqlitePool, breaker_threshold: u32) -> StoreResult<Option<Millis>> {
     let row = sqlx::query(
-        "SELECT min(d.next_attempt_at) AS at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+        "SELECT min(CASE WHEN w.consecutive_failures >= ? THEN max(d.next_attempt_at, w.breaker_until) ELSE d.next_attempt_at END) AS at \
+         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
          WHERE d.state = 'pending' AND w.enabled = 1",
     )
+    .bind(i64::from(breaker_threshold))
     .fetch_one(pool)
     .await
     .map_err(map_err)?;

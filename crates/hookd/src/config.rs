@@ -99,6 +99,7 @@ pub struct IngestSettings {
 pub struct DispatchSettings {
     pub concurrency: usize,
     pub per_webhook_in_flight: usize,
+    pub breaker_failures: u32,
     #[serde(deserialize_with = "duration")]
     pub lease: Duration,
     #[serde(deserialize_with = "duration")]
@@ -153,8 +154,10 @@ impl Settings {
         if self.delivery.max_timeout < hookd_core::webhook::MIN_TIMEOUT {
             anyhow::bail!("delivery.max_timeout must be at least 100ms");
         }
-        if d.concurrency == 0 || d.per_webhook_in_flight == 0 {
-            anyhow::bail!("dispatch.concurrency and dispatch.per_webhook_in_flight must be at least 1");
+        if d.concurrency == 0 || d.per_webhook_in_flight == 0 || d.breaker_failures == 0 {
+            anyhow::bail!(
+                "dispatch.concurrency, dispatch.per_webhook_in_flight and dispatch.breaker_failures must be at least 1"
+            );
         }
         if self.ingest.max_batch == 0 || self.ingest.queue == 0 {
             anyhow::bail!("ingest.max_batch and ingest.queue must be at least 1");

@@ -19,7 +19,7 @@ use std::time::Duration;
 use hookd_core::clock::Clock;
 use hookd_core::id::new_id;
 use hookd_core::outcome::{ErrorKind, Response, decide};
-use hookd_core::store::{Attempt, ClaimRequest, Claimed, Finish, Lease, Store, StoreError};
+use hookd_core::store::{Attempt, ClaimRequest, Claimed, DeliveryState, Finish, Health, Lease, Store, StoreError};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -154,7 +154,12 @@ impl Dispatcher {
     /// How long to sleep when nothing was claimed: until the next delivery is due, at most
     /// `poll`, at least a little (so webhooks at their in-flight limit do not spin the loop).
     async fn sleep_for(&self, poll: Duration) -> Duration {
-        match self.inner.store.next_wake_at().await {
+        match self
+            .inner
+            .store
+            .next_wake_at(self.inner.settings.breaker_failures)
+            .await
+        {
             Ok(Some(at)) => {
                 let ms = (at - self.inner.clock.now()).clamp(5, poll.as_millis() as i64);
                 Duration::from_millis(ms as u64)
@@ -181,6 +186,7 @@ impl Dispatcher {
             },
             limit,
             per_webhook_limit: self.inner.settings.per_webhook_in_flight,
+            breaker_threshold: self.inner.settings.breaker_failures,
             in_flight,
         };
         let claimed = self.inner.store.claim_due(&request).await?;
@@ -245,8 +251,17 @@ impl Dispatcher {
             explanation: decision.explanation.clone(),
             outcome: decision.state,
         };
+        let health = match (&answer.response, decision.state) {
+            (Response::Error(ErrorKind::Blocked), _) => Health::Unknown,
+            (_, DeliveryState::Pending | DeliveryState::Dead) => Health::Down {
+                retry_at: now + decision.retry_in.map_or(0, |d| d.as_millis() as i64),
+            },
+            _ => Health::Up,
+        };
         let finish = Finish {
             delivery_id: claimed.delivery.id.clone(),
+            webhook_id: claimed.webhook.id.clone(),
+            health,
             lease_token: claimed.lease.token.clone(),
             attempt: attempt.clone(),
             state: decision.state,

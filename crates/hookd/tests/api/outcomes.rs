@@ -281,3 +281,38 @@ async fn a_delivery_still_failing_after_the_last_step_is_dead_and_replayable() {
     assert_eq!(got.len(), 3);
     assert_eq!(got[0].header("webhook-id"), got[2].header("webhook-id"));
 }
+
+#[tokio::test]
+async fn a_failing_webhook_is_paused_as_a_whole_and_probed_until_it_recovers() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(Reply::Status(503)).await;
+    let (ws, _) = app.workspace().await;
+    app.webhook(
+        &ws,
+        json!({ "name": "w", "kind": "data", "url": receiver.url("/"), "format": "single" }),
+    )
+    .await;
+    let records: Vec<_> = (0..20).map(|i| data_point(&format!("d{i}"), "t")).collect();
+    app.send(&ws, "data", json!(records)).await;
+    app.dispatch_until_idle().await;
+    assert_eq!(
+        receiver.requests().len(),
+        20,
+        "the first round fails: the breaker opens"
+    );
+
+    app.advance(Duration::from_secs(7)); // every retry is due now
+    app.dispatch_until_idle().await;
+    assert_eq!(receiver.requests().len(), 21, "one probe, not twenty retries");
+
+    receiver.answer_with(Reply::Status(200));
+    app.advance(Duration::from_secs(7 * 60)); // past the probe's next retry (5m + 20 %)
+    app.dispatch_until_idle().await;
+    assert_eq!(
+        receiver.requests().len(),
+        41,
+        "the probe succeeds and the queued deliveries follow"
+    );
+    let states: Vec<Value> = app.deliveries(&ws).await.iter().map(|d| d["state"].clone()).collect();
+    assert!(states.iter().all(|s| s == "delivered"), "{states:?}");
+}

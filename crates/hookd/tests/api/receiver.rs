@@ -50,7 +50,7 @@ struct Inner {
 pub struct Receiver {
     addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
-    default: Arc<Reply>,
+    default: Arc<Mutex<Reply>>,
 }
 
 impl Receiver {
@@ -69,7 +69,7 @@ impl Receiver {
                 script: script.into_iter().collect(),
                 requests: Vec::new(),
             })),
-            default: Arc::new(default),
+            default: Arc::new(Mutex::new(default)),
         };
         let app = axum::Router::new().fallback(answer).with_state(receiver.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -78,6 +78,11 @@ impl Receiver {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Changes how the receiver answers from now on (once its script is used up).
+    pub fn answer_with(&self, reply: Reply) {
+        *self.default.lock().unwrap() = reply;
     }
 
     pub fn requests(&self) -> Vec<Received> {
@@ -117,7 +122,10 @@ async fn answer(
             headers,
             body,
         });
-        inner.script.pop_front().unwrap_or_else(|| (*receiver.default).clone())
+        inner
+            .script
+            .pop_front()
+            .unwrap_or_else(|| receiver.default.lock().unwrap().clone())
     };
     match reply {
         Reply::Status(code) => Response::builder().status(code).body(Body::from("ok")).unwrap(),
