@@ -36,6 +36,7 @@ macro_rules! store_conformance_tests {
             tenants_and_keys_are_stored,
             an_open_breaker_pauses_a_webhook_then_lets_one_probe_through,
             first_attempts_are_claimed_before_retries_without_starving_them,
+            retention_prunes_finished_deliveries_and_unreferenced_records_only,
         );
     };
     (@each $fresh:expr; $($check:ident),* $(,)?) => {
@@ -486,4 +487,80 @@ pub async fn first_attempts_are_claimed_before_retries_without_starving_them(sto
         (4, 1),
         "three first attempts, and a quarter for retries"
     );
+}
+
+pub async fn retention_prunes_finished_deliveries_and_unreferenced_records_only(store: &dyn Store) {
+    let f = fixture(store).await;
+    let ids = ingest(store, &f.webhook, 3, T0).await;
+    // A record no webhook wanted, and an idempotency key.
+    let lone = NewRecord {
+        id: new_id("rec"),
+        workspace_id: f.workspace.clone(),
+        kind: Kind::Data,
+        body: "{}".into(),
+        created_at: T0,
+    };
+    let request = IngestRequest {
+        workspace_id: f.workspace.clone(),
+        idempotency: Some(Idempotency {
+            key: "old".into(),
+            request_hash: "h".into(),
+        }),
+        records: vec![lone],
+        deliveries: vec![],
+    };
+    store.commit_ingest(&[request]).await.unwrap();
+    let claimed = store.claim_due(&claim_request(T0, 3)).await.unwrap();
+    let by_id = |id: &str| claimed.iter().find(|c| c.delivery.id == id).unwrap();
+    store
+        .finish(&finish_of(by_id(&ids[0]), DeliveryState::Delivered, T0 + 1))
+        .await
+        .unwrap();
+    store
+        .finish(&finish_of(by_id(&ids[1]), DeliveryState::Dead, T0 + 1))
+        .await
+        .unwrap();
+    // ids[2] stays pending (leased).
+
+    let cutoffs = PruneCutoffs {
+        delivered_before: T0 + 10,
+        failed_before: T0,
+        records_before: T0 + 10,
+        keys_before: T0 + 10,
+    };
+    let report = store.prune(&cutoffs, 100).await.unwrap();
+    assert_eq!(
+        report,
+        PruneReport {
+            deliveries: 1,
+            records: 2,
+            keys: 1
+        },
+        "the delivered one, its record, the lone record, the key"
+    );
+    assert!(store.get_delivery(&f.workspace, &ids[0]).await.unwrap().is_none());
+    assert!(
+        store.get_delivery(&f.workspace, &ids[1]).await.unwrap().is_some(),
+        "failed ones are kept longer"
+    );
+
+    let later = PruneCutoffs {
+        failed_before: T0 + 10,
+        ..cutoffs
+    };
+    assert_eq!(
+        store.prune(&later, 100).await.unwrap(),
+        PruneReport {
+            deliveries: 1,
+            records: 1,
+            keys: 0
+        }
+    );
+    assert_eq!(
+        store.prune(&later, 100).await.unwrap().total(),
+        0,
+        "the pending delivery and its record stay"
+    );
+    let (pending, _) = store.get_delivery(&f.workspace, &ids[2]).await.unwrap().unwrap();
+    assert_eq!(pending.state, DeliveryState::Pending);
 }

@@ -98,6 +98,20 @@ pub struct NewRecord {
     pub created_at: Millis,
 }
 
+impl IngestRequest {
+    /// How many of this request's deliveries carry each of its records, in record order.
+    pub fn references(&self) -> Vec<i64> {
+        let mut counts: HashMap<&str, i64> = HashMap::new();
+        for id in self.deliveries.iter().flat_map(|d| &d.record_ids) {
+            *counts.entry(id.as_str()).or_default() += 1;
+        }
+        self.records
+            .iter()
+            .map(|r| counts.get(r.id.as_str()).copied().unwrap_or(0))
+            .collect()
+    }
+}
+
 /// A delivery created at ingest, due at once.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
@@ -279,6 +293,31 @@ pub struct ReplayQuery {
     pub states: Vec<DeliveryState>,
 }
 
+/// What retention deletes: finished deliveries (with their attempts) last changed before these
+/// times, records no delivery references any more and older than `records_before`, and
+/// idempotency keys older than `keys_before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneCutoffs {
+    pub delivered_before: Millis,
+    pub failed_before: Millis,
+    pub records_before: Millis,
+    pub keys_before: Millis,
+}
+
+/// What one prune call deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub deliveries: u64,
+    pub records: u64,
+    pub keys: u64,
+}
+
+impl PruneReport {
+    pub fn total(&self) -> u64 {
+        self.deliveries + self.records + self.keys
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueStats {
     pub pending: u64,
@@ -345,6 +384,9 @@ pub trait Store: Send + Sync + 'static {
     /// whose breaker is open, its breaker closes), if any.
     async fn next_wake_at(&self, breaker_threshold: u32) -> StoreResult<Option<Millis>>;
     async fn queue_stats(&self, now: Millis) -> StoreResult<QueueStats>;
+
+    /// Deletes, in one short transaction, at most `limit` of each kind of what `cutoffs` names.
+    async fn prune(&self, cutoffs: &PruneCutoffs, limit: usize) -> StoreResult<PruneReport>;
 
     /// Deliveries newest first.
     async fn list_deliveries(&self, workspace_id: &str, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>>;

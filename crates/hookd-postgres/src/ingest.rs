@@ -61,15 +61,18 @@ async fn write_request(conn: &mut PgConnection, request: &IngestRequest) -> Stor
         let kinds: Vec<&str> = request.records.iter().map(|r| r.kind.as_str()).collect();
         let bodies: Vec<&str> = request.records.iter().map(|r| r.body.as_str()).collect();
         let times: Vec<i64> = request.records.iter().map(|r| r.created_at).collect();
+        let refs = request.references();
         sqlx::query(
-            "INSERT INTO records (id, workspace_id, kind, body, created_at) \
-             SELECT id, $2, kind, body, created_at FROM UNNEST($1::text[], $3::text[], $4::text[], $5::bigint[]) AS r(id, kind, body, created_at)",
+            "INSERT INTO records (id, workspace_id, kind, body, created_at, refs) \
+             SELECT id, $2, kind, body, created_at, refs \
+             FROM UNNEST($1::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) AS r(id, kind, body, created_at, refs)",
         )
         .bind(&ids)
         .bind(&request.workspace_id)
         .bind(&kinds)
         .bind(&bodies)
         .bind(&times)
+        .bind(&refs)
         .execute(&mut *conn)
         .await
         .map_err(map_err)?;

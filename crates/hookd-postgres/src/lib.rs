@@ -12,10 +12,12 @@
 //! - `ingest`: the group-commit transaction.
 //! - `queue`: claiming, finishing and releasing deliveries.
 //! - `deliveries`: the delivery log, retry and replay.
+//! - `retention`: pruning what is old enough.
 
 mod deliveries;
 mod ingest;
 mod queue;
+mod retention;
 mod rows;
 mod tenants;
 pub mod testing;
@@ -213,6 +215,10 @@ impl Store for PgStore {
 
     async fn queue_stats(&self, now: Millis) -> StoreResult<QueueStats> {
         queue::stats(&self.pool, now).await
+    }
+
+    async fn prune(&self, cutoffs: &PruneCutoffs, limit: usize) -> StoreResult<PruneReport> {
+        retention::prune(&self.pool, cutoffs, limit).await
     }
 
     async fn list_deliveries(&self, workspace_id: &str, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>> {

@@ -60,6 +60,12 @@ pub(crate) async fn delete(pool: &PgPool, workspace_id: &str, id: &str) -> Store
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
+    // Its deliveries no longer reference their records (each record once per webhook).
+    sqlx::query("UPDATE records SET refs = refs - 1 WHERE id IN (SELECT unnest(record_ids) FROM deliveries WHERE webhook_id = $1)")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
     sqlx::query("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = $1)")
         .bind(id)
         .execute(&mut *tx)

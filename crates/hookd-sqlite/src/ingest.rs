@@ -38,7 +38,10 @@ pub(crate) async fn commit(pool: &SqlitePool, batch: &[IngestRequest]) -> StoreR
         written.push(request);
         results.push(IngestResult::Committed(ids));
     }
-    let records: Vec<&NewRecord> = written.iter().flat_map(|r| &r.records).collect();
+    let records: Vec<(&NewRecord, i64)> = written
+        .iter()
+        .flat_map(|r| r.records.iter().zip(r.references()))
+        .collect();
     for chunk in records.chunks(CHUNK) {
         insert_records(&mut tx, chunk).await?;
     }
@@ -88,19 +91,21 @@ async fn stored_key(
     Ok(Some((hash, serde_json::from_str(&ids).map_err(crate::other)?)))
 }
 
-async fn insert_records(conn: &mut SqliteConnection, records: &[&NewRecord]) -> StoreResult<()> {
+/// Inserts records with the number of deliveries that reference them (for retention).
+async fn insert_records(conn: &mut SqliteConnection, records: &[(&NewRecord, i64)]) -> StoreResult<()> {
     let sql = format!(
-        "INSERT INTO records (id, workspace_id, kind, body, created_at) VALUES {}",
-        placeholders(records.len(), 5)
+        "INSERT INTO records (id, workspace_id, kind, body, created_at, refs) VALUES {}",
+        placeholders(records.len(), 6)
     );
     let mut query = sqlx::query(&sql);
-    for record in records {
+    for (record, refs) in records {
         query = query
             .bind(&record.id)
             .bind(&record.workspace_id)
             .bind(record.kind.as_str())
             .bind(&record.body)
-            .bind(record.created_at);
+            .bind(record.created_at)
+            .bind(refs);
     }
     query.execute(&mut *conn).await.map_err(map_err)?;
     Ok(())

@@ -11,10 +11,12 @@
 //! - `ingest`: the group-commit transaction (records, deliveries, idempotency keys).
 //! - `queue`: claiming, finishing and releasing deliveries.
 //! - `deliveries`: the delivery log the API reads, retry and replay.
+//! - `retention`: pruning what is old enough.
 
 mod deliveries;
 mod ingest;
 mod queue;
+mod retention;
 mod rows;
 mod tenants;
 mod webhooks;
@@ -159,6 +161,10 @@ impl Store for SqliteStore {
 
     async fn queue_stats(&self, now: Millis) -> StoreResult<QueueStats> {
         queue::stats(&self.reader, now).await
+    }
+
+    async fn prune(&self, cutoffs: &PruneCutoffs, limit: usize) -> StoreResult<PruneReport> {
+        retention::prune(&self.writer, cutoffs, limit).await
     }
 
     async fn list_deliveries(&self, workspace_id: &str, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>> {

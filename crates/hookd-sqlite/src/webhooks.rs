@@ -60,6 +60,15 @@ pub(crate) async fn delete(pool: &SqlitePool, workspace_id: &str, id: &str) -> S
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
+    // Its deliveries no longer reference their records (each record once per webhook).
+    sqlx::query(
+        "UPDATE records SET refs = refs - 1 WHERE id IN \
+         (SELECT j.value FROM deliveries d, json_each(d.record_ids) j WHERE d.webhook_id = ?)",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(map_err)?;
     sqlx::query("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = ?)")
         .bind(id)
         .execute(&mut *tx)

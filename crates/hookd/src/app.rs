@@ -20,7 +20,7 @@ use crate::dispatch::Dispatcher;
 use crate::dispatch::network::NetworkPolicy;
 use crate::dispatch::sender::Sender;
 use crate::ingest::Committer;
-use crate::{admin_key, metrics};
+use crate::{admin_key, metrics, retention};
 
 /// Whether [`App::serve`] runs the dispatcher loop, or leaves the caller to step it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +108,15 @@ impl App {
         let role = state.settings.role;
         let dispatcher_task =
             (dispatch == Dispatch::Loop).then(|| tokio::spawn(state.dispatcher.clone().run(shutdown.clone())));
+        let pruner_task = (dispatch == Dispatch::Loop).then(|| {
+            let settings = state.settings.retention.clone();
+            tokio::spawn(retention::run(
+                store.clone(),
+                state.clock.clone(),
+                settings,
+                shutdown.clone(),
+            ))
+        });
         let router = api::router(state, role);
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -115,6 +124,9 @@ impl App {
             .context("the HTTP server failed")?;
         if let Some(task) = dispatcher_task {
             task.await.context("the dispatcher panicked")?;
+        }
+        if let Some(task) = pruner_task {
+            task.await.context("the pruner panicked")?;
         }
         // Every handle to the committer is gone with the router: it drains and ends.
         committer_task.await.context("the committer panicked")?;

@@ -63,6 +63,7 @@ pub struct Settings {
     pub api: ApiSettings,
     pub ingest: IngestSettings,
     pub dispatch: DispatchSettings,
+    pub retention: RetentionSettings,
     pub delivery: DeliverySettings,
 }
 
@@ -106,6 +107,19 @@ pub struct DispatchSettings {
     pub poll_interval: Duration,
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetentionSettings {
+    #[serde(deserialize_with = "duration")]
+    pub delivered: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub failed: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub idempotency_keys: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+    pub batch: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,6 +175,9 @@ impl Settings {
         }
         if self.ingest.max_batch == 0 || self.ingest.queue == 0 {
             anyhow::bail!("ingest.max_batch and ingest.queue must be at least 1");
+        }
+        if self.retention.batch == 0 || self.retention.interval.is_zero() {
+            anyhow::bail!("retention.batch and retention.interval must be more than 0");
         }
         if self.api.max_records_per_request == 0 {
             anyhow::bail!("api.max_records_per_request must be at least 1");

@@ -7,6 +7,7 @@
 //! - [`api`]: the HTTP API, one module per resource.
 //! - [`ingest`]: group commit of ingested records and their deliveries.
 //! - [`dispatch`]: claiming, sending, classifying and recording deliveries.
+//! - [`retention`]: pruning what is old enough.
 //! - [`metrics`], [`telemetry`]: Prometheus metrics and logs.
 //! - [`cli`]: the command line.
 
@@ -20,6 +21,7 @@ pub mod dispatch;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod retention;
 pub mod telemetry;
 
 pub use app::{App, Dispatch};

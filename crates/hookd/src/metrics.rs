@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use hookd_core::clock::Millis;
-use hookd_core::store::{DeliveryState, QueueStats};
+use hookd_core::store::{DeliveryState, PruneReport, QueueStats};
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -55,6 +55,12 @@ pub fn attempt_finished(state: DeliveryState, took: Duration) {
     };
     counter!("hookd_attempts_total", "outcome" => outcome).increment(1);
     histogram!(ATTEMPT_SECONDS).record(took.as_secs_f64());
+}
+
+pub fn pruned(report: &PruneReport) {
+    counter!("hookd_pruned_total", "kind" => "deliveries").increment(report.deliveries);
+    counter!("hookd_pruned_total", "kind" => "records").increment(report.records);
+    counter!("hookd_pruned_total", "kind" => "idempotency_keys").increment(report.keys);
 }
 
 pub fn queue(stats: QueueStats, now: Millis) {

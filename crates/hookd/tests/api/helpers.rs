@@ -19,6 +19,7 @@ pub struct TestApp {
     pub admin: String,
     /// The typed client the CLI uses, with the admin key.
     pub api: Client,
+    pub store: Arc<dyn hookd_core::store::Store>,
     pub clock: ManualClock,
     pub dispatcher: Dispatcher,
     pub http: reqwest::Client,
@@ -66,6 +67,7 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr());
         let admin = app.admin_key().key.clone();
         let dispatcher = app.dispatcher();
+        let store = app.store();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.serve(shutdown.clone(), dispatch));
         let api = Client::new(&base, &admin);
@@ -73,6 +75,7 @@ impl TestApp {
             base,
             admin,
             api,
+            store,
             clock,
             dispatcher,
             http: reqwest::Client::new(),

@@ -132,3 +132,38 @@ async fn a_slow_webhook_cannot_hold_up_a_healthy_one() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn deliveries_past_retention_are_pruned_with_their_records() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = app.workspace().await;
+    app.webhook(&ws, json!({ "name": "w", "kind": "data", "url": receiver.url("/") }))
+        .await;
+    app.send(&ws, "data", data_point("d", "t")).await;
+    app.dispatch_until_idle().await;
+    let id = app.deliveries(&ws).await[0]["id"].as_str().unwrap().to_owned();
+    let retention = crate::helpers::settings(app.dir.path()).retention;
+
+    let kept = hookd::retention::prune_all(app.store.as_ref(), &app.clock, &retention)
+        .await
+        .unwrap();
+    assert_eq!(kept.total(), 0, "nothing is old enough yet");
+    app.advance(Duration::from_secs(8 * 24 * 3600)); // past the default 7 days
+    let pruned = hookd::retention::prune_all(app.store.as_ref(), &app.clock, &retention)
+        .await
+        .unwrap();
+    assert_eq!((pruned.deliveries, pruned.records), (1, 1));
+    let (status, _) = app.get(&format!("/v1/workspaces/{ws}/deliveries/{id}")).await;
+    assert_eq!(status, 404);
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("hookd_pruned_total{kind=\"deliveries\"}"), "{metrics}");
+}
