@@ -154,7 +154,18 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         return Ok(Arc::new(store));
     }
     prepare_data_dir(&settings.data_dir)?;
-    let store = SqliteStore::open(&settings.database_path())
+    let database = settings.database_path();
+    // An earlier start left these; without its database, starting empty would silently lose
+    // everything that was acknowledged.
+    let traces = ["admin.key", "hookd.db-wal"].map(|f| settings.data_dir.join(f));
+    if !database.exists() && traces.iter().any(|t| t.exists()) {
+        anyhow::bail!(
+            "{} has no database ({} is missing) although hookd ran there before: restore the database, or point --data-dir at an empty directory to start afresh",
+            settings.data_dir.display(),
+            database.display()
+        );
+    }
+    let store = SqliteStore::open(&database)
         .await
         .with_context(|| format!("cannot open the database {}", settings.database_path().display()))?;
     Ok(Arc::new(store))

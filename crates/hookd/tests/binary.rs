@@ -227,3 +227,93 @@ async fn the_openapi_document_is_valid_and_a_fuzzer_finds_no_contradiction_or_se
     );
     assert!(server.terminate().success());
 }
+
+#[tokio::test]
+async fn secrets_tokens_and_keys_never_appear_in_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hookd.log");
+    let admin = "hk_admin_secret_logging_key_0123";
+    let server = common::start_logging(
+        dir.path(),
+        &[
+            ("HOOKD_ADMIN_KEY", admin),
+            ("HOOKD_LOG__LEVEL", "trace"),
+            ("HOOKD_DELIVERY__ALLOW_NETWORKS", "127.0.0.1/32"),
+            ("HOOKD_DELIVERY__RESTRICT_TO_NETWORKS", "127.0.0.1/32"),
+        ],
+        &log,
+    );
+    let client = hookd::client::Client::new(&server.url, admin);
+    let ws = client.create_workspace(None).await.unwrap().id;
+    let key = client.create_api_key(&ws).await.unwrap().key;
+    let token = "tok-very-secret-0123456789";
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let hook = serde_json::json!({ "name": "w", "kind": "data", "url": ok_receiver().await, "token": token, "secret": secret });
+    let webhook = hookd::client::Client::new(&server.url, &key)
+        .create_webhook(&ws, &hook)
+        .await
+        .unwrap();
+    client
+        .send_data(
+            &ws,
+            &serde_json::json!({ "device_id": "d", "tag": "t", "payload": 1 }),
+            None,
+        )
+        .await
+        .unwrap();
+    let rotated = client.rotate_secret(&ws, &webhook.webhook.id, None).await.unwrap();
+    client.test_webhook(&ws, &webhook.webhook.id).await.unwrap();
+    // A rejected key and a bad body are logged as failures, without their contents.
+    assert!(
+        hookd::client::Client::new(&server.url, "hk_wrong_key_abcdef")
+            .list_workspaces()
+            .await
+            .is_err()
+    );
+    assert!(server.terminate().success());
+
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.len() > 1000, "trace logging produced output");
+    for needle in [
+        admin,
+        key.as_str(),
+        token,
+        secret,
+        rotated.secret.as_str(),
+        "hk_wrong_key_abcdef",
+    ] {
+        assert!(!logs.contains(needle), "the logs contain a secret: {needle}");
+    }
+}
+
+#[test]
+fn a_damaged_or_missing_database_stops_the_start_with_a_clear_error() {
+    let run = |dir: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_hookd"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env_remove("HOOKD_ADMIN_KEY")
+            .output()
+            .unwrap()
+    };
+    let damaged = tempfile::tempdir().unwrap();
+    std::fs::write(
+        damaged.path().join("hookd.db"),
+        b"this is not a SQLite database, it is a mess of bytes...",
+    )
+    .unwrap();
+    let out = run(damaged.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot open the database") && stderr.contains("hookd.db"),
+        "{stderr}"
+    );
+
+    let missing = tempfile::tempdir().unwrap();
+    std::fs::write(missing.path().join("admin.key"), "hk_admin_left_by_an_earlier_start\n").unwrap();
+    let out = run(missing.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("has no database"), "{stderr}");
+}

@@ -16,6 +16,10 @@ pub struct Server {
 /// Starts `hookd serve` on port 0 with `dir` as data directory and `env` added, and reads its
 /// start-up lines (three, or four when it prints a new admin key).
 pub fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
+    start_with_stderr(dir, env, Stdio::null())
+}
+
+fn start_with_stderr(dir: &std::path::Path, env: &[(&str, &str)], stderr: Stdio) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hookd"));
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -26,7 +30,7 @@ pub fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
     }
     let mut child = command
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("hookd starts");
     let mut reader = BufReader::new(child.stdout.take().unwrap());
@@ -77,4 +81,10 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Like [`start`], with the process's logs (stderr) written to `log`.
+pub fn start_logging(dir: &std::path::Path, env: &[(&str, &str)], log: &std::path::Path) -> Server {
+    let file = std::fs::File::create(log).unwrap();
+    start_with_stderr(dir, env, Stdio::from(file))
 }

@@ -1,0 +1,160 @@
+//! The crash harness: ingest load at a real `hookd serve`, SIGKILL at random moments (20 times
+//! by default; `HOOKD_CRASH_KILLS` for a long run), restart, and check with a real receiver
+//! that every acknowledged record was delivered at least once. Duplicates are counted and
+//! reported. Runs on SQLite, and on PostgreSQL when `HOOKD_TEST_POSTGRES_URL` is set.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use hookd::client::Client;
+use serde_json::json;
+
+const KEY: &str = "hk_admin_crash_harness_key_0123";
+
+#[derive(Default)]
+struct Seen {
+    by_delivery: HashMap<String, usize>,
+    records: HashSet<String>,
+}
+
+async fn receiver() -> (String, Arc<Mutex<Seen>>) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(
+            |State(seen): State<Arc<Mutex<Seen>>>, headers: HeaderMap, body: Bytes| async move {
+                let batch: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let mut seen = seen.lock().unwrap();
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                *seen.by_delivery.entry(id).or_default() += 1;
+                for record in batch["result"].as_array().into_iter().flatten() {
+                    seen.records
+                        .insert(record["id"].as_str().unwrap_or_default().to_owned());
+                }
+                "ok"
+            },
+        )
+        .with_state(seen.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// A small pseudo-random sequence (no dependency needed for picking kill moments).
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+async fn crash_repeatedly(env: &[(&str, &str)]) {
+    let kills: usize = std::env::var("HOOKD_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().unwrap();
+    let (hook_url, seen) = receiver().await;
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(std::process::id());
+    let acked = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let mut ws = String::new();
+    let started = Instant::now();
+    for round in 0..kills {
+        let server = common::start(dir.path(), env);
+        let client = Client::new(&server.url, KEY);
+        if round == 0 {
+            ws = client.create_workspace(Some("crash")).await.unwrap().id;
+            let hook = json!({ "name": "sink", "kind": "data", "url": hook_url, "batch_max": 20 });
+            client.create_webhook(&ws, &hook).await.unwrap();
+        }
+        // Load from 8 connections until the kill, at a random moment 50–400 ms in.
+        let stop = Arc::new(AtomicBool::new(false));
+        let senders: Vec<_> = (0..8)
+            .map(|worker| {
+                let (client, ws, acked, stop) = (client.clone(), ws.clone(), acked.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut n = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        n += 1;
+                        let records: Vec<_> =
+                            (0..5).map(|i| json!({ "device_id": format!("d{worker}"), "tag": "t", "payload": { "n": n, "i": i } })).collect();
+                        match client.send_data(&ws, &json!(records), None).await {
+                            // Only a 202 counts: it promises the records are on disk.
+                            Ok(accepted) => acked.lock().unwrap().extend(accepted.ids),
+                            Err(_) => break, // the process is gone
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50 + next(&mut rng) % 350)).await;
+        server.kill();
+        stop.store(true, Ordering::SeqCst);
+        for sender in senders {
+            let _ = sender.await;
+        }
+    }
+    // A last start delivers whatever the kills left pending (released leases, expired ones).
+    let survivor = common::start(dir.path(), env);
+    let acked = acked.lock().unwrap().clone();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let missing = loop {
+        let missing = acked.difference(&seen.lock().unwrap().records).count();
+        if missing == 0 || Instant::now() > deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let seen = seen.lock().unwrap();
+    let duplicates: usize = seen.by_delivery.values().map(|n| n - 1).sum();
+    eprintln!(
+        "{kills} kills survived; {} records acknowledged, {} delivered, {missing} missing, {duplicates} duplicate requests, {:?}",
+        acked.len(),
+        seen.records.len(),
+        started.elapsed()
+    );
+    assert!(!acked.is_empty());
+    assert_eq!(missing, 0, "every acknowledged record is delivered");
+    drop(seen);
+    assert!(survivor.terminate().success());
+}
+
+fn base_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("HOOKD_ADMIN_KEY", KEY),
+        ("HOOKD_DELIVERY__ALLOW_NETWORKS", "127.0.0.1/32"),
+        ("HOOKD_DELIVERY__RESTRICT_TO_NETWORKS", "127.0.0.1/32"),
+        ("HOOKD_DELIVERY__MAX_TIMEOUT", "2s"),
+        // Leases of killed processes expire quickly, so the last start delivers them soon.
+        ("HOOKD_DISPATCH__LEASE", "7s"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_loses_no_acknowledged_record_across_repeated_sigkills() {
+    crash_repeatedly(&base_env()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_loses_no_acknowledged_record_across_repeated_sigkills() {
+    let Some(db) = hookd_postgres::testing::url().await else {
+        return;
+    };
+    let schema = hookd_postgres::testing::schema_name();
+    let mut env = base_env();
+    env.push(("HOOKD_DATABASE_URL", &db));
+    env.push(("HOOKD_DATABASE__SCHEMA", &schema));
+    crash_repeatedly(&env).await;
+    hookd_postgres::testing::drop_schema(&db, &schema);
+}
