@@ -3,53 +3,17 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
 use hookd::client::Client;
 use serde_json::json;
 
 const KEY: &str = "hk_admin_cluster_test_key_0123";
 /// The killed process's most attempts in flight: the bound on duplicates.
 const CONCURRENCY: usize = 32;
-
-#[derive(Default)]
-struct Seen {
-    /// Requests per `webhook-id`.
-    by_delivery: HashMap<String, usize>,
-    records: HashSet<String>,
-}
-
-async fn receiver() -> (String, Arc<Mutex<Seen>>) {
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let app = axum::Router::new()
-        .fallback(
-            |State(seen): State<Arc<Mutex<Seen>>>, headers: HeaderMap, body: Bytes| async move {
-                let record: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                let mut seen = seen.lock().unwrap();
-                let id = headers
-                    .get("webhook-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                *seen.by_delivery.entry(id).or_default() += 1;
-                if let Some(rec) = record["id"].as_str() {
-                    seen.records.insert(rec.to_owned());
-                }
-                "ok"
-            },
-        )
-        .with_state(seen.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
-}
 
 struct DropSchema(String, String);
 
@@ -66,7 +30,8 @@ async fn three_processes_lose_no_acknowledged_record_when_one_is_killed_mid_load
     };
     let schema = hookd_postgres::testing::schema_name();
     let _cleanup = DropSchema(db.clone(), schema.clone());
-    let (hook_url, seen) = receiver().await;
+    // A little work per request, so the killed process has attempts in flight.
+    let (hook_url, seen) = common::receiver(Duration::from_millis(20)).await;
     let concurrency = CONCURRENCY.to_string();
     let env: Vec<(&str, &str)> = vec![
         ("HOOKD_DATABASE_URL", &db),
@@ -138,16 +103,9 @@ async fn three_processes_lose_no_acknowledged_record_when_one_is_killed_mid_load
     let restarted = common::start(dirs[1].path(), &env);
 
     let acked: HashSet<String> = acked.lock().unwrap().clone();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let missing = loop {
-        let missing = acked.difference(&seen.lock().unwrap().records).count();
-        if missing == 0 || Instant::now() > deadline {
-            break missing;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let missing = common::missing_after(&acked, &seen, Duration::from_secs(120)).await;
     let seen = seen.lock().unwrap();
-    let duplicates: usize = seen.by_delivery.values().map(|n| n - 1).sum();
+    let duplicates = seen.duplicates();
     eprintln!(
         "acknowledged {} records; delivered {} distinct; missing {missing}; duplicate requests {duplicates}; killed after {killed_at:?}; all delivered after {:?}",
         acked.len(),

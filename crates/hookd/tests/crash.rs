@@ -5,51 +5,15 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
 use hookd::client::Client;
 use serde_json::json;
 
 const KEY: &str = "hk_admin_crash_harness_key_0123";
-
-#[derive(Default)]
-struct Seen {
-    by_delivery: HashMap<String, usize>,
-    records: HashSet<String>,
-}
-
-async fn receiver() -> (String, Arc<Mutex<Seen>>) {
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let app = axum::Router::new()
-        .fallback(
-            |State(seen): State<Arc<Mutex<Seen>>>, headers: HeaderMap, body: Bytes| async move {
-                let batch: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                let mut seen = seen.lock().unwrap();
-                let id = headers
-                    .get("webhook-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                *seen.by_delivery.entry(id).or_default() += 1;
-                for record in batch["result"].as_array().into_iter().flatten() {
-                    seen.records
-                        .insert(record["id"].as_str().unwrap_or_default().to_owned());
-                }
-                "ok"
-            },
-        )
-        .with_state(seen.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
-}
 
 /// A small pseudo-random sequence (no dependency needed for picking kill moments).
 fn next(state: &mut u64) -> u64 {
@@ -65,7 +29,7 @@ async fn crash_repeatedly(env: &[(&str, &str)]) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
-    let (hook_url, seen) = receiver().await;
+    let (hook_url, seen) = common::receiver(Duration::ZERO).await;
     let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(std::process::id());
     let acked = Arc::new(Mutex::new(HashSet::<String>::new()));
     let mut ws = String::new();
@@ -108,16 +72,9 @@ async fn crash_repeatedly(env: &[(&str, &str)]) {
     // A last start delivers whatever the kills left pending (released leases, expired ones).
     let survivor = common::start(dir.path(), env);
     let acked = acked.lock().unwrap().clone();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let missing = loop {
-        let missing = acked.difference(&seen.lock().unwrap().records).count();
-        if missing == 0 || Instant::now() > deadline {
-            break missing;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let missing = common::missing_after(&acked, &seen, Duration::from_secs(120)).await;
     let seen = seen.lock().unwrap();
-    let duplicates: usize = seen.by_delivery.values().map(|n| n - 1).sum();
+    let duplicates = seen.duplicates();
     eprintln!(
         "{kills} kills survived; {} records acknowledged, {} delivered, {missing} missing, {duplicates} duplicate requests, {:?}",
         acked.len(),

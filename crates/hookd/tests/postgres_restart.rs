@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
 use hookd::client::{Client, ClientError};
 use serde_json::json;
 
@@ -61,21 +59,7 @@ async fn ingest_answers_503_while_postgres_is_down_and_recovers_without_losing_a
         return;
     };
     let schema = hookd_postgres::testing::schema_name();
-    let records = Arc::new(Mutex::new(HashSet::<String>::new()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let app = axum::Router::new()
-        .fallback(
-            |State(seen): State<Arc<Mutex<HashSet<String>>>>, body: Bytes| async move {
-                let record: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                seen.lock()
-                    .unwrap()
-                    .insert(record["id"].as_str().unwrap_or_default().to_owned());
-                "ok"
-            },
-        )
-        .with_state(records.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (hook_url, seen) = common::receiver(Duration::ZERO).await;
 
     let dir = tempfile::tempdir().unwrap();
     let env = [
@@ -160,14 +144,7 @@ async fn ingest_answers_503_while_postgres_is_down_and_recovers_without_losing_a
     let after = counts.accepted.load(Ordering::SeqCst);
 
     let acked = acked.lock().unwrap().clone();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let missing = loop {
-        let missing = acked.difference(&records.lock().unwrap()).count();
-        if missing == 0 || Instant::now() > deadline {
-            break missing;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let missing = common::missing_after(&acked, &seen, Duration::from_secs(60)).await;
     let slowest = *slowest.lock().unwrap();
     eprintln!(
         "accepted {before} before the stop, {} after the restart; 503 while down: {unavailable_while_down}; other answers: {}; slowest request {slowest:?}; acknowledged {} records, missing {missing}",

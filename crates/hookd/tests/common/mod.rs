@@ -88,3 +88,72 @@ pub fn start_logging(dir: &std::path::Path, env: &[(&str, &str)], log: &std::pat
     let file = std::fs::File::create(log).unwrap();
     start_with_stderr(dir, env, Stdio::from(file))
 }
+
+/// What a [`receiver`] saw: requests per `webhook-id`, and every record id delivered.
+#[derive(Default)]
+pub struct Seen {
+    pub by_delivery: std::collections::HashMap<String, usize>,
+    pub records: std::collections::HashSet<String>,
+}
+
+impl Seen {
+    /// Requests beyond the first for the same delivery.
+    pub fn duplicates(&self) -> usize {
+        self.by_delivery.values().map(|n| n - 1).sum()
+    }
+}
+
+/// A receiver on loopback answering 200 after `delay`, recording what it gets (single records
+/// or batches). Returns its URL.
+pub async fn receiver(delay: Duration) -> (String, std::sync::Arc<std::sync::Mutex<Seen>>) {
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    type Shared = std::sync::Arc<std::sync::Mutex<Seen>>;
+
+    let seen: Shared = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(
+            move |State(seen): State<Shared>, headers: HeaderMap, body: Bytes| async move {
+                tokio::time::sleep(delay).await;
+                let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let records = match body.get("result") {
+                    Some(batch) => batch.as_array().cloned().unwrap_or_default(),
+                    None => vec![body],
+                };
+                let mut seen = seen.lock().unwrap();
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                *seen.by_delivery.entry(id).or_default() += 1;
+                for record in records {
+                    seen.records
+                        .insert(record["id"].as_str().unwrap_or_default().to_owned());
+                }
+                "ok"
+            },
+        )
+        .with_state(seen.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// Waits (at most `within`) until `seen` holds every id of `acked`; returns how many are missing.
+pub async fn missing_after(
+    acked: &std::collections::HashSet<String>,
+    seen: &std::sync::Mutex<Seen>,
+    within: Duration,
+) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        let missing = acked.difference(&seen.lock().unwrap().records).count();
+        if missing == 0 || Instant::now() > deadline {
+            return missing;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
