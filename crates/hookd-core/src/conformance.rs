@@ -81,6 +81,7 @@ async fn webhook(store: &dyn Store, workspace: &str) -> Webhook {
         disabled_reason: None,
         created_at: T0,
         updated_at: T0,
+        health: Default::default(),
     };
     store.insert_webhook(&webhook).await.unwrap();
     webhook
@@ -137,7 +138,10 @@ fn finish_of(claimed: &Claimed, state: DeliveryState, now: Millis) -> Finish {
         webhook_id: claimed.webhook.id.clone(),
         health: match state {
             DeliveryState::Delivered => Health::Up,
-            _ => Health::Down { retry_at: now + 5_000 },
+            _ => Health::Down {
+                at: now,
+                retry_at: now + 5_000,
+            },
         },
         lease_token: claimed.lease.token.clone(),
         attempt: Attempt {

@@ -218,9 +218,9 @@ pub struct ClaimRequest {
 pub enum Health {
     /// The receiver answered (2xx, or a deliberate 3xx/4xx): it is up.
     Up,
-    /// The receiver failed (5xx, 408/425/429, timeout, broken connection); the delivery is
-    /// next due at `retry_at` (or is dead: then `retry_at` is the time of the failure).
-    Down { retry_at: Millis },
+    /// The receiver failed `at` (5xx, 408/425/429, timeout, broken connection); the delivery
+    /// is next due at `retry_at` (or is dead: then `retry_at` is `at`).
+    Down { at: Millis, retry_at: Millis },
     /// Says nothing about the receiver (e.g. blocked by the SSRF policy).
     Unknown,
 }
@@ -241,38 +241,57 @@ pub struct Finish {
     pub health: Health,
 }
 
-/// The net effect of a batch of attempts on one webhook's breaker, in order.
+/// The net effect of a batch of attempts on one webhook's health, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerChange {
-    /// No success in the batch: add `failures`, and pause until `until` (the latest failure's
-    /// retry time).
-    Add { failures: u32, until: Millis },
-    /// A success in the batch: `failures` failed after it, pausing until `until` (0: none).
-    Set { failures: u32, until: Millis },
+    /// No success in the batch: add `failures`, pause until `until` (the latest failure's
+    /// retry time), and if the webhook was not failing, it has been since `since`.
+    Add {
+        failures: u32,
+        until: Millis,
+        since: Millis,
+    },
+    /// A success in the batch: `failures` failed after it (the first at `since`, 0 if none),
+    /// pausing until `until` (0: not paused).
+    Set {
+        failures: u32,
+        until: Millis,
+        since: Millis,
+    },
 }
 
-/// The breaker changes of a batch of finishes, given in order as (webhook id, health), by
+/// The health changes of a batch of finishes, given in order as (webhook id, health), by
 /// webhook. Shared by every backend.
 pub fn breaker_changes<'a>(finishes: impl IntoIterator<Item = (&'a str, Health)>) -> HashMap<&'a str, BreakerChange> {
+    const NONE: BreakerChange = BreakerChange::Add {
+        failures: 0,
+        until: 0,
+        since: 0,
+    };
     let mut changes: HashMap<&str, BreakerChange> = HashMap::new();
     for (webhook, health) in finishes {
-        let entry = changes
-            .entry(webhook)
-            .or_insert(BreakerChange::Add { failures: 0, until: 0 });
+        let entry = changes.entry(webhook).or_insert(NONE);
+        let first = |since: Millis, at: Millis| if since == 0 { at } else { since };
         *entry = match (health, *entry) {
-            (Health::Up, _) => BreakerChange::Set { failures: 0, until: 0 },
-            (Health::Down { retry_at }, BreakerChange::Add { failures, until }) => BreakerChange::Add {
-                failures: failures + 1,
-                until: until.max(retry_at),
+            (Health::Up, _) => BreakerChange::Set {
+                failures: 0,
+                until: 0,
+                since: 0,
             },
-            (Health::Down { retry_at }, BreakerChange::Set { failures, until }) => BreakerChange::Set {
+            (Health::Down { at, retry_at }, BreakerChange::Add { failures, since, .. }) => BreakerChange::Add {
                 failures: failures + 1,
-                until: until.max(retry_at),
+                until: retry_at,
+                since: first(since, at),
+            },
+            (Health::Down { at, retry_at }, BreakerChange::Set { failures, since, .. }) => BreakerChange::Set {
+                failures: failures + 1,
+                until: retry_at,
+                since: first(since, at),
             },
             (Health::Unknown, current) => current,
         };
     }
-    changes.retain(|_, change| *change != BreakerChange::Add { failures: 0, until: 0 });
+    changes.retain(|_, change| *change != NONE);
     changes
 }
 

@@ -367,6 +367,17 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// How its receiver has been doing; managed by the dispatcher, not by the API.
+    pub health: WebhookHealth,
+}
+
+/// A webhook's recent record, kept by the store as attempts finish.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WebhookHealth {
+    /// Failed attempts in a row, across its deliveries.
+    pub consecutive_failures: u32,
+    /// When it started failing without a success since; 0 when it is not failing.
+    pub failing_since: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -112,20 +112,25 @@ pub(crate) async fn finish_many(pool: &PgPool, finishes: &[Finish]) -> StoreResu
         .filter(|(_, ok)| **ok)
         .map(|(f, _)| (f.webhook_id.as_str(), f.health));
     for (webhook, change) in breaker_changes(recorded) {
-        let query = match change {
-            BreakerChange::Add { .. } => sqlx::query(
-                "UPDATE webhooks SET consecutive_failures = consecutive_failures + $1, breaker_until = $2 WHERE id = $3",
+        let (sql, failures, until, since) = match change {
+            BreakerChange::Add { failures, until, since } => (
+                "UPDATE webhooks SET consecutive_failures = consecutive_failures + $1, breaker_until = $2, \
+                 failing_since = CASE WHEN failing_since = 0 THEN $3 ELSE failing_since END WHERE id = $4",
+                failures,
+                until,
+                since,
             ),
-            BreakerChange::Set { .. } => {
-                sqlx::query("UPDATE webhooks SET consecutive_failures = $1, breaker_until = $2 WHERE id = $3")
-            }
+            BreakerChange::Set { failures, until, since } => (
+                "UPDATE webhooks SET consecutive_failures = $1, breaker_until = $2, failing_since = $3 WHERE id = $4",
+                failures,
+                until,
+                since,
+            ),
         };
-        let (failures, until) = match change {
-            BreakerChange::Add { failures, until } | BreakerChange::Set { failures, until } => (failures, until),
-        };
-        query
+        sqlx::query(sql)
             .bind(failures as i32)
             .bind(until)
+            .bind(since)
             .bind(webhook)
             .execute(&mut *tx)
             .await

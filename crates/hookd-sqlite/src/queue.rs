@@ -190,16 +190,19 @@ async fn insert_attempts(tx: &mut SqliteConnection, finishes: &[&Finish]) -> Sto
 
 async fn update_breaker(tx: &mut SqliteConnection, webhook: &str, change: BreakerChange) -> StoreResult<()> {
     let query = match change {
-        BreakerChange::Add { failures, until } => sqlx::query(
-            "UPDATE webhooks SET consecutive_failures = consecutive_failures + ?, breaker_until = ? WHERE id = ?",
+        BreakerChange::Add { failures, until, since } => sqlx::query(
+            "UPDATE webhooks SET consecutive_failures = consecutive_failures + ?, breaker_until = ?, \
+             failing_since = CASE WHEN failing_since = 0 THEN ? ELSE failing_since END WHERE id = ?",
         )
         .bind(i64::from(failures))
-        .bind(until),
-        BreakerChange::Set { failures, until } => {
-            sqlx::query("UPDATE webhooks SET consecutive_failures = ?, breaker_until = ? WHERE id = ?")
-                .bind(i64::from(failures))
-                .bind(until)
-        }
+        .bind(until)
+        .bind(since),
+        BreakerChange::Set { failures, until, since } => sqlx::query(
+            "UPDATE webhooks SET consecutive_failures = ?, breaker_until = ?, failing_since = ? WHERE id = ?",
+        )
+        .bind(i64::from(failures))
+        .bind(until)
+        .bind(since),
     };
     query.bind(webhook).execute(&mut *tx).await.map_err(map_err)?;
     Ok(())

@@ -1,14 +1,13 @@
 //! Row → domain conversions shared by the query modules.
 
 use hookd_core::store::{Attempt, Delivery, DeliveryState, StoreResult, parse_stored_webhook};
-use hookd_core::webhook::Webhook;
+use hookd_core::webhook::{Webhook, WebhookHealth};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::{map_err, other};
 
-pub(crate) const WEBHOOK_COLUMNS: &str =
-    "id, workspace_id, spec, secret, previous_secrets, disabled_reason, created_at, updated_at";
+pub(crate) const WEBHOOK_COLUMNS: &str = "id, workspace_id, spec, secret, previous_secrets, disabled_reason, created_at, updated_at, consecutive_failures, failing_since";
 
 pub(crate) const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, state, record_ids, attempts, failures, \
      next_attempt_at, created_at, updated_at, last_status, last_explanation";
@@ -26,6 +25,10 @@ pub(crate) fn webhook(row: &SqliteRow) -> StoreResult<Webhook> {
         disabled_reason: row.try_get("disabled_reason").map_err(map_err)?,
         created_at: row.try_get("created_at").map_err(map_err)?,
         updated_at: row.try_get("updated_at").map_err(map_err)?,
+        health: WebhookHealth {
+            consecutive_failures: row.try_get::<i32, _>("consecutive_failures").map_err(map_err)? as u32,
+            failing_since: row.try_get("failing_since").map_err(map_err)?,
+        },
     })
 }
 

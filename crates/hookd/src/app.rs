@@ -58,6 +58,7 @@ impl App {
             settings.ingest.max_batch,
             settings.ingest.queue,
         );
+        dispatcher.publish_events_to(&committer);
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;

@@ -102,6 +102,9 @@ pub struct DispatchSettings {
     pub per_webhook_in_flight: usize,
     pub breaker_failures: u32,
     #[serde(deserialize_with = "duration")]
+    pub auto_disable_after: Duration,
+    pub failing_event_after: u32,
+    #[serde(deserialize_with = "duration")]
     pub lease: Duration,
     #[serde(deserialize_with = "duration")]
     pub poll_interval: Duration,

@@ -25,6 +25,8 @@ pub struct Submission {
     pub fixed: Option<Vec<NewDelivery>>,
     /// Record ids chosen by the caller; generated when empty.
     pub record_ids: Vec<String>,
+    /// A webhook these records must not be delivered to (the one an operational event is about).
+    pub exclude_webhook: Option<String>,
 }
 
 struct Job {
@@ -46,7 +48,26 @@ pub struct Committer {
     tx: mpsc::Sender<Job>,
 }
 
+/// A handle that does not keep the committer alive (for the dispatcher, which the committer
+/// itself holds: a strong handle there would keep the committer from ever stopping).
+#[derive(Clone)]
+pub struct WeakCommitter {
+    tx: mpsc::WeakSender<Job>,
+}
+
+impl WeakCommitter {
+    pub fn upgrade(&self) -> Option<Committer> {
+        self.tx.upgrade().map(|tx| Committer { tx })
+    }
+}
+
 impl Committer {
+    pub fn downgrade(&self) -> WeakCommitter {
+        WeakCommitter {
+            tx: self.tx.downgrade(),
+        }
+    }
+
     /// Starts the committer task. It ends when every handle is dropped and the queue drained.
     pub fn start(
         store: Arc<dyn Store>,
@@ -183,7 +204,9 @@ fn prepare(
                     .records
                     .iter()
                     .zip(&records)
-                    .filter(|(record, _)| webhook.spec.accepts(record))
+                    .filter(|(record, _)| {
+                        webhook.spec.accepts(record) && submission.exclude_webhook.as_ref() != Some(&webhook.id)
+                    })
                     .map(|(_, stored)| stored.id.clone())
                     .collect();
                 matched

@@ -81,6 +81,7 @@ async fn ingest(
         idempotency,
         fixed: None,
         record_ids: Vec::new(),
+        exclude_webhook: None,
     };
     match state.committer.submit(submission).await.map_err(submit_error)? {
         IngestResult::Committed(ids) | IngestResult::Replayed(ids) => {

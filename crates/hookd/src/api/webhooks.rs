@@ -82,6 +82,7 @@ async fn create_webhook(
         disabled_reason: None,
         created_at: now,
         updated_at: now,
+        health: Default::default(),
     };
     state.store.insert_webhook(&webhook).await?;
     Ok((
@@ -255,6 +256,7 @@ async fn send_test(
         idempotency: None,
         fixed: Some(vec![delivery.clone()]),
         record_ids: vec![record_id.clone()],
+        exclude_webhook: None,
     };
     state
         .committer

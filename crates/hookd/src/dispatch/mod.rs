@@ -8,12 +8,13 @@
 //! never holds up the others), and [`Dispatcher::tick`] does one round and waits for it, which
 //! is how tests step it deterministically.
 
+mod events;
 pub mod network;
 mod request;
 pub mod sender;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use hookd_core::clock::Clock;
@@ -25,7 +26,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DispatchSettings;
+use crate::ingest::{Committer, Submission, WeakCommitter};
 use crate::metrics;
+use hookd_core::record::RecordIn;
 use sender::Sender;
 
 #[derive(Clone)]
@@ -50,6 +53,8 @@ struct Inner {
     sender: Sender,
     settings: DispatchSettings,
     wake: Notify,
+    /// Where operational events are ingested.
+    events: OnceLock<WeakCommitter>,
     /// Leases this process holds: delivery id → (lease token, webhook id).
     in_flight: Mutex<HashMap<String, (String, String)>>,
 }
@@ -67,6 +72,7 @@ impl Dispatcher {
                 sender,
                 settings,
                 wake: Notify::new(),
+                events: OnceLock::new(),
                 in_flight: Mutex::new(HashMap::new()),
             }),
         }
@@ -213,6 +219,35 @@ impl Dispatcher {
         }
     }
 
+    /// Where operational events go: set once the committer exists (it needs the dispatcher).
+    pub fn publish_events_to(&self, committer: &Committer) {
+        let _ = self.inner.events.set(committer.downgrade());
+    }
+
+    /// Ingests operational events in the webhook's workspace, in the background. They are never
+    /// delivered to the webhook they are about, so a failing webhook cannot feed itself.
+    fn emit(&self, claimed: &Claimed, records: Vec<RecordIn>) {
+        let Some(committer) = self.inner.events.get().and_then(WeakCommitter::upgrade) else {
+            return;
+        };
+        if records.is_empty() {
+            return;
+        }
+        let submission = Submission {
+            workspace_id: claimed.webhook.workspace_id.clone(),
+            records,
+            idempotency: None,
+            fixed: None,
+            record_ids: Vec::new(),
+            exclude_webhook: Some(claimed.webhook.id.clone()),
+        };
+        tokio::spawn(async move {
+            if let Err(err) = committer.submit(submission).await {
+                tracing::warn!(error = %err, "an operational event could not be recorded");
+            }
+        });
+    }
+
     /// Hands a result to the writer and waits until it is committed (or not).
     async fn record(&self, finish: Finish) -> Result<bool, Arc<StoreError>> {
         let (reply, written) = oneshot::channel();
@@ -254,10 +289,12 @@ impl Dispatcher {
         let health = match (&answer.response, decision.state) {
             (Response::Error(ErrorKind::Blocked), _) => Health::Unknown,
             (_, DeliveryState::Pending | DeliveryState::Dead) => Health::Down {
+                at: now,
                 retry_at: now + decision.retry_in.map_or(0, |d| d.as_millis() as i64),
             },
             _ => Health::Up,
         };
+        let disable_reason = events::disable_reason(&claimed.webhook, &decision, health, now, &inner.settings);
         let finish = Finish {
             delivery_id: claimed.delivery.id.clone(),
             webhook_id: claimed.webhook.id.clone(),
@@ -268,20 +305,21 @@ impl Dispatcher {
             failures: decision.failures,
             next_attempt_at: now + decision.retry_in.map_or(0, |d| d.as_millis() as i64),
             now,
-            disable_webhook: decision.disable_webhook.then(|| {
-                format!(
-                    "disabled at {}: {}",
-                    hookd_core::timefmt::rfc3339(now),
-                    decision.explanation
-                )
-            }),
+            disable_webhook: disable_reason.clone(),
         };
         match self.record(finish).await {
             Ok(true) => {
                 metrics::attempt_finished(decision.state, answer.duration);
-                if decision.disable_webhook {
-                    tracing::warn!(webhook = %claimed.webhook.id, "webhook disabled: the receiver answered 410 Gone");
+                if let Some(reason) = &disable_reason {
+                    tracing::warn!(webhook = %claimed.webhook.id, reason, "webhook disabled");
                 }
+                let facts = events::Facts {
+                    decision: &decision,
+                    health,
+                    disabled: disable_reason.as_deref(),
+                    now,
+                };
+                self.emit(&claimed, events::operational(&claimed, &facts, &inner.settings));
             }
             Ok(false) => {
                 tracing::warn!(delivery = %claimed.delivery.id, "lease lost before the attempt finished; its result is not recorded")

@@ -167,3 +167,94 @@ async fn deliveries_past_retention_are_pruned_with_their_records() {
         .unwrap();
     assert!(metrics.contains("hookd_pruned_total{kind=\"deliveries\"}"), "{metrics}");
 }
+
+/// Steps the dispatcher until `receiver` has `n` requests (operational events are ingested in
+/// the background, so they may need a moment), with a deadline.
+async fn dispatch_until_received(app: &TestApp, receiver: &Receiver, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while receiver.requests().len() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "expected {n} requests, got {}",
+            receiver.requests().len()
+        );
+        app.dispatch_until_idle().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn event_types(receiver: &Receiver) -> Vec<String> {
+    receiver
+        .requests()
+        .iter()
+        .flat_map(|r| r.json()["result"].as_array().cloned().unwrap_or_default())
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn operational_events_reach_subscribers_but_never_the_webhook_they_are_about() {
+    let app = TestApp::spawn_with(|s| s.dispatch.failing_event_after = 1).await;
+    let failing = Receiver::start(Reply::Status(503)).await;
+    let watcher = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = app.workspace().await;
+    app.webhook(
+        &ws,
+        json!({ "name": "a", "kind": "data", "url": failing.url("/"), "retry_schedule": ["1s"] }),
+    )
+    .await;
+    // Subscribed to every event, operational ones included: it must not receive its own.
+    app.webhook(&ws, json!({ "name": "ops", "kind": "event", "url": watcher.url("/") }))
+        .await;
+    app.send(&ws, "data", data_point("d", "t")).await;
+
+    app.dispatch_until_idle().await; // fails once: delivery.failing
+    dispatch_until_received(&app, &watcher, 1).await;
+    app.advance(Duration::from_secs(2));
+    app.dispatch_until_idle().await; // fails again, no retries left: delivery.dead
+    dispatch_until_received(&app, &watcher, 2).await;
+
+    assert_eq!(event_types(&watcher), ["delivery.failing", "delivery.dead"]);
+    let dead = &watcher.requests()[1].json()["result"][0]["payload"];
+    assert_eq!(dead["attempts"], 2);
+    assert!(
+        failing.requests().iter().all(|r| r.json()["kind"] == "data"),
+        "the failing webhook gets no events"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_failing_for_the_whole_auto_disable_period_is_disabled_and_says_so() {
+    let app = TestApp::spawn_with(|s| s.dispatch.auto_disable_after = Duration::from_secs(60)).await;
+    let failing = Receiver::start(Reply::Status(500)).await;
+    let watcher = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = app.workspace().await;
+    let webhook = app
+        .webhook(
+            &ws,
+            json!({ "name": "a", "kind": "data", "url": failing.url("/"), "retry_schedule": ["30s", "30s", "30s"] }),
+        )
+        .await;
+    app.webhook(&ws, json!({ "name": "ops", "kind": "event", "url": watcher.url("/"), "filters": { "event_types": ["webhook.disabled"] } }))
+        .await;
+    app.send(&ws, "data", data_point("d", "t")).await;
+    app.dispatch_until_idle().await; // failing since now
+    app.advance(Duration::from_secs(40));
+    app.dispatch_until_idle().await; // 40s: still within the period
+    let path = format!("/v1/workspaces/{ws}/webhooks/{}", webhook["id"].as_str().unwrap());
+    assert_eq!(app.get(&path).await.1["enabled"], true);
+
+    app.advance(Duration::from_secs(40));
+    app.dispatch_until_idle().await; // 80s of failures: disabled
+    let (_, read) = app.get(&path).await;
+    assert_eq!(read["enabled"], false);
+    assert!(
+        read["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("failing without a success"),
+        "{read}"
+    );
+    dispatch_until_received(&app, &watcher, 1).await;
+    assert_eq!(event_types(&watcher), ["webhook.disabled"]);
+}

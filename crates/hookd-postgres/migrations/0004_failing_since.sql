@@ -1,0 +1,4 @@
+-- When a webhook started failing without a success since (0: it is not failing), for
+-- disabling webhooks that fail continuously.
+
+ALTER TABLE webhooks ADD COLUMN failing_since BIGINT NOT NULL DEFAULT 0;
