@@ -43,13 +43,11 @@ impl App {
         let settings = Arc::new(settings);
         let shared_store = open_store(&settings).await?;
         let admin_key = admin_key::load_or_create(&settings)?;
-        let sender = Sender::new(
-            NetworkPolicy::new(
-                settings.delivery.allow_networks.clone(),
-                settings.delivery.restrict_to_networks.clone(),
-            ),
-            settings.delivery.response_body_max,
-        )?;
+        let network = Arc::new(NetworkPolicy::new(
+            settings.delivery.allow_networks.clone(),
+            settings.delivery.restrict_to_networks.clone(),
+        ));
+        let sender = Sender::new(network.clone(), settings.delivery.response_body_max)?;
         let dispatcher = Dispatcher::new(shared_store.clone(), clock.clone(), sender, settings.dispatch.clone());
         let (committer, committer_task) = Committer::start(
             shared_store.clone(),
@@ -70,6 +68,7 @@ impl App {
             committer,
             dispatcher,
             metrics: metrics::handle(),
+            network,
         });
         Ok(Self {
             listener,

@@ -88,6 +88,7 @@ pub struct LogSettings {
 pub struct ApiSettings {
     pub max_body_bytes: usize,
     pub max_records_per_request: usize,
+    pub max_webhooks_per_workspace: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -199,6 +199,9 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Problems worth knowing now, e.g. a URL the SSRF policy blocks (create and update only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A created webhook, with its signing secret.
@@ -549,6 +552,7 @@ impl From<&hookd_core::webhook::Webhook> for Webhook {
             disabled_reason: wh.disabled_reason.clone(),
             created_at: rfc3339(wh.created_at),
             updated_at: rfc3339(wh.updated_at),
+            warnings: Vec::new(),
         }
     }
 }

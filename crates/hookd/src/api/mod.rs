@@ -27,6 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::{Role, Settings};
 use crate::dispatch::Dispatcher;
+use crate::dispatch::network::NetworkPolicy;
 use crate::ingest::Committer;
 
 pub use extract::key_hash;
@@ -43,6 +44,8 @@ pub struct Shared {
     pub dispatcher: Dispatcher,
     pub admin_key_hash: String,
     pub metrics: PrometheusHandle,
+    /// The SSRF policy, to warn about webhook URLs it blocks.
+    pub network: Arc<NetworkPolicy>,
 }
 
 impl AppState {

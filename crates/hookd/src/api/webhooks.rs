@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ApiResult, BodyErrors, CommonErrors};
 use super::extract::{Caller, JsonBody, OptionalJson};
+use crate::dispatch::network::warning_for;
 use crate::ingest::Submission;
 use crate::model;
 
@@ -49,6 +50,14 @@ fn secret_from(body: &Value) -> Result<String, ValidationError> {
     }
 }
 
+/// The webhook as the API shows it after a change, with what is worth knowing now.
+async fn with_warnings(state: &AppState, webhook: &Webhook) -> model::Webhook {
+    let mut view = model::Webhook::from(webhook);
+    view.warnings
+        .extend(warning_for(&state.network, &webhook.spec.url).await);
+    view
+}
+
 async fn load(state: &AppState, caller: &Caller, ws: &str, wh: &str) -> ApiResult<Webhook> {
     caller.workspace(state, ws).await?;
     state
@@ -61,7 +70,11 @@ async fn load(state: &AppState, caller: &Caller, ws: &str, wh: &str) -> ApiResul
 /// Creates a webhook. The answer carries its signing secret.
 #[utoipa::path(
     post, path = "/v1/workspaces/{ws}/webhooks", tag = "webhooks", params(("ws" = String, Path, description = "Workspace id")), request_body = model::WebhookIn,
-    responses((status = 201, body = model::WebhookCreated), CommonErrors, BodyErrors)
+    responses(
+        (status = 201, body = model::WebhookCreated),
+        (status = 409, description = "The workspace has as many webhooks as allowed", body = model::ErrorBody),
+        CommonErrors, BodyErrors
+    )
 )]
 async fn create_webhook(
     State(state): State<AppState>,
@@ -71,6 +84,13 @@ async fn create_webhook(
 ) -> ApiResult<(StatusCode, Json<model::WebhookCreated>)> {
     let workspace = caller.workspace(&state, &ws).await?;
     let spec = WebhookSpec::parse(&body.value, limits(&state))?;
+    let max = state.settings.api.max_webhooks_per_workspace;
+    if state.store.list_webhooks(&ws).await?.len() >= max {
+        return Err(ApiError::Conflict {
+            code: "limit_reached",
+            message: format!("this workspace has {max} webhooks, the most allowed (api.max_webhooks_per_workspace)"),
+        });
+    }
     let secret = secret_from(&body.value)?;
     let now = state.clock.now();
     let webhook = Webhook {
@@ -85,10 +105,11 @@ async fn create_webhook(
         health: Default::default(),
     };
     state.store.insert_webhook(&webhook).await?;
+    let view = with_warnings(&state, &webhook).await;
     Ok((
         StatusCode::CREATED,
         Json(model::WebhookCreated {
-            webhook: (&webhook).into(),
+            webhook: view,
             secret: webhook.secret.clone(),
         }),
     ))
@@ -144,7 +165,7 @@ async fn update_webhook(
     if webhook.spec.enabled && !was_enabled {
         state.dispatcher.wake(); // its held deliveries may go now
     }
-    Ok(Json((&webhook).into()))
+    Ok(Json(with_warnings(&state, &webhook).await))
 }
 
 /// Deletes a webhook and its deliveries.

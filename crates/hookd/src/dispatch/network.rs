@@ -36,9 +36,13 @@ impl NetworkPolicy {
         Self { allow, restrict }
     }
 
+    /// Whether `ip` is outside `delivery.restrict_to_networks` (when that is set).
+    pub fn outside_restriction(&self, ip: IpAddr) -> bool {
+        !self.restrict.is_empty() && !self.restrict.iter().any(|net| net.contains(&ip))
+    }
+
     pub fn check(&self, ip: IpAddr) -> Result<(), Blocked> {
-        let outside_restriction = !self.restrict.is_empty() && !self.restrict.iter().any(|net| net.contains(&ip));
-        if outside_restriction || (is_blocked(ip) && !self.allow.iter().any(|net| net.contains(&ip))) {
+        if self.outside_restriction(ip) || (is_blocked(ip) && !self.allow.iter().any(|net| net.contains(&ip))) {
             return Err(Blocked(ip));
         }
         Ok(())
@@ -84,6 +88,32 @@ fn is_blocked_v6(ip: Ipv6Addr) -> bool {
         || (seg[0] == 0x64 && seg[1] == 0xff9b && is_blocked_v4(embedded(seg[6], seg[7]))) // NAT64
         || (seg[0] == 0x2002 && is_blocked_v4(embedded(seg[1], seg[2]))) // 6to4
         || (seg[..6] == [0; 6] && is_blocked_v4(embedded(seg[6], seg[7]))) // IPv4-compatible
+}
+
+/// A warning when `url`'s host is, or resolves to, an address the policy blocks (for the
+/// webhook API to say so at once, rather than at the first delivery).
+pub async fn warning_for(policy: &NetworkPolicy, url: &url::Url) -> Option<String> {
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addresses: Vec<IpAddr> = match url.host()? {
+        url::Host::Ipv4(ip) => vec![ip.into()],
+        url::Host::Ipv6(ip) => vec![ip.into()],
+        url::Host::Domain(name) => {
+            let lookup =
+                tokio::time::timeout(std::time::Duration::from_secs(1), tokio::net::lookup_host((name, port))).await;
+            match lookup {
+                Ok(Ok(found)) => found.map(|a| a.ip()).collect(),
+                _ => return None, // unknown yet: the delivery will say
+            }
+        }
+    };
+    let blocked = addresses.into_iter().find(|ip| policy.check(*ip).is_err())?;
+    Some(if policy.outside_restriction(blocked) {
+        format!("the URL's host is {blocked}, outside delivery.restrict_to_networks: deliveries will fail")
+    } else {
+        format!(
+            "the URL's host is {blocked}, an address the SSRF policy blocks (loopback, private, link-local, …): deliveries will fail unless delivery.allow_networks includes it"
+        )
+    })
 }
 
 /// A DNS resolver for the HTTP client that drops blocked addresses.

@@ -45,8 +45,7 @@ pub struct Answer {
 }
 
 impl Sender {
-    pub fn new(policy: NetworkPolicy, body_max: usize) -> anyhow::Result<Self> {
-        let policy = Arc::new(policy);
+    pub fn new(policy: Arc<NetworkPolicy>, body_max: usize) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("hookd/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())

@@ -268,3 +268,45 @@ async fn a_disabled_webhook_holds_its_deliveries_until_enabled() {
     assert_eq!(app.dispatch_until_idle().await, 1);
     assert_eq!(receiver.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn a_url_the_ssrf_policy_blocks_is_flagged_when_the_webhook_is_saved() {
+    let app = TestApp::spawn_with(|s| {
+        s.delivery.allow_networks.clear();
+        s.delivery.restrict_to_networks.clear(); // nothing below is ever delivered to
+    })
+    .await;
+    let (ws, _) = app.workspace().await;
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/hook",
+        "http://[::1]:9/hook",
+    ] {
+        let created = app
+            .webhook(&ws, json!({ "name": "n", "kind": "data", "url": url }))
+            .await;
+        let warning = created["warnings"][0].as_str().unwrap_or_default();
+        assert!(warning.contains("SSRF"), "{url}: {created}");
+    }
+    let fine = app
+        .webhook(
+            &ws,
+            json!({ "name": "n", "kind": "data", "url": "http://93.184.216.34/hook" }),
+        )
+        .await;
+    assert!(fine.get("warnings").is_none(), "{fine}");
+}
+
+#[tokio::test]
+async fn a_workspace_cannot_exceed_its_webhook_limit() {
+    let app = TestApp::spawn_with(|s| s.api.max_webhooks_per_workspace = 2).await;
+    let (ws, _) = app.workspace().await;
+    let body = json!({ "name": "n", "kind": "data", "url": "https://example.com/hook" });
+    app.webhook(&ws, body.clone()).await;
+    app.webhook(&ws, body.clone()).await;
+    let (status, error) = app.post(&format!("/v1/workspaces/{ws}/webhooks"), body).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error["error"]["code"], "limit_reached");
+    let (_, list) = app.get(&format!("/v1/workspaces/{ws}/webhooks")).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+}
