@@ -60,6 +60,7 @@ impl App {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let rate_limit = api::rate_limiter(&settings);
         let state = AppState::new(Shared {
             store: shared_store,
             clock,
@@ -69,6 +70,7 @@ impl App {
             dispatcher,
             metrics: metrics::handle(),
             network,
+            rate_limit,
         });
         Ok(Self {
             listener,

@@ -89,6 +89,8 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     pub max_records_per_request: usize,
     pub max_webhooks_per_workspace: usize,
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

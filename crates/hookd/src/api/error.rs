@@ -34,6 +34,9 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("the request body is larger than {0} bytes")]
     TooLarge(usize),
+    /// Too many requests with this key; retry after this many seconds.
+    #[error("too many requests with this API key; retry in {0}s")]
+    RateLimited(u64),
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
     #[error("internal error")]
@@ -84,6 +87,7 @@ impl IntoResponse for ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, *code, None),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+            Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
             Self::Internal(err) => {
                 tracing::error!(error = ?err, "request failed");
@@ -99,11 +103,15 @@ impl IntoResponse for ApiError {
             error["field"] = field.into();
         }
         let mut response = (status, Json(json!({ "error": error }))).into_response();
-        if matches!(self, Self::Unavailable) {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
+        let retry_after = match self {
+            Self::Unavailable => Some(1),
+            Self::RateLimited(secs) => Some(secs),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
         }
         response
     }
@@ -121,6 +129,9 @@ pub(crate) enum CommonErrors {
     /// The workspace or object does not exist, or the key may not see it.
     #[response(status = 404)]
     NotFound(ErrorBody),
+    /// Too many requests with this workspace key; retry after `Retry-After` seconds.
+    #[response(status = 429)]
+    RateLimited(ErrorBody),
     /// The database is unavailable; retry after `Retry-After`.
     #[response(status = 503)]
     Unavailable(ErrorBody),

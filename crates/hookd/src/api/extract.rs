@@ -68,10 +68,15 @@ impl FromRequestParts<AppState> for Caller {
         if hash == state.admin_key_hash {
             return Ok(Caller::Admin);
         }
-        match state.store.find_api_key(&hash).await? {
-            Some(found) => Ok(Caller::Workspace(found.workspace_id)),
-            None => Err(ApiError::Unauthorized),
+        let found = state.store.find_api_key(&hash).await?.ok_or(ApiError::Unauthorized)?;
+        if let Some(limiter) = &state.rate_limit {
+            if let Err(not_until) = limiter.check_key(&hash) {
+                use governor::clock::Clock;
+                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+                return Err(ApiError::RateLimited(wait.as_secs_f64().ceil().max(1.0) as u64));
+            }
         }
+        Ok(Caller::Workspace(found.workspace_id))
     }
 }
 

@@ -46,6 +46,18 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// The SSRF policy, to warn about webhook URLs it blocks.
     pub network: Arc<NetworkPolicy>,
+    /// Requests per workspace key (by key hash); `None` when the limit is off.
+    pub rate_limit: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
+}
+
+/// The per-key rate limiter the settings ask for.
+pub fn rate_limiter(settings: &Settings) -> Option<Arc<governor::DefaultKeyedRateLimiter<String>>> {
+    let rate = std::num::NonZeroU32::new(settings.api.rate_limit_per_second)?;
+    let burst = std::num::NonZeroU32::new(settings.api.rate_limit_burst.max(settings.api.rate_limit_per_second))
+        .unwrap_or(rate);
+    Some(Arc::new(governor::RateLimiter::keyed(
+        governor::Quota::per_second(rate).allow_burst(burst),
+    )))
 }
 
 impl AppState {

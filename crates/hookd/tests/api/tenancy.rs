@@ -122,3 +122,33 @@ async fn requests_without_a_valid_key_are_refused_and_workspace_keys_are_not_adm
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_workspace_key_over_its_rate_gets_429_with_retry_after() {
+    let app = TestApp::spawn_with(|s| {
+        s.api.rate_limit_per_second = 1;
+        s.api.rate_limit_burst = 2;
+    })
+    .await;
+    let (ws, key) = app.workspace().await;
+    let url = format!("{}/v1/workspaces/{ws}/webhooks", app.base);
+    let statuses: Vec<u16> = futures::future::join_all((0..3).map(|_| app.http.get(&url).bearer_auth(&key).send()))
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2, "{statuses:?}");
+    let limited = app.http.get(&url).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after >= 1);
+    let body: serde_json::Value = limited.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // The admin key is the operator's and is not limited.
+    for _ in 0..5 {
+        assert_eq!(
+            app.get(&format!("/v1/workspaces/{ws}/webhooks")).await.0,
+            StatusCode::OK
+        );
+    }
+}
