@@ -194,3 +194,20 @@ impl TestApp {
         self.clock.now() / 1000
     }
 }
+
+impl TestApp {
+    /// Steps the dispatcher until `receiver` has `n` requests (operational events are ingested
+    /// in the background, so they may need a moment), with a deadline.
+    pub async fn dispatch_until_received(&self, receiver: &crate::receiver::Receiver, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while receiver.requests().len() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {n} requests, got {}",
+                receiver.requests().len()
+            );
+            self.dispatch_until_idle().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}

@@ -168,30 +168,6 @@ async fn deliveries_past_retention_are_pruned_with_their_records() {
     assert!(metrics.contains("hookd_pruned_total{kind=\"deliveries\"}"), "{metrics}");
 }
 
-/// Steps the dispatcher until `receiver` has `n` requests (operational events are ingested in
-/// the background, so they may need a moment), with a deadline.
-async fn dispatch_until_received(app: &TestApp, receiver: &Receiver, n: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while receiver.requests().len() < n {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "expected {n} requests, got {}",
-            receiver.requests().len()
-        );
-        app.dispatch_until_idle().await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn event_types(receiver: &Receiver) -> Vec<String> {
-    receiver
-        .requests()
-        .iter()
-        .flat_map(|r| r.json()["result"].as_array().cloned().unwrap_or_default())
-        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn operational_events_reach_subscribers_but_never_the_webhook_they_are_about() {
     let app = TestApp::spawn_with(|s| s.dispatch.failing_event_after = 1).await;
@@ -209,12 +185,12 @@ async fn operational_events_reach_subscribers_but_never_the_webhook_they_are_abo
     app.send(&ws, "data", data_point("d", "t")).await;
 
     app.dispatch_until_idle().await; // fails once: delivery.failing
-    dispatch_until_received(&app, &watcher, 1).await;
+    app.dispatch_until_received(&watcher, 1).await;
     app.advance(Duration::from_secs(2));
     app.dispatch_until_idle().await; // fails again, no retries left: delivery.dead
-    dispatch_until_received(&app, &watcher, 2).await;
+    app.dispatch_until_received(&watcher, 2).await;
 
-    assert_eq!(event_types(&watcher), ["delivery.failing", "delivery.dead"]);
+    assert_eq!(watcher.event_types(), ["delivery.failing", "delivery.dead"]);
     let dead = &watcher.requests()[1].json()["result"][0]["payload"];
     assert_eq!(dead["attempts"], 2);
     assert!(
@@ -255,6 +231,6 @@ async fn a_webhook_failing_for_the_whole_auto_disable_period_is_disabled_and_say
             .contains("failing without a success"),
         "{read}"
     );
-    dispatch_until_received(&app, &watcher, 1).await;
-    assert_eq!(event_types(&watcher), ["webhook.disabled"]);
+    app.dispatch_until_received(&watcher, 1).await;
+    assert_eq!(watcher.event_types(), ["webhook.disabled"]);
 }

@@ -286,12 +286,15 @@ async fn a_delivery_still_failing_after_the_last_step_is_dead_and_replayable() {
 async fn a_failing_webhook_is_paused_as_a_whole_and_probed_until_it_recovers() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(Reply::Status(503)).await;
+    let watcher = Receiver::start(Reply::Status(200)).await;
     let (ws, _) = app.workspace().await;
     app.webhook(
         &ws,
         json!({ "name": "w", "kind": "data", "url": receiver.url("/"), "format": "single" }),
     )
     .await;
+    let ops = json!({ "name": "ops", "kind": "event", "url": watcher.url("/"), "filters": { "event_types": ["webhook.recovered"] } });
+    app.webhook(&ws, ops).await;
     let records: Vec<_> = (0..20).map(|i| data_point(&format!("d{i}"), "t")).collect();
     app.send(&ws, "data", json!(records)).await;
     app.dispatch_until_idle().await;
@@ -313,6 +316,8 @@ async fn a_failing_webhook_is_paused_as_a_whole_and_probed_until_it_recovers() {
         41,
         "the probe succeeds and the queued deliveries follow"
     );
+    app.dispatch_until_received(&watcher, 1).await;
+    assert_eq!(watcher.event_types(), ["webhook.recovered"]);
     let states: Vec<Value> = app.deliveries(&ws).await.iter().map(|d| d["state"].clone()).collect();
     assert!(states.iter().all(|s| s == "delivered"), "{states:?}");
 }

@@ -89,6 +89,15 @@ impl Receiver {
         self.inner.lock().unwrap().requests.clone()
     }
 
+    /// The `type` of every event the receiver got in batches, in order.
+    pub fn event_types(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .flat_map(|r| r.json()["result"].as_array().cloned().unwrap_or_default())
+            .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// Waits until at least `n` requests arrived (polling, with a deadline).
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + within;
