@@ -95,11 +95,6 @@ impl PgStore {
             .map_err(|e| StoreError::Other(Box::new(e)))?;
         Ok(Self { pool })
     }
-
-    /// The pool, for tests that need to look underneath.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
 }
 
 pub(crate) fn map_err(err: sqlx::Error) -> StoreError {

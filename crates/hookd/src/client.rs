@@ -32,16 +32,6 @@ pub enum ClientError {
     Unexpected { status: StatusCode, detail: String },
 }
 
-impl ClientError {
-    /// The HTTP status of an API error.
-    pub fn status(&self) -> Option<StatusCode> {
-        match self {
-            Self::Api { status, .. } | Self::Unexpected { status, .. } => Some(*status),
-            Self::Unreachable { .. } => None,
-        }
-    }
-}
-
 pub type ClientResult<T> = Result<T, ClientError>;
 
 /// Filters for [`Client::list_deliveries`].

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
+use hookd_core::signature::constant_time_eq;
 use hookd_core::store::Workspace;
 
 /// Who is calling: the admin, or a workspace key.
@@ -64,8 +65,8 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|k| !k.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         let hash = key_hash(key);
-        // Comparing hashes keeps the comparison's timing independent of the key's bytes.
-        if hash == state.admin_key_hash {
+        // Hashed and compared in constant time: the timing says nothing about the key.
+        if constant_time_eq(hash.as_bytes(), state.admin_key_hash.as_bytes()) {
             return Ok(Caller::Admin);
         }
         let found = state.store.find_api_key(&hash).await?.ok_or(ApiError::Unauthorized)?;

@@ -211,3 +211,28 @@ impl TestApp {
         }
     }
 }
+
+impl TestApp {
+    /// A new workspace with one data webhook (its spec extended by `extra`) to a new receiver
+    /// answering `reply`. Returns the receiver, the workspace id and the webhook.
+    pub async fn with_receiver(
+        &self,
+        reply: crate::receiver::Reply,
+        extra: Value,
+    ) -> (crate::receiver::Receiver, String, Value) {
+        let receiver = crate::receiver::Receiver::start(reply).await;
+        let (ws, webhook) = self.workspace_with_webhook(&receiver.url("/"), extra).await;
+        (receiver, ws, webhook)
+    }
+
+    /// A new workspace with one data webhook to `url` (its spec extended by `extra`).
+    pub async fn workspace_with_webhook(&self, url: &str, extra: Value) -> (String, Value) {
+        let (ws, _) = self.workspace().await;
+        let mut spec = json!({ "name": "w", "kind": "data", "url": url });
+        spec.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap_or_default());
+        let webhook = self.webhook(&ws, spec).await;
+        (ws, webhook)
+    }
+}

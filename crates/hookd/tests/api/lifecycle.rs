@@ -81,10 +81,7 @@ async fn an_attempt_in_flight_at_shutdown_is_released_and_retried_after_a_restar
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start(Reply::Status(200)).await;
-    let (ws, _) = app.workspace().await;
-    app.webhook(&ws, json!({ "name": "w", "kind": "data", "url": receiver.url("/") }))
-        .await;
+    let (_receiver, ws, _) = app.with_receiver(Reply::Status(200), json!({})).await;
     app.send(&ws, "data", data_point("d", "t")).await;
 
     let get = |path: &str| app.http.get(format!("{}{path}", app.base)).send();
@@ -136,10 +133,7 @@ async fn a_slow_webhook_cannot_hold_up_a_healthy_one() {
 #[tokio::test]
 async fn deliveries_past_retention_are_pruned_with_their_records() {
     let app = TestApp::spawn().await;
-    let receiver = Receiver::start(Reply::Status(200)).await;
-    let (ws, _) = app.workspace().await;
-    app.webhook(&ws, json!({ "name": "w", "kind": "data", "url": receiver.url("/") }))
-        .await;
+    let (_receiver, ws, _) = app.with_receiver(Reply::Status(200), json!({})).await;
     app.send(&ws, "data", data_point("d", "t")).await;
     app.dispatch_until_idle().await;
     let id = app.deliveries(&ws).await[0]["id"].as_str().unwrap().to_owned();

@@ -9,12 +9,7 @@ use crate::receiver::{Receiver, Reply};
 
 /// A workspace with one data webhook to `url` (plus `extra` fields); returns the workspace id.
 async fn setup(app: &TestApp, url: String, extra: Value) -> (String, Value) {
-    let (ws, _) = app.workspace().await;
-    let mut body = json!({ "name": "w", "kind": "data", "url": url });
-    body.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().cloned().unwrap_or_default());
-    let webhook = app.webhook(&ws, body).await;
+    let (ws, webhook) = app.workspace_with_webhook(&url, extra).await;
     app.send(&ws, "data", json!(data_point("d", "t"))).await;
     (ws, webhook)
 }
@@ -35,6 +30,10 @@ async fn a_2xx_answer_delivers() {
     assert_eq!(delivery["state"], "delivered");
     assert_eq!(delivery["attempts"][0]["outcome"], "delivered");
     assert!(delivery["attempts"][0]["explanation"].as_str().unwrap().contains("201"));
+    assert_eq!(
+        delivery["attempts"][0]["response_body"], "ok",
+        "the response body is kept"
+    );
 }
 
 #[tokio::test]
@@ -320,4 +319,13 @@ async fn a_failing_webhook_is_paused_as_a_whole_and_probed_until_it_recovers() {
     assert_eq!(watcher.event_types(), ["webhook.recovered"]);
     let states: Vec<Value> = app.deliveries(&ws).await.iter().map(|d| d["state"].clone()).collect();
     assert!(states.iter().all(|s| s == "delivered"), "{states:?}");
+}
+
+#[tokio::test]
+async fn the_response_body_kept_with_an_attempt_is_capped() {
+    let app = TestApp::spawn_with(|s| s.delivery.response_body_max = 1).await;
+    let receiver = Receiver::start(Reply::Status(200)).await; // answers "ok"
+    let (ws, _) = setup(&app, receiver.url("/"), json!({})).await;
+    app.dispatch_until_idle().await;
+    assert_eq!(only_delivery(&app, &ws).await["attempts"][0]["response_body"], "o");
 }
