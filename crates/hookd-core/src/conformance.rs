@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::clock::Millis;
 use crate::id::new_id;
 use crate::record::Kind;
+use crate::seal::Sealer;
 use crate::store::*;
 use crate::webhook::{Webhook, WebhookSpec};
 
@@ -567,4 +568,61 @@ pub async fn retention_prunes_finished_deliveries_and_unreferenced_records_only(
     );
     let (pending, _) = store.get_delivery(&f.workspace, &ids[2]).await.unwrap().unwrap();
     assert_eq!(pending.state, DeliveryState::Pending);
+}
+
+/// Secrets at rest. Not per fresh store like the checks above: `open` must open the same
+/// database every time, with the keys it is given.
+pub async fn secrets_are_sealed_at_rest(open: impl AsyncFn(Sealer) -> Box<dyn Store>) {
+    let (key_a, key_b) = (Sealer::generate_key(), Sealer::generate_key());
+    let keys = |keys: &[&String]| Sealer::from_base64(&keys.iter().map(|k| (*k).clone()).collect::<Vec<_>>()).unwrap();
+
+    // Stored before any key was configured: plain, and sealed on the first start with a key.
+    let store = open(Sealer::none()).await;
+    let f = fixture(&*store).await;
+    assert_eq!(store.reseal_webhooks().await.unwrap(), 0);
+    store.close().await;
+    let store = open(keys(&[&key_a])).await;
+    assert_eq!(store.reseal_webhooks().await.unwrap(), 1);
+    assert_eq!(
+        store.reseal_webhooks().await.unwrap(),
+        0,
+        "already sealed with the current key"
+    );
+    let read = store.get_webhook(&f.workspace, &f.webhook.id).await.unwrap().unwrap();
+    assert_eq!(
+        (read.spec, read.secret),
+        (f.webhook.spec.clone(), f.webhook.secret.clone())
+    );
+    let second = webhook(&*store, &f.workspace).await;
+    ingest(&*store, &second, 1, T0).await;
+    let claimed = store.claim_due(&claim_request(T0, 10)).await.unwrap();
+    assert_eq!(claimed[0].webhook.secret, second.secret, "claims open the secret too");
+    store.close().await;
+
+    // Without the key nothing sealed opens, and the error names the key.
+    let store = open(Sealer::none()).await;
+    let err = with_sources(&store.reseal_webhooks().await.unwrap_err());
+    assert!(err.contains("no encryption key is configured"), "{err}");
+    assert!(store.get_webhook(&f.workspace, &f.webhook.id).await.is_err());
+    store.close().await;
+    let store = open(keys(&[&key_b])).await;
+    let err = with_sources(&store.list_webhooks(&f.workspace).await.unwrap_err());
+    assert!(err.contains(keys(&[&key_a]).current_key_id().unwrap()), "{err}");
+    store.close().await;
+
+    // Rotation: the new key first, the old one after it, re-seals everything with the new one.
+    let store = open(keys(&[&key_b, &key_a])).await;
+    assert_eq!(store.reseal_webhooks().await.unwrap(), 2);
+    store.close().await;
+    let store = open(keys(&[&key_b])).await;
+    assert_eq!(store.list_webhooks(&f.workspace).await.unwrap().len(), 2);
+    assert_eq!(store.reseal_webhooks().await.unwrap(), 0);
+    store.close().await;
+}
+
+fn with_sources(err: &dyn std::error::Error) -> String {
+    match err.source() {
+        Some(source) => format!("{err}: {}", with_sources(source)),
+        None => err.to_string(),
+    }
 }

@@ -8,6 +8,7 @@
 //!   [`filter`] that decides which records reach it.
 //! - [`retry`]: the retry schedule and the jittered next delay, a pure function.
 //! - [`outcome`]: the delivery contract's outcome table — what a receiver's answer means.
+//! - [`seal`]: encryption of webhooks' secrets at rest (AES-256-GCM, rotating keys).
 //! - [`signature`]: Standard Webhooks signing and `whsec_` secrets.
 //! - [`store`]: the storage contract every backend implements. Only backends contain SQL.
 //! - [`clock`]: the time source, real or manual (tests step it).
@@ -22,6 +23,7 @@ pub mod id;
 pub mod outcome;
 pub mod record;
 pub mod retry;
+pub mod seal;
 pub mod signature;
 pub mod store;
 pub mod timefmt;

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use crate::clock::Millis;
 use crate::record::Kind;
+use crate::seal::Sealer;
 use crate::webhook::{PreviousSecret, Webhook, WebhookSpec};
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -33,13 +34,73 @@ impl StoreError {
     }
 }
 
-/// A webhook's stored spec and previous secrets (both JSON text), read back. Shared by every
-/// backend.
-pub fn parse_stored_webhook(spec: &str, previous_secrets: &str) -> StoreResult<(WebhookSpec, Vec<PreviousSecret>)> {
-    let spec: serde_json::Value = serde_json::from_str(spec).map_err(|e| StoreError::corrupt("webhook", e))?;
-    let spec = WebhookSpec::from_stored(&spec).map_err(|e| StoreError::corrupt("webhook", e))?;
-    let previous = serde_json::from_str(previous_secrets).map_err(|e| StoreError::corrupt("webhook secrets", e))?;
-    Ok((spec, previous))
+/// A webhook's stored columns: its spec (JSON), its secret and its previous secrets (JSON),
+/// each sealed when encryption keys are configured. Shared by every backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWebhook {
+    pub spec: String,
+    pub secret: String,
+    pub previous_secrets: String,
+}
+
+impl StoredWebhook {
+    pub fn seal(webhook: &Webhook, sealer: &Sealer) -> StoreResult<Self> {
+        let previous = serde_json::to_string(&webhook.previous_secrets).map_err(|e| StoreError::Other(e.into()))?;
+        Ok(Self::sealed(
+            &webhook.id,
+            sealer,
+            &webhook.spec.to_json().to_string(),
+            &webhook.secret,
+            &previous,
+        ))
+    }
+
+    fn sealed(id: &str, sealer: &Sealer, spec: &str, secret: &str, previous: &str) -> Self {
+        Self {
+            spec: sealer.seal(&context(id, "spec"), spec),
+            secret: sealer.seal(&context(id, "secret"), secret),
+            previous_secrets: sealer.seal(&context(id, "previous_secrets"), previous),
+        }
+    }
+
+    /// The spec, secret and previous secrets of webhook `id`.
+    pub fn open(&self, id: &str, sealer: &Sealer) -> StoreResult<(WebhookSpec, String, Vec<PreviousSecret>)> {
+        let (spec, secret, previous) = self.open_text(id, sealer)?;
+        let spec: serde_json::Value = serde_json::from_str(&spec).map_err(|e| StoreError::corrupt("webhook", e))?;
+        let spec = WebhookSpec::from_stored(&spec).map_err(|e| StoreError::corrupt("webhook", e))?;
+        let previous = serde_json::from_str(&previous).map_err(|e| StoreError::corrupt("webhook secrets", e))?;
+        Ok((spec, secret, previous))
+    }
+
+    fn open_text(&self, id: &str, sealer: &Sealer) -> StoreResult<(String, String, String)> {
+        let open = |column: &str, value: &str| {
+            sealer
+                .open(&context(id, column), value)
+                .map_err(|e| StoreError::corrupt(&format!("webhook {id}'s {column}"), e))
+        };
+        Ok((
+            open("spec", &self.spec)?,
+            open("secret", &self.secret)?,
+            open("previous_secrets", &self.previous_secrets)?,
+        ))
+    }
+
+    /// The columns in the form `sealer` writes (sealed with its current key, or plain), or
+    /// `None` when they already are. An error when a value does not open with the keys given.
+    pub fn resealed(&self, id: &str, sealer: &Sealer) -> StoreResult<Option<Self>> {
+        if [&self.spec, &self.secret, &self.previous_secrets]
+            .iter()
+            .all(|v| sealer.is_current(v))
+        {
+            return Ok(None);
+        }
+        let (spec, secret, previous) = self.open_text(id, sealer)?;
+        Ok(Some(Self::sealed(id, sealer, &spec, &secret, &previous)))
+    }
+}
+
+fn context(id: &str, column: &str) -> String {
+    format!("webhook/{id}/{column}")
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -371,6 +432,10 @@ pub trait Store: Send + Sync + 'static {
     async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
     /// Deletes a webhook and its deliveries; [`StoreError::NotFound`] when it does not exist.
     async fn delete_webhook(&self, workspace_id: &str, id: &str) -> StoreResult<()>;
+    /// Brings every webhook's stored secrets into the form the configured keys write: sealed
+    /// with the current key (or plain without keys). Returns how many webhooks changed; fails
+    /// when a stored value does not open with the configured keys.
+    async fn reseal_webhooks(&self) -> StoreResult<u64>;
     async fn get_webhook(&self, workspace_id: &str, id: &str) -> StoreResult<Option<Webhook>>;
     async fn list_webhooks(&self, workspace_id: &str) -> StoreResult<Vec<Webhook>>;
     /// Enabled webhooks of these workspaces, for matching at ingest.

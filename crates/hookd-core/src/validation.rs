@@ -204,3 +204,38 @@ pub fn type_name(v: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+/// The path of the first array or object nested deeper than `max` levels (the outermost is
+/// level 1), if any: `{"a": {"b": [1]}}` is 3 levels deep; over 2 the answer is `a.b`.
+pub fn too_deep(value: &Value, max: usize) -> Option<String> {
+    fn walk(value: &Value, level: usize, max: usize, path: &str) -> Option<String> {
+        let children: Box<dyn Iterator<Item = (String, &Value)>> = match value {
+            Value::Array(items) => Box::new(items.iter().enumerate().map(|(i, v)| (format!("[{i}]"), v))),
+            Value::Object(map) => Box::new(map.iter().map(|(k, v)| (k.clone(), v))),
+            _ => return None,
+        };
+        if level > max {
+            return Some(path.to_owned());
+        }
+        children
+            .into_iter()
+            .find_map(|(key, child)| walk(child, level + 1, max, &join(path, &key)))
+    }
+    walk(value, 1, max, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn too_deep_names_the_first_value_past_the_limit() {
+        let value = json!([{ "device_id": "d", "payload": { "a": { "b": [1] } } }]);
+        assert_eq!(too_deep(&value, 5), None);
+        assert_eq!(too_deep(&value, 4).as_deref(), Some("[0].payload.a.b"));
+        assert_eq!(too_deep(&value, 1).as_deref(), Some("[0]"));
+        assert_eq!(too_deep(&json!(7), 0), None);
+    }
+}

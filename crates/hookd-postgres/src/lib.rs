@@ -24,10 +24,12 @@ pub mod testing;
 mod webhooks;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use hookd_core::clock::Millis;
+use hookd_core::seal::Sealer;
 use hookd_core::store::*;
 use hookd_core::webhook::Webhook;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
@@ -52,6 +54,7 @@ pub struct PgSettings {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    sealer: Arc<Sealer>,
 }
 
 impl PgStore {
@@ -93,7 +96,16 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(Box::new(e)))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            sealer: Arc::new(Sealer::none()),
+        })
+    }
+
+    /// Seals webhooks' secrets with `sealer`'s keys from now on (and opens them with them).
+    pub fn with_sealer(mut self, sealer: Arc<Sealer>) -> Self {
+        self.sealer = sealer;
+        self
     }
 }
 
@@ -165,11 +177,15 @@ impl Store for PgStore {
     }
 
     async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
-        webhooks::insert(&self.pool, webhook).await
+        webhooks::insert(&self.pool, webhook, &self.sealer).await
     }
 
     async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
-        webhooks::update(&self.pool, webhook).await
+        webhooks::update(&self.pool, webhook, &self.sealer).await
+    }
+
+    async fn reseal_webhooks(&self) -> StoreResult<u64> {
+        webhooks::reseal(&self.pool, &self.sealer).await
     }
 
     async fn delete_webhook(&self, workspace_id: &str, id: &str) -> StoreResult<()> {
@@ -177,15 +193,15 @@ impl Store for PgStore {
     }
 
     async fn get_webhook(&self, workspace_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
-        webhooks::get(&self.pool, workspace_id, id).await
+        webhooks::get(&self.pool, workspace_id, id, &self.sealer).await
     }
 
     async fn list_webhooks(&self, workspace_id: &str) -> StoreResult<Vec<Webhook>> {
-        webhooks::list(&self.pool, workspace_id).await
+        webhooks::list(&self.pool, workspace_id, &self.sealer).await
     }
 
     async fn enabled_webhooks(&self, workspace_ids: &[String]) -> StoreResult<Vec<Webhook>> {
-        webhooks::enabled_in(&self.pool, workspace_ids).await
+        webhooks::enabled_in(&self.pool, workspace_ids, &self.sealer).await
     }
 
     async fn commit_ingest(&self, batch: &[IngestRequest]) -> StoreResult<Vec<IngestResult>> {
@@ -193,7 +209,7 @@ impl Store for PgStore {
     }
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
-        queue::claim_due(&self.pool, request).await
+        queue::claim_due(&self.pool, request, &self.sealer).await
     }
 
     async fn finish_many(&self, finishes: &[Finish]) -> StoreResult<Vec<bool>> {

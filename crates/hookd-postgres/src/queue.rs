@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use hookd_core::clock::Millis;
+use hookd_core::seal::Sealer;
 use hookd_core::store::{
     BreakerChange, Candidate, ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims, breaker_changes,
     pick_within_limits,
@@ -13,7 +14,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use crate::rows::{self, DELIVERY_COLUMNS};
 use crate::{map_err, other, webhooks};
 
-pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
+pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Sealer) -> StoreResult<Vec<Claimed>> {
     let full: Vec<String> = request
         .in_flight
         .iter()
@@ -84,7 +85,7 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest) -> StoreRes
     let deliveries = found.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
 
     let webhook_ids: Vec<String> = deliveries.iter().map(|d| d.webhook_id.clone()).collect();
-    let hooks = webhooks::by_ids(&mut tx, &webhook_ids).await?;
+    let hooks = webhooks::by_ids(&mut tx, &webhook_ids, sealer).await?;
     let record_ids: Vec<String> = deliveries.iter().flat_map(|d| d.record_ids.iter().cloned()).collect();
     let bodies: HashMap<String, String> = sqlx::query("SELECT id, body FROM records WHERE id = ANY($1)")
         .bind(&record_ids)

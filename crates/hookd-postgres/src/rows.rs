@@ -1,6 +1,7 @@
 //! Row → domain conversions shared by the query modules.
 
-use hookd_core::store::{Attempt, Delivery, DeliveryState, StoreResult, parse_stored_webhook};
+use hookd_core::seal::Sealer;
+use hookd_core::store::{Attempt, Delivery, DeliveryState, StoreResult, StoredWebhook};
 use hookd_core::webhook::{Webhook, WebhookHealth};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -12,15 +13,14 @@ pub(crate) const WEBHOOK_COLUMNS: &str = "id, workspace_id, spec, secret, previo
 pub(crate) const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, state, record_ids, attempts, failures, \
      next_attempt_at, created_at, updated_at, last_status, last_explanation";
 
-pub(crate) fn webhook(row: &PgRow) -> StoreResult<Webhook> {
-    let spec: String = row.try_get("spec").map_err(map_err)?;
-    let previous: String = row.try_get("previous_secrets").map_err(map_err)?;
-    let (spec, previous_secrets) = parse_stored_webhook(&spec, &previous)?;
+pub(crate) fn webhook(row: &PgRow, sealer: &Sealer) -> StoreResult<Webhook> {
+    let id: String = row.try_get("id").map_err(map_err)?;
+    let (spec, secret, previous_secrets) = stored_webhook(row)?.open(&id, sealer)?;
     Ok(Webhook {
-        id: row.try_get("id").map_err(map_err)?,
+        id,
         workspace_id: row.try_get("workspace_id").map_err(map_err)?,
         spec,
-        secret: row.try_get("secret").map_err(map_err)?,
+        secret,
         previous_secrets,
         disabled_reason: row.try_get("disabled_reason").map_err(map_err)?,
         created_at: row.try_get("created_at").map_err(map_err)?,
@@ -29,6 +29,15 @@ pub(crate) fn webhook(row: &PgRow) -> StoreResult<Webhook> {
             consecutive_failures: row.try_get::<i32, _>("consecutive_failures").map_err(map_err)? as u32,
             failing_since: row.try_get("failing_since").map_err(map_err)?,
         },
+    })
+}
+
+/// The sealed columns of a webhook row.
+pub(crate) fn stored_webhook(row: &PgRow) -> StoreResult<StoredWebhook> {
+    Ok(StoredWebhook {
+        spec: row.try_get("spec").map_err(map_err)?,
+        secret: row.try_get("secret").map_err(map_err)?,
+        previous_secrets: row.try_get("previous_secrets").map_err(map_err)?,
     })
 }
 

@@ -23,10 +23,12 @@ mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use hookd_core::clock::Millis;
+use hookd_core::seal::Sealer;
 use hookd_core::store::*;
 use hookd_core::webhook::Webhook;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -36,6 +38,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    sealer: Arc<Sealer>,
 }
 
 impl SqliteStore {
@@ -65,7 +68,17 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(map_err)?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            sealer: Arc::new(Sealer::none()),
+        })
+    }
+
+    /// Seals webhooks' secrets with `sealer`'s keys from now on (and opens them with them).
+    pub fn with_sealer(mut self, sealer: Arc<Sealer>) -> Self {
+        self.sealer = sealer;
+        self
     }
 }
 
@@ -116,11 +129,15 @@ impl Store for SqliteStore {
     }
 
     async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
-        webhooks::insert(&self.writer, webhook).await
+        webhooks::insert(&self.writer, webhook, &self.sealer).await
     }
 
     async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
-        webhooks::update(&self.writer, webhook).await
+        webhooks::update(&self.writer, webhook, &self.sealer).await
+    }
+
+    async fn reseal_webhooks(&self) -> StoreResult<u64> {
+        webhooks::reseal(&self.writer, &self.sealer).await
     }
 
     async fn delete_webhook(&self, workspace_id: &str, id: &str) -> StoreResult<()> {
@@ -128,15 +145,15 @@ impl Store for SqliteStore {
     }
 
     async fn get_webhook(&self, workspace_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
-        webhooks::get(&self.reader, workspace_id, id).await
+        webhooks::get(&self.reader, workspace_id, id, &self.sealer).await
     }
 
     async fn list_webhooks(&self, workspace_id: &str) -> StoreResult<Vec<Webhook>> {
-        webhooks::list(&self.reader, workspace_id).await
+        webhooks::list(&self.reader, workspace_id, &self.sealer).await
     }
 
     async fn enabled_webhooks(&self, workspace_ids: &[String]) -> StoreResult<Vec<Webhook>> {
-        webhooks::enabled_in(&self.reader, workspace_ids).await
+        webhooks::enabled_in(&self.reader, workspace_ids, &self.sealer).await
     }
 
     async fn commit_ingest(&self, batch: &[IngestRequest]) -> StoreResult<Vec<IngestResult>> {
@@ -144,7 +161,7 @@ impl Store for SqliteStore {
     }
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
-        queue::claim_due(&self.writer, request).await
+        queue::claim_due(&self.writer, request, &self.sealer).await
     }
 
     async fn finish_many(&self, finishes: &[Finish]) -> StoreResult<Vec<bool>> {

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use hookd_core::clock::Millis;
+use hookd_core::seal::Sealer;
 use hookd_core::store::{
     BreakerChange, Candidate, ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims, breaker_changes,
     pick_within_limits,
@@ -13,7 +14,7 @@ use crate::rows::{self, DELIVERY_COLUMNS, json_list, placeholders};
 use crate::webhooks;
 use crate::{map_err, other};
 
-pub(crate) async fn claim_due(pool: &SqlitePool, request: &ClaimRequest) -> StoreResult<Vec<Claimed>> {
+pub(crate) async fn claim_due(pool: &SqlitePool, request: &ClaimRequest, sealer: &Sealer) -> StoreResult<Vec<Claimed>> {
     let full: Vec<&str> = request
         .in_flight
         .iter()
@@ -90,7 +91,7 @@ pub(crate) async fn claim_due(pool: &SqlitePool, request: &ClaimRequest) -> Stor
     let deliveries = found.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
 
     let webhook_ids: Vec<&str> = deliveries.iter().map(|d| d.webhook_id.as_str()).collect();
-    let hooks = webhooks::by_ids(&mut tx, &webhook_ids).await?;
+    let hooks = webhooks::by_ids(&mut tx, &webhook_ids, sealer).await?;
     let record_ids: Vec<&str> = deliveries
         .iter()
         .flat_map(|d| d.record_ids.iter().map(String::as_str))

@@ -1,23 +1,25 @@
 //! Webhook rows. The spec is stored as its canonical JSON.
 
-use hookd_core::store::{StoreError, StoreResult};
+use hookd_core::seal::Sealer;
+use hookd_core::store::{StoreError, StoreResult, StoredWebhook};
 use hookd_core::webhook::Webhook;
-use sqlx::SqlitePool;
+use sqlx::{Row, SqlitePool};
 
+use crate::map_err;
 use crate::rows::{self, WEBHOOK_COLUMNS, json_list};
-use crate::{map_err, other};
 
-pub(crate) async fn insert(pool: &SqlitePool, wh: &Webhook) -> StoreResult<()> {
+pub(crate) async fn insert(pool: &SqlitePool, wh: &Webhook, sealer: &Sealer) -> StoreResult<()> {
+    let stored = StoredWebhook::seal(wh, sealer)?;
     sqlx::query(
         "INSERT INTO webhooks (id, workspace_id, spec, enabled, secret, previous_secrets, disabled_reason, created_at, updated_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&wh.id)
     .bind(&wh.workspace_id)
-    .bind(wh.spec.to_json().to_string())
+    .bind(&stored.spec)
     .bind(wh.spec.enabled)
-    .bind(&wh.secret)
-    .bind(serde_json::to_string(&wh.previous_secrets).map_err(other)?)
+    .bind(&stored.secret)
+    .bind(&stored.previous_secrets)
     .bind(&wh.disabled_reason)
     .bind(wh.created_at)
     .bind(wh.updated_at)
@@ -27,15 +29,16 @@ pub(crate) async fn insert(pool: &SqlitePool, wh: &Webhook) -> StoreResult<()> {
     Ok(())
 }
 
-pub(crate) async fn update(pool: &SqlitePool, wh: &Webhook) -> StoreResult<()> {
+pub(crate) async fn update(pool: &SqlitePool, wh: &Webhook, sealer: &Sealer) -> StoreResult<()> {
+    let stored = StoredWebhook::seal(wh, sealer)?;
     let done = sqlx::query(
         "UPDATE webhooks SET spec = ?, enabled = ?, secret = ?, previous_secrets = ?, disabled_reason = ?, updated_at = ? \
          WHERE id = ? AND workspace_id = ?",
     )
-    .bind(wh.spec.to_json().to_string())
+    .bind(&stored.spec)
     .bind(wh.spec.enabled)
-    .bind(&wh.secret)
-    .bind(serde_json::to_string(&wh.previous_secrets).map_err(other)?)
+    .bind(&stored.secret)
+    .bind(&stored.previous_secrets)
     .bind(&wh.disabled_reason)
     .bind(wh.updated_at)
     .bind(&wh.id)
@@ -82,7 +85,12 @@ pub(crate) async fn delete(pool: &SqlitePool, workspace_id: &str, id: &str) -> S
     tx.commit().await.map_err(map_err)
 }
 
-pub(crate) async fn get(pool: &SqlitePool, workspace_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
+pub(crate) async fn get(
+    pool: &SqlitePool,
+    workspace_id: &str,
+    id: &str,
+    sealer: &Sealer,
+) -> StoreResult<Option<Webhook>> {
     let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ? AND workspace_id = ?");
     let row = sqlx::query(&sql)
         .bind(id)
@@ -90,20 +98,24 @@ pub(crate) async fn get(pool: &SqlitePool, workspace_id: &str, id: &str) -> Stor
         .fetch_optional(pool)
         .await
         .map_err(map_err)?;
-    row.as_ref().map(rows::webhook).transpose()
+    row.as_ref().map(|row| rows::webhook(row, sealer)).transpose()
 }
 
-pub(crate) async fn list(pool: &SqlitePool, workspace_id: &str) -> StoreResult<Vec<Webhook>> {
+pub(crate) async fn list(pool: &SqlitePool, workspace_id: &str, sealer: &Sealer) -> StoreResult<Vec<Webhook>> {
     let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE workspace_id = ? ORDER BY id");
     let found = sqlx::query(&sql)
         .bind(workspace_id)
         .fetch_all(pool)
         .await
         .map_err(map_err)?;
-    found.iter().map(rows::webhook).collect()
+    found.iter().map(|row| rows::webhook(row, sealer)).collect()
 }
 
-pub(crate) async fn enabled_in(pool: &SqlitePool, workspace_ids: &[String]) -> StoreResult<Vec<Webhook>> {
+pub(crate) async fn enabled_in(
+    pool: &SqlitePool,
+    workspace_ids: &[String],
+    sealer: &Sealer,
+) -> StoreResult<Vec<Webhook>> {
     let sql = format!(
         "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE enabled = 1 AND workspace_id IN (SELECT value FROM json_each(?)) ORDER BY id"
     );
@@ -112,16 +124,70 @@ pub(crate) async fn enabled_in(pool: &SqlitePool, workspace_ids: &[String]) -> S
         .fetch_all(pool)
         .await
         .map_err(map_err)?;
-    found.iter().map(rows::webhook).collect()
+    found.iter().map(|row| rows::webhook(row, sealer)).collect()
 }
 
 /// Webhooks by id (any workspace), for claimed deliveries.
-pub(crate) async fn by_ids(conn: &mut sqlx::SqliteConnection, ids: &[&str]) -> StoreResult<Vec<Webhook>> {
+pub(crate) async fn by_ids(
+    conn: &mut sqlx::SqliteConnection,
+    ids: &[&str],
+    sealer: &Sealer,
+) -> StoreResult<Vec<Webhook>> {
     let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id IN (SELECT value FROM json_each(?))");
     let found = sqlx::query(&sql)
         .bind(json_list(ids))
         .fetch_all(conn)
         .await
         .map_err(map_err)?;
-    found.iter().map(rows::webhook).collect()
+    found.iter().map(|row| rows::webhook(row, sealer)).collect()
+}
+
+/// Brings every webhook's sealed columns into the form `sealer` writes (see
+/// [`StoredWebhook::resealed`]); returns how many webhooks changed. With `secure_delete` on
+/// and a checkpoint after, the plaintext a row held before is overwritten in the file too.
+pub(crate) async fn reseal(pool: &SqlitePool, sealer: &Sealer) -> StoreResult<u64> {
+    let mut conn = pool.acquire().await.map_err(map_err)?;
+    let found = sqlx::query("SELECT id, spec, secret, previous_secrets FROM webhooks")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    sqlx::query("PRAGMA secure_delete = ON")
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let mut changed = 0;
+    for row in &found {
+        let id: String = row.try_get("id").map_err(map_err)?;
+        let stored = rows::stored_webhook(row)?;
+        let Some(resealed) = stored.resealed(&id, sealer)? else {
+            continue;
+        };
+        // Only if unchanged since read: a webhook updated meanwhile is already in the new form.
+        let done = sqlx::query(
+            "UPDATE webhooks SET spec = ?, secret = ?, previous_secrets = ? \
+             WHERE id = ? AND spec = ? AND secret = ? AND previous_secrets = ?",
+        )
+        .bind(&resealed.spec)
+        .bind(&resealed.secret)
+        .bind(&resealed.previous_secrets)
+        .bind(&id)
+        .bind(&stored.spec)
+        .bind(&stored.secret)
+        .bind(&stored.previous_secrets)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        changed += done.rows_affected();
+    }
+    sqlx::query("PRAGMA secure_delete = OFF")
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    if changed > 0 {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(changed)
 }

@@ -1,5 +1,8 @@
 //! The storage conformance suite on SQLite: each test gets its own database file.
 
+use std::sync::Arc;
+
+use hookd_core::store::Store;
 use hookd_sqlite::SqliteStore;
 
 /// A store on a fresh file; the directory lives as long as the store.
@@ -23,3 +26,19 @@ async fn fresh() -> Option<Fresh> {
 }
 
 hookd_core::store_conformance_tests!(fresh().await);
+
+#[tokio::test]
+async fn secrets_are_sealed_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookd.db");
+    hookd_core::conformance::secrets_are_sealed_at_rest(async |sealer| {
+        let store = SqliteStore::open(&path).await.unwrap().with_sealer(Arc::new(sealer));
+        Box::new(store) as Box<dyn Store>
+    })
+    .await;
+    let file = std::fs::read(&path).unwrap();
+    assert!(
+        !file.windows(6).any(|w| w == b"whsec_"),
+        "no secret in the database file"
+    );
+}

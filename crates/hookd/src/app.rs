@@ -141,6 +141,7 @@ impl App {
 /// Opens the database the settings name: PostgreSQL when `database_url` is set, else the
 /// embedded SQLite file in the data directory.
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let sealer = Arc::new(settings.secrets.sealer()?);
     if let Some(url) = &settings.database_url {
         let db = &settings.database;
         let pg = PgSettings {
@@ -152,8 +153,9 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         };
         let store = PgStore::connect(&pg)
             .await
-            .with_context(|| format!("cannot open the database {}", redact(url)))?;
-        return Ok(Arc::new(store));
+            .with_context(|| format!("cannot open the database {}", redact(url)))?
+            .with_sealer(sealer);
+        return reseal(Arc::new(store)).await;
     }
     prepare_data_dir(&settings.data_dir)?;
     let database = settings.database_path();
@@ -169,8 +171,25 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     }
     let store = SqliteStore::open(&database)
         .await
-        .with_context(|| format!("cannot open the database {}", settings.database_path().display()))?;
-    Ok(Arc::new(store))
+        .with_context(|| format!("cannot open the database {}", settings.database_path().display()))?
+        .with_sealer(sealer);
+    reseal(Arc::new(store)).await
+}
+
+/// Brings stored secrets into the configured keys' form, so a key added or rotated takes
+/// effect on every webhook, and a key removed too early stops the start with its id.
+async fn reseal(store: Arc<dyn Store>) -> anyhow::Result<Arc<dyn Store>> {
+    let changed = store
+        .reseal_webhooks()
+        .await
+        .context("cannot read the stored webhook secrets with the configured secrets.encryption_keys")?;
+    if changed > 0 {
+        tracing::info!(
+            webhooks = changed,
+            "re-encrypted stored webhook secrets with the current key"
+        );
+    }
+    Ok(store)
 }
 
 fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {

@@ -8,8 +8,12 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use hookd_core::seal::Sealer;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
+
+/// The JSON parser refuses deeper bodies on its own (at 128).
+const MAX_JSON_DEPTH: usize = 100;
 
 pub const DEFAULT_CONFIG: &str = include_str!("../../../config.default.toml");
 
@@ -65,6 +69,7 @@ pub struct Settings {
     pub dispatch: DispatchSettings,
     pub retention: RetentionSettings,
     pub delivery: DeliverySettings,
+    pub secrets: SecretsSettings,
 }
 
 /// PostgreSQL connection settings.
@@ -87,6 +92,8 @@ pub struct LogSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ApiSettings {
     pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_json_depth: usize,
     pub max_records_per_request: usize,
     pub max_webhooks_per_workspace: usize,
     pub rate_limit_per_second: u32,
@@ -141,6 +148,30 @@ pub struct DeliverySettings {
     pub restrict_to_networks: Vec<IpNet>,
 }
 
+#[derive(Clone, Deserialize)]
+pub struct SecretsSettings {
+    /// Base64 keys; the first encrypts.
+    #[serde(deserialize_with = "list")]
+    pub encryption_keys: Vec<String>,
+}
+
+impl std::fmt::Debug for SecretsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsSettings")
+            .field(
+                "encryption_keys",
+                &format_args!("[{} hidden]", self.encryption_keys.len()),
+            )
+            .finish()
+    }
+}
+
+impl SecretsSettings {
+    pub fn sealer(&self) -> anyhow::Result<Sealer> {
+        Sealer::from_base64(&self.encryption_keys).map_err(|e| anyhow::anyhow!("secrets.encryption_keys: {e}"))
+    }
+}
+
 impl Settings {
     /// Loads and validates settings. `file` is the `--config` file, if any.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
@@ -184,6 +215,13 @@ impl Settings {
         }
         if self.retention.batch == 0 || self.retention.interval.is_zero() {
             anyhow::bail!("retention.batch and retention.interval must be more than 0");
+        }
+        self.secrets.sealer()?;
+        if !(1..=MAX_JSON_DEPTH).contains(&self.api.max_json_depth) {
+            anyhow::bail!("api.max_json_depth must be between 1 and {MAX_JSON_DEPTH}");
+        }
+        if self.api.max_header_bytes < 1024 {
+            anyhow::bail!("api.max_header_bytes must be at least 1024");
         }
         if self.api.max_records_per_request == 0 {
             anyhow::bail!("api.max_records_per_request must be at least 1");
@@ -242,15 +280,15 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     hookd_core::duration::parse(&s).map_err(serde::de::Error::custom)
 }
 
-/// A list of CIDRs, as a TOML array or a comma-separated string (from the environment).
-fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+/// A list, as a TOML array or a comma-separated string (from the environment).
+fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
         List(Vec<String>),
         Text(String),
     }
-    let items = match Raw::deserialize(d)? {
+    Ok(match Raw::deserialize(d)? {
         Raw::List(items) => items,
         Raw::Text(text) => text
             .split(',')
@@ -258,8 +296,12 @@ fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
-    };
-    items
+    })
+}
+
+/// A list of CIDRs (see [`list`]).
+fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    list(d)?
         .iter()
         .map(|s| {
             s.parse::<IpNet>()
@@ -299,6 +341,29 @@ mod tests {
         s.admin_key = Some("a-long-enough-admin-key".into());
         s.validate().unwrap();
         assert_eq!(s.storage_description(), "postgres://u:***@localhost/db");
+    }
+
+    #[test]
+    fn encryption_keys_are_checked_and_hidden_from_debug_output() {
+        let key = Sealer::generate_key();
+        let figment = Figment::from(Toml::string(DEFAULT_CONFIG))
+            .merge(Serialized::default("secrets.encryption_keys", format!("{key}, {key}")));
+        let s: Settings = figment.extract().unwrap();
+        s.validate().unwrap();
+        assert_eq!(s.secrets.encryption_keys.len(), 2);
+        assert!(!format!("{s:?}").contains(&key));
+        let figment = Figment::from(Toml::string(DEFAULT_CONFIG))
+            .merge(Serialized::default("secrets.encryption_keys", "c2hvcnQ="));
+        let err = figment
+            .extract::<Settings>()
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("secrets.encryption_keys: encryption key 0: 5 bytes"),
+            "{err}"
+        );
     }
 
     #[test]

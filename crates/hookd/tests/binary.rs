@@ -317,3 +317,54 @@ fn a_damaged_or_missing_database_stops_the_start_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("has no database"), "{stderr}");
 }
+
+#[tokio::test]
+async fn secrets_are_encrypted_at_rest_with_the_configured_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = hookd_core::seal::Sealer::generate_key();
+    let admin = "hk_admin_encryption_test_key_0123";
+    let env = [
+        ("HOOKD_ADMIN_KEY", admin),
+        ("HOOKD_SECRETS__ENCRYPTION_KEYS", key.as_str()),
+    ];
+    let server = start_with(dir.path(), &env);
+    let client = hookd::client::Client::new(&server.url, admin);
+    let ws = client.create_workspace(None).await.unwrap().id;
+    let (token, secret) = ("tok-at-rest-0123456789", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let url = "https://user:password-in-url@example.com/hook";
+    let hook = serde_json::json!({ "name": "w", "kind": "data", "url": url, "token": token, "secret": secret });
+    let webhook = client.create_webhook(&ws, &hook).await.unwrap().webhook;
+    assert!(server.terminate().success());
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    for needle in [token, secret, "password-in-url"] {
+        assert!(
+            !stored.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{needle} is stored in plain text"
+        );
+    }
+
+    // Without the key hookd refuses to start, and says which key it needs.
+    let out = Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("HOOKD_ADMIN_KEY", admin)
+        .env_remove("HOOKD_SECRETS__ENCRYPTION_KEYS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("secrets.encryption_keys") && stderr.contains("no encryption key is configured"),
+        "{stderr}"
+    );
+
+    // With it, everything reads as before.
+    let server = start_with(dir.path(), &env);
+    let client = hookd::client::Client::new(&server.url, admin);
+    let read = client.get_webhook(&ws, &webhook.id).await.unwrap();
+    assert_eq!(read.url, url);
+    assert!(server.terminate().success());
+}

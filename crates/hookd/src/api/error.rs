@@ -34,6 +34,9 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("the request body is larger than {0} bytes")]
     TooLarge(usize),
+    /// The request's headers together exceed `api.max_header_bytes`; `header` is the largest.
+    #[error("the request headers are larger than {limit} bytes together (the largest is `{header}`)")]
+    HeadersTooLarge { header: String, limit: usize },
     /// Too many requests with this key; retry after this many seconds.
     #[error("too many requests with this API key; retry in {0}s")]
     RateLimited(u64),
@@ -87,6 +90,11 @@ impl IntoResponse for ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, *code, None),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+            Self::HeadersTooLarge { header, .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                Some(header.clone()),
+            ),
             Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", None),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
             Self::Internal(err) => {
@@ -132,6 +140,9 @@ pub(crate) enum CommonErrors {
     /// Too many requests with this workspace key; retry after `Retry-After` seconds.
     #[response(status = 429)]
     RateLimited(ErrorBody),
+    /// The request headers together exceed `api.max_header_bytes`; `field` names the largest.
+    #[response(status = 431)]
+    HeadersTooLarge(ErrorBody),
     /// The database is unavailable; retry after `Retry-After`.
     #[response(status = 503)]
     Unavailable(ErrorBody),

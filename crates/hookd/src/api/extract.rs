@@ -114,6 +114,14 @@ impl FromRequest<AppState> for JsonBody {
             field: None,
             message: format!("the request body is not valid JSON: {e}"),
         })?;
+        let max_depth = state.settings.api.max_json_depth;
+        if let Some(path) = hookd_core::validation::too_deep(&value, max_depth) {
+            return Err(ApiError::BadRequest {
+                code: "json_too_deep",
+                field: Some(path).filter(|p| !p.is_empty()),
+                message: format!("the request body nests arrays and objects deeper than {max_depth} levels"),
+            });
+        }
         Ok(Self { value, raw })
     }
 }
@@ -136,4 +144,26 @@ impl FromRequest<AppState> for OptionalJson {
             Err(other) => Err(other),
         }
     }
+}
+
+/// Refuses requests whose headers (names and values) add up to more than
+/// `api.max_header_bytes`, before any handler reads them.
+pub(super) async fn limit_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let limit = state.settings.api.max_header_bytes;
+    let size = |(name, value): (&axum::http::HeaderName, &axum::http::HeaderValue)| name.as_str().len() + value.len();
+    let total: usize = request.headers().iter().map(size).sum();
+    if total > limit {
+        let largest = request
+            .headers()
+            .iter()
+            .max_by_key(|h| size(*h))
+            .map(|(name, _)| name.to_string());
+        let header = largest.unwrap_or_default();
+        return axum::response::IntoResponse::into_response(ApiError::HeadersTooLarge { header, limit });
+    }
+    next.run(request).await
 }

@@ -133,6 +133,10 @@ pub fn router(state: AppState, role: Role) -> Router {
         .fallback(|| async { error::ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            extract::limit_headers,
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .with_state(state)

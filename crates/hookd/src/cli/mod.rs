@@ -114,10 +114,21 @@ enum Command {
     Listen(listen::ListenArgs),
     /// Check a Standard Webhooks signature of a body read from stdin.
     Verify(verify::VerifyArgs),
+    /// Generate a key for encrypting webhooks' secrets at rest (`[secrets] encryption_keys`).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Print a new random 32-byte key, base64-encoded. Put it first in `secrets.encryption_keys`
+    /// (or HOOKD_SECRETS__ENCRYPTION_KEYS); keep the old key after it until hookd has started
+    /// once, which re-encrypts every stored secret with the new key.
+    GenerateKey,
 }
 
 pub fn main() -> ExitCode {
@@ -127,6 +138,10 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => return serve::serve(args),
         Command::Listen(args) => return listen::listen(args),
         Command::Verify(args) => verify::verify(args),
+        Command::Secrets(SecretsCommand::GenerateKey) => {
+            println!("{}", hookd_core::seal::Sealer::generate_key());
+            Ok(())
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "hookd", &mut std::io::stdout());
             Ok(())

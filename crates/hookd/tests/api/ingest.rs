@@ -79,6 +79,46 @@ async fn an_oversized_body_gets_413_and_too_many_records_422() {
 }
 
 #[tokio::test]
+async fn too_deep_json_gets_400_naming_the_field_and_oversized_headers_431() {
+    let app = TestApp::spawn_with(|s| {
+        s.api.max_json_depth = 4;
+        s.api.max_header_bytes = 2048;
+    })
+    .await;
+    let (ws, _) = app.workspace_with_webhook("https://example.com/hook", json!({})).await;
+    let deep = json!({ "device_id": "d", "tag": "t", "payload": { "a": { "b": { "c": [1] } } } });
+    let (status, error) = app.ingest(&ws, "data", deep).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["error"]["code"], "json_too_deep");
+    assert_eq!(error["error"]["field"], "payload.a.b.c");
+    let (status, _) = app
+        .ingest(
+            &ws,
+            "data",
+            json!({ "device_id": "d", "tag": "t", "payload": { "a": { "b": 1 } } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "4 levels are allowed");
+
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/workspaces", app.base))
+        .bearer_auth(&app.admin)
+        .header("x-padding", "p".repeat(3000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "headers_too_large");
+    assert_eq!(error["error"]["field"], "x-padding");
+    assert_eq!(
+        app.deliveries(&ws).await.len(),
+        1,
+        "only the accepted record was ingested"
+    );
+}
+
+#[tokio::test]
 async fn every_example_body_from_the_design_is_accepted_as_it_is() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(Reply::Status(200)).await;
