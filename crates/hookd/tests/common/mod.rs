@@ -94,6 +94,8 @@ pub fn start_logging(dir: &std::path::Path, env: &[(&str, &str)], log: &std::pat
 pub struct Seen {
     pub by_delivery: std::collections::HashMap<String, usize>,
     pub records: std::collections::HashSet<String>,
+    /// When each record id first arrived.
+    pub first_seen: std::collections::HashMap<String, Instant>,
 }
 
 impl Seen {
@@ -131,8 +133,9 @@ pub async fn receiver(delay: Duration) -> (String, std::sync::Arc<std::sync::Mut
                     .to_owned();
                 *seen.by_delivery.entry(id).or_default() += 1;
                 for record in records {
-                    seen.records
-                        .insert(record["id"].as_str().unwrap_or_default().to_owned());
+                    let id = record["id"].as_str().unwrap_or_default().to_owned();
+                    seen.first_seen.entry(id.clone()).or_insert_with(Instant::now);
+                    seen.records.insert(id);
                 }
                 "ok"
             },
