@@ -128,6 +128,7 @@ fn claim_request(now: Millis, limit: usize) -> ClaimRequest {
         },
         limit,
         per_webhook_limit: 100,
+        reserve: 0,
         breaker_threshold: 3,
         in_flight: HashMap::new(),
     }

@@ -266,6 +266,10 @@ pub struct ClaimRequest {
     pub lease: Lease,
     pub limit: usize,
     pub per_webhook_limit: usize,
+    /// Of the `limit` free slots, this many are kept for webhooks with fewer than
+    /// [`RESERVE_BELOW`] attempts in flight, so webhooks holding many slow requests can never
+    /// take every slot from the others.
+    pub reserve: usize,
     /// Failures in a row that open a webhook's circuit breaker: the webhook is then paused
     /// until its next retry time, and afterwards lets one attempt at a time through (a probe)
     /// until one succeeds.
@@ -491,10 +495,27 @@ pub struct Candidate {
     pub half_open: bool,
 }
 
+/// Webhooks with fewer attempts than this in flight may use the reserved slots.
+pub const RESERVE_BELOW: usize = 16;
+
+impl ClaimRequest {
+    /// Webhooks that can take no slot in this round: at their in-flight limit, or holding
+    /// many attempts when only reserved slots are left. Backends leave their deliveries out of
+    /// the candidates, so they cannot crowd out the deliveries of webhooks that can.
+    pub fn blocked_webhooks(&self) -> Vec<String> {
+        let only_reserve = self.limit <= self.reserve;
+        self.in_flight
+            .iter()
+            .filter(|(_, n)| **n >= self.per_webhook_limit || (only_reserve && **n >= RESERVE_BELOW))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
 /// Chooses which candidates (each lane oldest due first) to lease: first attempts before
 /// retries, but retries keep at least a quarter of the slots so they are never starved; no
-/// webhook over its in-flight limit; one at a time for a half-open breaker. Shared by every
-/// backend.
+/// webhook over its in-flight limit; one at a time for a half-open breaker; the last
+/// `reserve` slots only for webhooks with few attempts in flight. Shared by every backend.
 pub fn pick_within_limits(candidates: &[Candidate], request: &ClaimRequest) -> Vec<String> {
     let (retries, firsts): (Vec<&Candidate>, Vec<&Candidate>) = candidates.iter().partition(|c| c.retry);
     let retry_share = if retries.is_empty() {
@@ -520,7 +541,8 @@ pub fn pick_within_limits(candidates: &[Candidate], request: &ClaimRequest) -> V
             };
             let already = request.in_flight.get(&candidate.webhook_id).copied().unwrap_or(0);
             let count = taken.entry(candidate.webhook_id.clone()).or_insert(0);
-            if already + *count < limit {
+            let in_reserve = picked.len() >= request.limit.saturating_sub(request.reserve);
+            if already + *count < limit && (!in_reserve || already + *count < RESERVE_BELOW) {
                 *count += 1;
                 picked.push(candidate.delivery_id.clone());
             }
@@ -571,4 +593,58 @@ pub fn assemble_claims(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidates(webhook: &str, n: usize) -> Vec<Candidate> {
+        (0..n)
+            .map(|i| Candidate {
+                delivery_id: format!("{webhook}-{i}"),
+                webhook_id: webhook.into(),
+                retry: false,
+                half_open: false,
+            })
+            .collect()
+    }
+
+    fn request(limit: usize, reserve: usize, in_flight: &[(&str, usize)]) -> ClaimRequest {
+        ClaimRequest {
+            now: 0,
+            lease: Lease {
+                token: "l".into(),
+                until: 1,
+            },
+            limit,
+            per_webhook_limit: 64,
+            reserve,
+            breaker_threshold: 5,
+            in_flight: in_flight.iter().map(|(w, n)| ((*w).to_owned(), *n)).collect(),
+        }
+    }
+
+    #[test]
+    fn webhooks_holding_many_slots_cannot_take_the_reserve() {
+        // Slow webhooks already hold most slots; 32 are free, all of them reserved.
+        let mut due = candidates("slow", 40);
+        due.extend(candidates("healthy", 20));
+        let picked = pick_within_limits(&due, &request(32, 32, &[("slow", 48), ("healthy", 0)]));
+        assert!(picked.iter().all(|id| id.starts_with("healthy")), "{picked:?}");
+        assert_eq!(picked.len(), RESERVE_BELOW);
+    }
+
+    #[test]
+    fn outside_the_reserve_only_the_per_webhook_limit_applies() {
+        let due = candidates("busy", 100);
+        let picked = pick_within_limits(&due, &request(100, 25, &[]));
+        assert_eq!(picked.len(), 64, "the per-webhook limit, all from unreserved slots");
+        let picked = pick_within_limits(&due, &request(60, 25, &[]));
+        assert_eq!(
+            picked.len(),
+            35,
+            "one webhook with many in flight leaves the reserve free"
+        );
+    }
 }

@@ -15,12 +15,7 @@ use crate::rows::{self, DELIVERY_COLUMNS};
 use crate::{map_err, other, webhooks};
 
 pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Sealer) -> StoreResult<Vec<Claimed>> {
-    let full: Vec<String> = request
-        .in_flight
-        .iter()
-        .filter(|(_, n)| **n >= request.per_webhook_limit)
-        .map(|(id, _)| id.clone())
-        .collect();
+    let blocked = request.blocked_webhooks();
     let mut tx = pool.begin().await.map_err(map_err)?;
     let mut candidates = Vec::new();
     // Two lanes, each oldest due first: first attempts, then retries.
@@ -36,7 +31,7 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Se
         );
         let rows = sqlx::query(&sql)
             .bind(request.now)
-            .bind(&full)
+            .bind(&blocked)
             .bind((request.limit * 2) as i64)
             .bind(request.breaker_threshold as i32)
             .fetch_all(&mut *tx)

@@ -15,12 +15,7 @@ use crate::webhooks;
 use crate::{map_err, other};
 
 pub(crate) async fn claim_due(pool: &SqlitePool, request: &ClaimRequest, sealer: &Sealer) -> StoreResult<Vec<Claimed>> {
-    let full: Vec<&str> = request
-        .in_flight
-        .iter()
-        .filter(|(_, n)| **n >= request.per_webhook_limit)
-        .map(|(id, _)| id.as_str())
-        .collect();
+    let blocked = request.blocked_webhooks();
     let mut tx = pool.begin().await.map_err(map_err)?;
     let mut candidates = Vec::new();
     // Two lanes, each oldest due first: first attempts, then retries.
@@ -35,7 +30,7 @@ pub(crate) async fn claim_due(pool: &SqlitePool, request: &ClaimRequest, sealer:
         );
         let rows = sqlx::query(&sql)
             .bind(request.now)
-            .bind(json_list(&full))
+            .bind(json_list(&blocked))
             .bind((request.limit * 2) as i64)
             .bind(i64::from(request.breaker_threshold))
             .fetch_all(&mut *tx)

@@ -192,6 +192,7 @@ impl Dispatcher {
             },
             limit,
             per_webhook_limit: self.inner.settings.per_webhook_in_flight,
+            reserve: self.inner.settings.concurrency / 4,
             breaker_threshold: self.inner.settings.breaker_failures,
             in_flight,
         };
