@@ -1,15 +1,14 @@
-//! The load generator and the scenarios it drives.
+//! The load generator: closed-loop (as fast as answers come) or paced, and the receiver's
+//! counts it waits on.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::process::{self, ADMIN_KEY};
+use crate::process::ADMIN_KEY;
 use crate::receiver::{Stats, now_us};
-use crate::{RunArgs, Scenario};
 
 /// What one run measured.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -23,6 +22,10 @@ pub(crate) struct Measured {
     pub(crate) delivery_seconds: f64,
     pub(crate) ingest_latencies_us: Vec<u64>,
     pub(crate) e2e_latencies_us: Vec<u64>,
+    /// `isolation`: the healthy webhook's latencies without the slow ones.
+    pub(crate) alone_e2e_latencies_us: Vec<u64>,
+    /// `backlog`: the database's size with every delivery pending.
+    pub(crate) database_mib: f64,
     pub(crate) hookd_cpu_seconds: f64,
     pub(crate) hookd_peak_rss_mib: f64,
     pub(crate) ready_ms: f64,
@@ -45,7 +48,7 @@ fn body(n: usize, seq: usize) -> Value {
 
 /// Posts `requests` bodies of `per_request` records over `concurrency` connections, round
 /// robin over `urls`. Returns each request's latency (µs) and the wall time the load took.
-async fn drive(
+pub(crate) async fn drive(
     urls: &[String],
     requests: usize,
     per_request: usize,
@@ -83,12 +86,12 @@ async fn drive(
     Ok((all, started.elapsed().as_secs_f64()))
 }
 
-async fn receiver_stats(client: &reqwest::Client, receiver: &str) -> anyhow::Result<Stats> {
+pub(crate) async fn receiver_stats(client: &reqwest::Client, receiver: &str) -> anyhow::Result<Stats> {
     Ok(client.get(format!("{receiver}/stats")).send().await?.json().await?)
 }
 
 /// Polls the receiver until it has `records` records or the deadline passes.
-async fn wait_delivered(
+pub(crate) async fn wait_delivered(
     client: &reqwest::Client,
     receiver: &str,
     records: u64,
@@ -106,126 +109,23 @@ async fn wait_delivered(
     }
 }
 
-pub(crate) async fn run_once(scenario: Scenario, args: &RunArgs) -> anyhow::Result<Measured> {
-    let deadline = Instant::now() + args.deadline();
+/// Posts `requests` single-record bodies to `url` at `rate` per second, each on its own task
+/// (open loop: a slow answer does not slow the sending). Returns the wall time it took.
+pub(crate) async fn drive_paced(url: &str, requests: usize, rate: u32, deadline: Instant) -> anyhow::Result<f64> {
     let client = reqwest::Client::new();
-    let (_receiver, receiver_url) = process::start_receiver()?;
-    if scenario == Scenario::Ceiling {
-        let started = now_us();
-        let (latencies, load_seconds) = drive(
-            &[format!("{receiver_url}/direct")],
-            args.records,
-            1,
-            args.concurrency,
-            deadline,
-        )
-        .await?;
-        let (stats, complete) = wait_delivered(&client, &receiver_url, args.records as u64, deadline).await?;
-        return Ok(Measured {
-            records: args.records as u64,
-            delivered_records: stats.records,
-            delivered_requests: stats.requests,
-            ingest_requests: latencies.len() as u64,
-            load_seconds,
-            delivery_seconds: (stats.last_at_us.saturating_sub(started)) as f64 / 1e6,
-            e2e_latencies_us: stats.latencies_us,
-            ingest_latencies_us: latencies,
-            complete,
-            ..Measured::default()
-        });
+    let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    let started = Instant::now();
+    let mut sent = Vec::with_capacity(requests);
+    for seq in 0..requests {
+        if Instant::now() > deadline {
+            break;
+        }
+        pace.tick().await;
+        let request = client.post(url).bearer_auth(ADMIN_KEY).json(&body(1, seq));
+        sent.push(tokio::spawn(async move { request.send().await?.error_for_status() }));
     }
-
-    let dir = tempfile::tempdir()?;
-    let schema = hookd_postgres::testing::schema_name();
-    let _drop_schema = (scenario == Scenario::Postgres).then(|| DropSchema(args.postgres_url.clone(), schema.clone()));
-    let env: Vec<(&str, &str)> = match scenario {
-        Scenario::Postgres => vec![
-            ("HOOKD_DATABASE_URL", &args.postgres_url),
-            ("HOOKD_DATABASE__SCHEMA", &schema),
-        ],
-        _ => vec![],
-    };
-    let processes = if scenario == Scenario::Postgres {
-        args.workers.max(1)
-    } else {
-        1
-    };
-    let mut others = Vec::new();
-    let (hookd, base, ready) = process::start_hookd(dir.path(), &env).await?;
-    let mut bases = vec![base.clone()];
-    for _ in 1..processes {
-        let dir = tempfile::tempdir()?;
-        let (proc, url, _) = process::start_hookd(dir.path(), &env).await?;
-        bases.push(url);
-        others.push((proc, dir));
+    for request in sent {
+        request.await??;
     }
-    if scenario == Scenario::Idle {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let (_, rss) = hookd.memory_mib();
-        return Ok(Measured {
-            ready_ms: ready.as_secs_f64() * 1000.0,
-            idle_rss_mib: rss,
-            complete: true,
-            ..Measured::default()
-        });
-    }
-    let (format, per_request, records) = match scenario {
-        Scenario::Batch => ("batch", 100, args.records * 10),
-        _ => ("single", 1, args.records),
-    };
-    let ws: Value = client
-        .post(format!("{base}/v1/workspaces"))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let ws = ws["id"].as_str().context("no workspace id")?.to_owned();
-    let hook = json!({ "name": "bench", "kind": "data", "url": format!("{receiver_url}/hook"), "format": format, "batch_max": 100 });
-    let created = client
-        .post(format!("{base}/v1/workspaces/{ws}/webhooks"))
-        .bearer_auth(ADMIN_KEY)
-        .json(&hook)
-        .send()
-        .await?;
-    anyhow::ensure!(
-        created.status().is_success(),
-        "creating the webhook failed: {}",
-        created.text().await?
-    );
-
-    let all: Vec<&process::Proc> = std::iter::once(&hookd).chain(others.iter().map(|(p, _)| p)).collect();
-    let cpu_before: f64 = all.iter().map(|p| p.cpu_seconds()).sum();
-    let started = now_us();
-    let urls: Vec<String> = bases.iter().map(|b| format!("{b}/v1/workspaces/{ws}/data")).collect();
-    let (latencies, load_seconds) =
-        drive(&urls, records / per_request, per_request, args.concurrency, deadline).await?;
-    let (stats, complete) = wait_delivered(&client, &receiver_url, records as u64, deadline).await?;
-    let cpu = all.iter().map(|p| p.cpu_seconds()).sum::<f64>() - cpu_before;
-    let peak = all.iter().map(|p| p.memory_mib().0).fold(0.0, f64::max);
-    Ok(Measured {
-        records: records as u64,
-        delivered_records: stats.records,
-        delivered_requests: stats.requests,
-        duplicates: stats.duplicates,
-        ingest_requests: latencies.len() as u64,
-        load_seconds,
-        delivery_seconds: (stats.last_at_us.saturating_sub(started)) as f64 / 1e6,
-        ingest_latencies_us: latencies,
-        e2e_latencies_us: stats.latencies_us,
-        hookd_cpu_seconds: cpu,
-        hookd_peak_rss_mib: peak,
-        complete,
-        ..Measured::default()
-    })
-}
-
-/// Drops the `postgres` scenario's schema when the run ends.
-struct DropSchema(String, String);
-
-impl Drop for DropSchema {
-    fn drop(&mut self) {
-        hookd_postgres::testing::drop_schema(&self.0, &self.1);
-    }
+    Ok(started.elapsed().as_secs_f64())
 }

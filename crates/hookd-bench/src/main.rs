@@ -6,9 +6,11 @@
 //! min–max; results are printed as a Markdown table and written as JSON.
 
 mod load;
+mod plot;
 mod process;
 mod receiver;
 mod report;
+mod scenarios;
 
 use std::time::Duration;
 
@@ -44,10 +46,32 @@ pub(crate) enum Scenario {
     Single,
     /// One webhook, `format: batch`, `batch_max: 100`, arrays of 100 records.
     Batch,
+    /// 10 webhooks matching every record (`--records` / 2 records).
+    #[value(name = "fanout-10")]
+    #[serde(rename = "fanout-10")]
+    Fanout10,
+    /// 100 webhooks matching every record (`--records` / 20 records).
+    #[value(name = "fanout-100")]
+    #[serde(rename = "fanout-100")]
+    Fanout100,
+    /// One healthy webhook at `--rate` records/s, alone and then beside 9 webhooks whose
+    /// receiver answers after 10 s (`--records` / 4 records each time).
+    Isolation,
+    /// `--backlog` deliveries pending while the receiver is down, then drained.
+    Backlog,
     /// Start-up time to ready and idle memory.
     Idle,
     /// `single` on PostgreSQL with `--workers` processes (each API and dispatcher).
     Postgres,
+}
+
+impl Scenario {
+    /// The name on the command line and in reports.
+    pub(crate) fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -67,6 +91,12 @@ pub(crate) struct RunArgs {
     /// Longest a run may take before it is stopped and reported incomplete.
     #[arg(long, default_value_t = 120)]
     seconds: u64,
+    /// Records per second sent in the `isolation` scenario.
+    #[arg(long, default_value_t = 500)]
+    rate: u32,
+    /// Deliveries piled up in the `backlog` scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    backlog: usize,
     /// hookd processes in the `postgres` scenario.
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -77,7 +107,7 @@ pub(crate) struct RunArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     postgres_url: String,
-    /// Where to write the JSON results.
+    /// Where to write the JSON results (the plot goes beside it, as .svg).
     #[arg(long, default_value = "target/bench/results.json")]
     out: std::path::PathBuf,
 }

@@ -77,9 +77,10 @@ fn spawn(mut command: Command) -> anyhow::Result<Proc> {
     })
 }
 
-pub(crate) fn start_receiver() -> anyhow::Result<(Proc, String)> {
+/// Starts the receiver process on `port` (0: any free port); returns it and its base URL.
+pub(crate) fn start_receiver(port: u16) -> anyhow::Result<(Proc, String)> {
     let mut command = Command::new(std::env::current_exe()?);
-    command.args(["receive", "--port", "0"]);
+    command.args(["receive", "--port", &port.to_string()]);
     let proc = spawn(command)?;
     let port = proc
         .first_line

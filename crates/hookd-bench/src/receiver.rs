@@ -1,4 +1,4 @@
-//! The receiver process: answers every request 204 at once and measures, for each record it
+//! The receiver process: answers every request 204 at once (after 10 s under `/slow`) and measures, for each record it
 //! carries, the time from the load generator's send (`sent_at_us` in the payload, wall clock)
 //! to arrival. `GET /stats` returns what it saw.
 
@@ -51,7 +51,18 @@ pub(crate) async fn run(port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn receive(State(seen): State<Arc<Mutex<Seen>>>, headers: axum::http::HeaderMap, body: Bytes) -> StatusCode {
+/// Requests to paths under `/slow` are answered after this long (the `isolation` scenario).
+const SLOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn receive(
+    State(seen): State<Arc<Mutex<Seen>>>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    if uri.path().starts_with("/slow") {
+        tokio::time::sleep(SLOW).await;
+    }
     let at = now_us();
     let sent: Vec<u64> = sent_times(&body);
     let id = headers

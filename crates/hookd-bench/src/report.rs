@@ -4,15 +4,16 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::load::{Measured, run_once};
+use crate::load::Measured;
+use crate::scenarios::run_once;
 use crate::{RunArgs, Scenario};
 
 /// One figure over several runs.
 #[derive(Debug, Clone, Copy, Serialize)]
-struct Figure {
-    median: f64,
-    min: f64,
-    max: f64,
+pub(crate) struct Figure {
+    pub(crate) median: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
 }
 
 impl Figure {
@@ -42,11 +43,17 @@ impl Figure {
 }
 
 #[derive(Debug, Serialize)]
-struct ScenarioResult {
-    scenario: Scenario,
+pub(crate) struct ScenarioResult {
+    pub(crate) scenario: Scenario,
     runs: usize,
     complete_runs: usize,
-    figures: Vec<(&'static str, Option<Figure>)>,
+    pub(crate) figures: Vec<(&'static str, Option<Figure>)>,
+}
+
+impl ScenarioResult {
+    pub(crate) fn figure(&self, name: &str) -> Option<Figure> {
+        self.figures.iter().find(|(n, _)| *n == name).and_then(|(_, f)| *f)
+    }
 }
 
 fn percentile(values: &[u64], p: f64) -> Option<f64> {
@@ -71,6 +78,8 @@ fn figures(m: &Measured) -> Vec<(&'static str, Option<f64>)> {
         ("e2e p50 ms", percentile(&m.e2e_latencies_us, 0.50)),
         ("e2e p99 ms", percentile(&m.e2e_latencies_us, 0.99)),
         ("e2e p99.9 ms", percentile(&m.e2e_latencies_us, 0.999)),
+        ("alone e2e p50 ms", percentile(&m.alone_e2e_latencies_us, 0.50)),
+        ("alone e2e p99 ms", percentile(&m.alone_e2e_latencies_us, 0.99)),
         (
             "CPU s / 1k deliveries",
             (m.hookd_cpu_seconds > 0.0).then(|| m.hookd_cpu_seconds * 1000.0 / m.delivered_requests.max(1) as f64),
@@ -81,6 +90,7 @@ fn figures(m: &Measured) -> Vec<(&'static str, Option<f64>)> {
         ),
         ("ready ms", (m.ready_ms > 0.0).then_some(m.ready_ms)),
         ("idle RSS MiB", (m.idle_rss_mib > 0.0).then_some(m.idle_rss_mib)),
+        ("database MiB", (m.database_mib > 0.0).then_some(m.database_mib)),
         ("duplicates", (m.delivered_requests > 0).then_some(m.duplicates as f64)),
     ]
 }
@@ -123,7 +133,9 @@ pub(crate) async fn run_all(args: RunArgs) -> anyhow::Result<()> {
         &args.out,
         serde_json::to_string_pretty(&serde_json::json!({ "args": format!("{args:?}"), "results": results }))?,
     )?;
-    eprintln!("results written to {}", args.out.display());
+    let svg = args.out.with_extension("svg");
+    std::fs::write(&svg, crate::plot::svg(&results))?;
+    eprintln!("results written to {} and {}", args.out.display(), svg.display());
     Ok(())
 }
 
@@ -146,7 +158,7 @@ fn markdown(results: &[ScenarioResult], args: &RunArgs) -> String {
         "| figure | {} |",
         results
             .iter()
-            .map(|r| format!("{:?}", r.scenario).to_lowercase())
+            .map(|r| r.scenario.name())
             .collect::<Vec<_>>()
             .join(" | ")
     );

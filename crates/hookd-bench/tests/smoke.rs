@@ -8,7 +8,16 @@ use std::process::Command;
 fn every_scenario_runs_and_writes_its_results() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results.json");
-    let mut scenarios = vec!["ceiling", "single", "batch", "idle"];
+    let mut scenarios = vec![
+        "ceiling",
+        "single",
+        "batch",
+        "fanout-10",
+        "fanout-100",
+        "isolation",
+        "backlog",
+        "idle",
+    ];
     let postgres = std::env::var("HOOKD_TEST_POSTGRES_URL").ok();
     if postgres.is_some() {
         scenarios.push("postgres");
@@ -22,6 +31,8 @@ fn every_scenario_runs_and_writes_its_results() {
             "1",
             "--records",
             "200",
+            "--backlog",
+            "500",
             "--concurrency",
             "8",
             "--seconds",
@@ -40,4 +51,6 @@ fn every_scenario_runs_and_writes_its_results() {
     let ran = results["results"].as_array().unwrap();
     assert_eq!(ran.len(), scenarios.len());
     assert!(ran.iter().all(|r| r["complete_runs"] == 1), "{results}");
+    let plot = std::fs::read_to_string(out.with_extension("svg")).unwrap();
+    assert!(plot.starts_with("<svg") && plot.contains("fanout-10"), "{plot}");
 }

@@ -1,0 +1,298 @@
+//! What each scenario sets up, drives and measures.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use crate::load::{Measured, drive, drive_paced, receiver_stats, wait_delivered};
+use crate::process::{self, ADMIN_KEY, Proc};
+use crate::receiver::now_us;
+use crate::{RunArgs, Scenario};
+
+/// The hookd processes of a run, and a workspace on them.
+struct Gateway {
+    procs: Vec<Proc>,
+    bases: Vec<String>,
+    workspace: String,
+    ready: Duration,
+    client: reqwest::Client,
+    dirs: Vec<tempfile::TempDir>,
+    _schema: Option<DropSchema>,
+}
+
+impl Gateway {
+    async fn start(scenario: Scenario, args: &RunArgs) -> anyhow::Result<Self> {
+        let schema = hookd_postgres::testing::schema_name();
+        let postgres = scenario == Scenario::Postgres;
+        let env: Vec<(&str, &str)> = if postgres {
+            vec![
+                ("HOOKD_DATABASE_URL", &args.postgres_url),
+                ("HOOKD_DATABASE__SCHEMA", &schema),
+            ]
+        } else {
+            vec![]
+        };
+        let count = if postgres { args.workers.max(1) } else { 1 };
+        let (mut procs, mut bases, mut dirs, mut ready) = (vec![], vec![], vec![], Duration::ZERO);
+        for i in 0..count {
+            let dir = tempfile::tempdir()?;
+            let (proc, base, took) = process::start_hookd(dir.path(), &env).await?;
+            if i == 0 {
+                ready = took;
+            }
+            procs.push(proc);
+            bases.push(base);
+            dirs.push(dir);
+        }
+        let client = reqwest::Client::new();
+        let created: Value = client
+            .post(format!("{}/v1/workspaces", bases[0]))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let workspace = created["id"].as_str().context("no workspace id")?.to_owned();
+        Ok(Self {
+            procs,
+            bases,
+            workspace,
+            ready,
+            client,
+            dirs,
+            _schema: postgres.then(|| DropSchema(args.postgres_url.clone(), schema)),
+        })
+    }
+
+    async fn webhook(&self, spec: Value) -> anyhow::Result<()> {
+        let created = self
+            .client
+            .post(format!("{}/v1/workspaces/{}/webhooks", self.bases[0], self.workspace))
+            .bearer_auth(ADMIN_KEY)
+            .json(&spec)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            created.status().is_success(),
+            "creating a webhook failed: {}",
+            created.text().await?
+        );
+        Ok(())
+    }
+
+    fn ingest_urls(&self) -> Vec<String> {
+        let ws = &self.workspace;
+        self.bases
+            .iter()
+            .map(|b| format!("{b}/v1/workspaces/{ws}/data"))
+            .collect()
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        self.procs.iter().map(Proc::cpu_seconds).sum()
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        self.procs.iter().map(|p| p.memory_mib().0).fold(0.0, f64::max)
+    }
+}
+
+pub(crate) async fn run_once(scenario: Scenario, args: &RunArgs) -> anyhow::Result<Measured> {
+    match scenario {
+        Scenario::Ceiling => ceiling(args).await,
+        Scenario::Idle => idle(args).await,
+        Scenario::Isolation => isolation(args).await,
+        Scenario::Backlog => backlog(args).await,
+        Scenario::Single | Scenario::Batch | Scenario::Postgres | Scenario::Fanout10 | Scenario::Fanout100 => {
+            throughput(scenario, args).await
+        }
+    }
+}
+
+async fn ceiling(args: &RunArgs) -> anyhow::Result<Measured> {
+    let deadline = Instant::now() + args.deadline();
+    let (_receiver, receiver_url) = process::start_receiver(0)?;
+    let started = now_us();
+    let urls = [format!("{receiver_url}/direct")];
+    let (latencies, load_seconds) = drive(&urls, args.records, 1, args.concurrency, deadline).await?;
+    let client = reqwest::Client::new();
+    let (stats, complete) = wait_delivered(&client, &receiver_url, args.records as u64, deadline).await?;
+    Ok(Measured {
+        records: args.records as u64,
+        delivered_records: stats.records,
+        delivered_requests: stats.requests,
+        ingest_requests: latencies.len() as u64,
+        load_seconds,
+        delivery_seconds: (stats.last_at_us.saturating_sub(started)) as f64 / 1e6,
+        e2e_latencies_us: stats.latencies_us,
+        ingest_latencies_us: latencies,
+        complete,
+        ..Measured::default()
+    })
+}
+
+async fn idle(args: &RunArgs) -> anyhow::Result<Measured> {
+    let gateway = Gateway::start(Scenario::Idle, args).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(Measured {
+        ready_ms: gateway.ready.as_secs_f64() * 1000.0,
+        idle_rss_mib: gateway.procs[0].memory_mib().1,
+        complete: true,
+        ..Measured::default()
+    })
+}
+
+/// `single`, `batch`, `fanout-*` and `postgres`: closed-loop ingest, every delivery counted.
+async fn throughput(scenario: Scenario, args: &RunArgs) -> anyhow::Result<Measured> {
+    let deadline = Instant::now() + args.deadline();
+    let (_receiver, receiver_url) = process::start_receiver(0)?;
+    let gateway = Gateway::start(scenario, args).await?;
+    let (format, per_request, records, webhooks) = match scenario {
+        Scenario::Batch => ("batch", 100, args.records * 10, 1),
+        Scenario::Fanout10 => ("single", 1, args.records / 2, 10),
+        Scenario::Fanout100 => ("single", 1, args.records / 20, 100),
+        _ => ("single", 1, args.records, 1),
+    };
+    for i in 0..webhooks {
+        let url = format!("{receiver_url}/hook/{i}");
+        gateway
+            .webhook(
+                json!({ "name": format!("bench-{i}"), "kind": "data", "url": url, "format": format, "batch_max": 100 }),
+            )
+            .await?;
+    }
+    let cpu_before = gateway.cpu_seconds();
+    let started = now_us();
+    let urls = gateway.ingest_urls();
+    let (latencies, load_seconds) =
+        drive(&urls, records / per_request, per_request, args.concurrency, deadline).await?;
+    let expected = (records * webhooks) as u64;
+    let (stats, complete) = wait_delivered(&gateway.client, &receiver_url, expected, deadline).await?;
+    Ok(Measured {
+        records: expected,
+        delivered_records: stats.records,
+        delivered_requests: stats.requests,
+        duplicates: stats.duplicates,
+        ingest_requests: latencies.len() as u64,
+        load_seconds,
+        delivery_seconds: (stats.last_at_us.saturating_sub(started)) as f64 / 1e6,
+        ingest_latencies_us: latencies,
+        e2e_latencies_us: stats.latencies_us,
+        hookd_cpu_seconds: gateway.cpu_seconds() - cpu_before,
+        hookd_peak_rss_mib: gateway.peak_rss_mib(),
+        complete,
+        ..Measured::default()
+    })
+}
+
+/// One healthy webhook at a steady `--rate`, first alone, then beside 9 webhooks whose
+/// receiver answers after 10 s: the healthy webhook's latency both times.
+async fn isolation(args: &RunArgs) -> anyhow::Result<Measured> {
+    let deadline = Instant::now() + args.deadline();
+    let records = args.records / 4;
+    let (_alone, alone_url) = process::start_receiver(0)?;
+    let (_healthy, healthy_url) = process::start_receiver(0)?;
+    let (_slow, slow_url) = process::start_receiver(0)?;
+    let alone = Gateway::start(Scenario::Isolation, args).await?;
+    alone
+        .webhook(json!({ "name": "healthy", "kind": "data", "url": format!("{alone_url}/hook") }))
+        .await?;
+    drive_paced(&alone.ingest_urls()[0], records, args.rate, deadline).await?;
+    let (alone_stats, alone_complete) = wait_delivered(&alone.client, &alone_url, records as u64, deadline).await?;
+    drop(alone);
+
+    let gateway = Gateway::start(Scenario::Isolation, args).await?;
+    gateway
+        .webhook(json!({ "name": "healthy", "kind": "data", "url": format!("{healthy_url}/hook") }))
+        .await?;
+    for i in 0..9 {
+        let url = format!("{slow_url}/slow/{i}");
+        gateway
+            .webhook(json!({ "name": format!("slow-{i}"), "kind": "data", "url": url, "timeout": "30s" }))
+            .await?;
+    }
+    let cpu_before = gateway.cpu_seconds();
+    let started = now_us();
+    let load_seconds = drive_paced(&gateway.ingest_urls()[0], records, args.rate, deadline).await?;
+    let (stats, complete) = wait_delivered(&gateway.client, &healthy_url, records as u64, deadline).await?;
+    Ok(Measured {
+        records: records as u64,
+        delivered_records: stats.records,
+        delivered_requests: stats.requests,
+        duplicates: stats.duplicates,
+        ingest_requests: records as u64,
+        load_seconds,
+        delivery_seconds: (stats.last_at_us.saturating_sub(started)) as f64 / 1e6,
+        e2e_latencies_us: stats.latencies_us,
+        alone_e2e_latencies_us: alone_stats.latencies_us,
+        hookd_cpu_seconds: gateway.cpu_seconds() - cpu_before,
+        hookd_peak_rss_mib: gateway.peak_rss_mib(),
+        complete: complete && alone_complete,
+        ..Measured::default()
+    })
+}
+
+/// `--backlog` deliveries pile up while the receiver is down (its webhook's breaker opens);
+/// then the receiver comes up and the backlog drains.
+async fn backlog(args: &RunArgs) -> anyhow::Result<Measured> {
+    let deadline = Instant::now() + args.deadline();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let gateway = Gateway::start(Scenario::Backlog, args).await?;
+    let schedule = vec!["2s"; 30];
+    let url = format!("http://127.0.0.1:{port}/hook");
+    gateway
+        .webhook(json!({ "name": "down", "kind": "data", "url": url, "format": "single", "retry_schedule": schedule }))
+        .await?;
+    let records = args.backlog;
+    let (latencies, load_seconds) =
+        drive(&gateway.ingest_urls(), records / 100, 100, args.concurrency, deadline).await?;
+    let database_mib = dir_mib(gateway.dirs[0].path());
+    let cpu_before = gateway.cpu_seconds();
+    let (_receiver, receiver_url) = process::start_receiver(port)?;
+    let up = now_us();
+    let (stats, complete) = wait_delivered(&gateway.client, &receiver_url, records as u64, deadline).await?;
+    let first = receiver_stats(&gateway.client, &receiver_url)
+        .await?
+        .first_at_us
+        .unwrap_or(up);
+    Ok(Measured {
+        records: records as u64,
+        delivered_records: stats.records,
+        delivered_requests: stats.requests,
+        duplicates: stats.duplicates,
+        ingest_requests: latencies.len() as u64,
+        load_seconds,
+        // The drain: from the first delivery after the receiver came up to the last.
+        delivery_seconds: (stats.last_at_us.saturating_sub(first)) as f64 / 1e6,
+        ingest_latencies_us: latencies,
+        hookd_cpu_seconds: gateway.cpu_seconds() - cpu_before,
+        hookd_peak_rss_mib: gateway.peak_rss_mib(),
+        database_mib,
+        complete,
+        ..Measured::default()
+    })
+}
+
+fn dir_mib(dir: &std::path::Path) -> f64 {
+    let bytes: u64 = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Drops the `postgres` scenario's schema when the run ends.
+struct DropSchema(String, String);
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        hookd_postgres::testing::drop_schema(&self.0, &self.1);
+    }
+}
