@@ -295,6 +295,13 @@ fn parse_url(f: &Fields<'_>) -> Result<Url, ValidationError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("the URL has no host".into()));
     }
+    // Percent-encoding can make the normalized URL longer than what was sent; the stored form
+    // must read back, so the limit holds for it too.
+    if url.as_str().len() > MAX_URL_LEN {
+        return Err(invalid(format!(
+            "the URL is longer than {MAX_URL_LEN} characters once percent-encoded"
+        )));
+    }
     Ok(url)
 }
 
