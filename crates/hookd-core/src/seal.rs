@@ -8,6 +8,8 @@
 //! keys were configured are plain JSON and read as they are; [`Sealer::is_current`] tells a
 //! backend what to re-seal at start.
 
+use std::borrow::Cow;
+
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
@@ -105,10 +107,11 @@ impl Sealer {
         format!("{PREFIX}{}:{}", key.id, STANDARD.encode(sealed))
     }
 
-    /// Opens a value [`Sealer::seal`] made for the same `context`; plain values pass through.
-    pub fn open(&self, context: &str, stored: &str) -> Result<String, SealError> {
+    /// Opens a value [`Sealer::seal`] made for the same context; plain values pass through
+    /// as they are (borrowed, and without building the context).
+    pub fn open<'a>(&self, stored: &'a str, context: impl FnOnce() -> String) -> Result<Cow<'a, str>, SealError> {
         let Some(rest) = stored.strip_prefix(PREFIX) else {
-            return Ok(stored.to_owned());
+            return Ok(Cow::Borrowed(stored));
         };
         let (id, data) = rest.split_once(':').unwrap_or((rest, ""));
         if self.keys.is_empty() {
@@ -125,6 +128,7 @@ impl Sealer {
             return Err(damaged());
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let context = context();
         let payload = Payload {
             msg: ciphertext,
             aad: context.as_bytes(),
@@ -133,7 +137,7 @@ impl Sealer {
             .cipher
             .decrypt(Nonce::from_slice(nonce), payload)
             .map_err(|_| damaged())?;
-        String::from_utf8(plain).map_err(|_| damaged())
+        String::from_utf8(plain).map(Cow::Owned).map_err(|_| damaged())
     }
 
     /// Whether a stored value is in the form this sealer writes: sealed with the current key,
@@ -180,9 +184,12 @@ mod tests {
             s.seal("webhook/wh_1/secret", "whsec_topsecret"),
             "a fresh nonce each time"
         );
-        assert_eq!(s.open("webhook/wh_1/secret", &sealed).unwrap(), "whsec_topsecret");
+        assert_eq!(
+            s.open(&sealed, || "webhook/wh_1/secret".into()).unwrap(),
+            "whsec_topsecret"
+        );
         assert!(matches!(
-            s.open("webhook/wh_2/secret", &sealed),
+            s.open(&sealed, || "webhook/wh_2/secret".into()),
             Err(SealError::Damaged(_))
         ));
         assert!(s.is_current(&sealed));
@@ -193,20 +200,26 @@ mod tests {
         let (old, new) = (Sealer::generate_key(), Sealer::generate_key());
         let sealed_by_old = sealer(&[&old]).seal("c", "v");
         let rotated = sealer(&[&new, &old]);
-        assert_eq!(rotated.open("c", &sealed_by_old).unwrap(), "v");
+        assert_eq!(rotated.open(&sealed_by_old, || "c".into()).unwrap(), "v");
         assert!(!rotated.is_current(&sealed_by_old));
         assert!(matches!(
-            sealer(&[&new]).open("c", &sealed_by_old),
+            sealer(&[&new]).open(&sealed_by_old, || "c".into()),
             Err(SealError::UnknownKey(_))
         ));
-        assert_eq!(Sealer::none().open("c", &sealed_by_old), Err(SealError::NoKeys));
+        assert_eq!(
+            Sealer::none().open(&sealed_by_old, || "c".into()),
+            Err(SealError::NoKeys)
+        );
     }
 
     #[test]
     fn plain_values_pass_through_and_are_current_only_without_keys() {
         let plain = r#"{"url":"https://example.com"}"#;
         assert_eq!(Sealer::none().seal("c", plain), plain);
-        assert_eq!(sealer(&[&Sealer::generate_key()]).open("c", plain).unwrap(), plain);
+        assert_eq!(
+            sealer(&[&Sealer::generate_key()]).open(plain, || "c".into()).unwrap(),
+            plain
+        );
         assert!(Sealer::none().is_current(plain));
         assert!(!sealer(&[&Sealer::generate_key()]).is_current(plain));
     }
@@ -223,8 +236,8 @@ mod tests {
         let s = sealer(&[&Sealer::generate_key()]);
         let mut sealed = s.seal("c", "value");
         sealed.pop();
-        assert!(s.open("c", &sealed).is_err());
+        assert!(s.open(&sealed, || "c".into()).is_err());
         let id = s.current_key_id().unwrap();
-        assert!(s.open("c", &format!("sealed:v1:{id}:AAAA")).is_err());
+        assert!(s.open(&format!("sealed:v1:{id}:AAAA"), || "c".into()).is_err());
     }
 }

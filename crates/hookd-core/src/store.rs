@@ -3,6 +3,7 @@
 //! Every call is short: no call holds a transaction open while a request to a receiver is in
 //! flight. Deliveries are reserved with a lease (`locked_until` + a lease token) instead.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -69,13 +70,13 @@ impl StoredWebhook {
         let spec: serde_json::Value = serde_json::from_str(&spec).map_err(|e| StoreError::corrupt("webhook", e))?;
         let spec = WebhookSpec::from_stored(&spec).map_err(|e| StoreError::corrupt("webhook", e))?;
         let previous = serde_json::from_str(&previous).map_err(|e| StoreError::corrupt("webhook secrets", e))?;
-        Ok((spec, secret, previous))
+        Ok((spec, secret.into_owned(), previous))
     }
 
-    fn open_text(&self, id: &str, sealer: &Sealer) -> StoreResult<(String, String, String)> {
-        let open = |column: &str, value: &str| {
+    fn open_text<'a>(&'a self, id: &str, sealer: &Sealer) -> StoreResult<(Cow<'a, str>, Cow<'a, str>, Cow<'a, str>)> {
+        let open = |column: &str, value: &'a str| {
             sealer
-                .open(&context(id, column), value)
+                .open(value, || context(id, column))
                 .map_err(|e| StoreError::corrupt(&format!("webhook {id}'s {column}"), e))
         };
         Ok((

@@ -209,17 +209,20 @@ pub fn type_name(v: &Value) -> &'static str {
 /// level 1), if any: `{"a": {"b": [1]}}` is 3 levels deep; over 2 the answer is `a.b`.
 pub fn too_deep(value: &Value, max: usize) -> Option<String> {
     fn walk(value: &Value, level: usize, max: usize, path: &str) -> Option<String> {
-        let children: Box<dyn Iterator<Item = (String, &Value)>> = match value {
-            Value::Array(items) => Box::new(items.iter().enumerate().map(|(i, v)| (format!("[{i}]"), v))),
-            Value::Object(map) => Box::new(map.iter().map(|(k, v)| (k.clone(), v))),
-            _ => return None,
-        };
+        if !(value.is_array() || value.is_object()) {
+            return None;
+        }
         if level > max {
             return Some(path.to_owned());
         }
-        children
-            .into_iter()
-            .find_map(|(key, child)| walk(child, level + 1, max, &join(path, &key)))
+        match value {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| walk(v, level + 1, max, &join(path, &format!("[{i}]")))),
+            Value::Object(map) => map.iter().find_map(|(k, v)| walk(v, level + 1, max, &join(path, k))),
+            _ => None,
+        }
     }
     walk(value, 1, max, "")
 }
