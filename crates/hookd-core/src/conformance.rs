@@ -26,6 +26,7 @@ macro_rules! store_conformance_tests {
             claims_due_deliveries_once_until_the_lease_expires,
             a_stale_lease_cannot_record_a_result,
             claims_keep_each_webhook_under_its_in_flight_limit,
+            a_pile_of_one_webhooks_deliveries_does_not_hold_back_another,
             deliveries_of_disabled_webhooks_are_held,
             an_idempotency_key_replays_or_conflicts,
             a_delivery_to_a_deleted_webhook_is_skipped,
@@ -228,6 +229,22 @@ pub async fn claims_keep_each_webhook_under_its_in_flight_limit(store: &dyn Stor
     assert!(
         store.claim_due(&request).await.unwrap().is_empty(),
         "a full webhook gets nothing"
+    );
+}
+
+pub async fn a_pile_of_one_webhooks_deliveries_does_not_hold_back_another(store: &dyn Store) {
+    let f = fixture(store).await;
+    let other = webhook(store, &f.workspace).await;
+    // Fifty older deliveries of one webhook, then one of another: a claim of four still takes
+    // the other's, because webhooks are taken in turn rather than oldest due first overall.
+    ingest(store, &f.webhook, 50, T0).await;
+    ingest(store, &other, 1, T0 + 1).await;
+    let claimed = store.claim_due(&claim_request(T0 + 1, 4)).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    assert_eq!(
+        claimed.iter().filter(|c| c.webhook.id == other.id).count(),
+        1,
+        "the other webhook's delivery is among the first claimed"
     );
 }
 

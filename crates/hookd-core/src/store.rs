@@ -4,7 +4,7 @@
 //! flight. Deliveries are reserved with a lease (`locked_until` + a lease token) instead.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -513,6 +513,33 @@ impl ClaimRequest {
     }
 }
 
+/// Interleaves candidates webhook by webhook: each webhook's first (oldest due), then each
+/// one's second, and so on, starting from the webhook at `start` (modulo how many there are),
+/// so one webhook's pile of due deliveries never makes the others wait behind it. Within a
+/// webhook the order is kept. Shared by every backend.
+pub fn round_robin(candidates: Vec<Candidate>, start: usize) -> Vec<Candidate> {
+    let mut lanes: Vec<VecDeque<Candidate>> = Vec::new();
+    let mut lane_of: HashMap<String, usize> = HashMap::new();
+    for candidate in candidates {
+        let next = lanes.len();
+        let lane = *lane_of.entry(candidate.webhook_id.clone()).or_insert(next);
+        if lane == next {
+            lanes.push(Default::default());
+        }
+        lanes[lane].push_back(candidate);
+    }
+    if lanes.is_empty() {
+        return Vec::new();
+    }
+    let start = start % lanes.len();
+    lanes.rotate_left(start);
+    let mut interleaved = Vec::new();
+    while lanes.iter().any(|lane| !lane.is_empty()) {
+        interleaved.extend(lanes.iter_mut().filter_map(|lane| lane.pop_front()));
+    }
+    interleaved
+}
+
 /// Chooses which candidates (each lane oldest due first) to lease: first attempts before
 /// retries, but retries keep at least a quarter of the slots so they are never starved; no
 /// webhook over its in-flight limit; one at a time for a half-open breaker; the last
@@ -526,13 +553,14 @@ pub fn pick_within_limits(candidates: &[Candidate], request: &ClaimRequest) -> V
     };
     let first_share = request.limit.saturating_sub(retry_share);
     let mut taken: HashMap<String, usize> = HashMap::new();
+    let mut chosen: HashSet<String> = HashSet::new();
     let mut picked: Vec<String> = Vec::new();
     let mut take = |lane: &[&Candidate], cap: usize, picked: &mut Vec<String>| {
         for candidate in lane {
             if picked.len() >= cap {
                 break;
             }
-            if picked.contains(&candidate.delivery_id) {
+            if chosen.contains(&candidate.delivery_id) {
                 continue;
             }
             let limit = if candidate.half_open {
@@ -545,6 +573,7 @@ pub fn pick_within_limits(candidates: &[Candidate], request: &ClaimRequest) -> V
             let in_reserve = picked.len() >= request.limit.saturating_sub(request.reserve);
             if already + *count < limit && (!in_reserve || already + *count < RESERVE_BELOW) {
                 *count += 1;
+                chosen.insert(candidate.delivery_id.clone());
                 picked.push(candidate.delivery_id.clone());
             }
         }
@@ -634,6 +663,29 @@ mod tests {
         let picked = pick_within_limits(&due, &request(32, 32, &[("slow", 48), ("healthy", 0)]));
         assert!(picked.iter().all(|id| id.starts_with("healthy")), "{picked:?}");
         assert_eq!(picked.len(), RESERVE_BELOW);
+    }
+
+    #[test]
+    fn round_robin_takes_each_webhook_in_turn_from_a_rotating_start() {
+        let mut due = candidates("pile", 5);
+        due.extend(candidates("a", 2));
+        due.extend(candidates("b", 1));
+        let order = |start| -> Vec<String> {
+            round_robin(due.clone(), start)
+                .into_iter()
+                .map(|c| c.delivery_id)
+                .collect()
+        };
+        assert_eq!(
+            order(0),
+            ["pile-0", "a-0", "b-0", "pile-1", "a-1", "pile-2", "pile-3", "pile-4"]
+        );
+        assert_eq!(
+            order(4)[..3],
+            ["a-0", "b-0", "pile-0"],
+            "start 4 of 3 webhooks is the second"
+        );
+        assert!(round_robin(Vec::new(), 7).is_empty());
     }
 
     #[test]

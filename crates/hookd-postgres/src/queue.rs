@@ -7,7 +7,7 @@ use hookd_core::clock::Millis;
 use hookd_core::seal::Sealer;
 use hookd_core::store::{
     BreakerChange, Candidate, ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims, breaker_changes,
-    pick_within_limits,
+    pick_within_limits, round_robin,
 };
 use sqlx::{PgConnection, PgPool, Row};
 
@@ -17,35 +17,36 @@ use crate::{map_err, other, webhooks};
 pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Sealer) -> StoreResult<Vec<Claimed>> {
     let blocked = request.blocked_webhooks();
     let mut tx = pool.begin().await.map_err(map_err)?;
-    let mut candidates = Vec::new();
-    // Two lanes, each oldest due first: first attempts, then retries.
-    for lane in ["d.failures = 0", "d.failures > 0"] {
-        let sql = format!(
-            "SELECT d.id, d.webhook_id, d.failures > 0 AS retry, w.consecutive_failures >= $4 AS half_open \
-             FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.state = 'pending' AND {lane} AND d.next_attempt_at <= $1 AND w.enabled \
-               AND NOT (w.consecutive_failures >= $4 AND w.breaker_until > $1) \
-               AND NOT (d.webhook_id = ANY($2)) \
-             ORDER BY d.next_attempt_at LIMIT $3 \
-             FOR UPDATE OF d SKIP LOCKED"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(request.now)
-            .bind(&blocked)
-            .bind((request.limit * 2) as i64)
-            .bind(request.breaker_threshold as i32)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        for row in rows {
-            candidates.push(Candidate {
-                delivery_id: row.try_get("id").map_err(map_err)?,
-                webhook_id: row.try_get("webhook_id").map_err(map_err)?,
-                retry: row.try_get("retry").map_err(map_err)?,
-                half_open: row.try_get("half_open").map_err(map_err)?,
-            });
-        }
+    // Each webhook that can take a slot is a lane of its own (its due deliveries, oldest first,
+    // from the `(webhook_id, next_attempt_at)` index), taken in turn: one webhook's pile of due
+    // deliveries never makes the others wait behind it.
+    let rows = sqlx::query(
+        "SELECT d.id, w.id AS webhook_id, d.failures > 0 AS retry, w.consecutive_failures >= $4 AS half_open \
+         FROM webhooks w CROSS JOIN LATERAL ( \
+           SELECT id, failures, next_attempt_at FROM deliveries \
+           WHERE webhook_id = w.id AND state = 'pending' AND next_attempt_at <= $1 \
+           ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) d \
+         WHERE w.enabled AND NOT (w.consecutive_failures >= $4 AND w.breaker_until > $1) AND NOT (w.id = ANY($2)) \
+         ORDER BY w.id, d.next_attempt_at",
+    )
+    .bind(request.now)
+    .bind(&blocked)
+    // Twice the room, so first attempts can be preferred over retries due earlier.
+    .bind((request.limit.min(request.per_webhook_limit) * 2) as i64)
+    .bind(request.breaker_threshold as i32)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    let mut candidates = Vec::with_capacity(rows.len());
+    for row in rows {
+        candidates.push(Candidate {
+            delivery_id: row.try_get("id").map_err(map_err)?,
+            webhook_id: row.try_get("webhook_id").map_err(map_err)?,
+            retry: row.try_get("retry").map_err(map_err)?,
+            half_open: row.try_get("half_open").map_err(map_err)?,
+        });
     }
+    let candidates = round_robin(candidates, request.now.unsigned_abs() as usize);
     let picked = pick_within_limits(&candidates, request);
     if picked.is_empty() {
         // End the transaction now rather than when the connection is next used.
@@ -206,9 +207,12 @@ pub(crate) async fn release(pool: &PgPool, leases: &[(String, String)]) -> Store
 
 pub(crate) async fn next_wake_at(pool: &PgPool, breaker_threshold: u32) -> StoreResult<Option<Millis>> {
     let row = sqlx::query(
-        "SELECT min(CASE WHEN w.consecutive_failures >= $1 THEN GREATEST(d.next_attempt_at, w.breaker_until) ELSE d.next_attempt_at END) AS at \
-         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-         WHERE d.state = 'pending' AND w.enabled",
+        // The earliest per enabled webhook (an index seek each), no earlier than its breaker's pause.
+        "SELECT min(CASE WHEN failures >= $1 THEN GREATEST(at, breaker_until) ELSE at END) AS at FROM ( \
+           SELECT w.consecutive_failures AS failures, w.breaker_until, \
+             (SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending') AS at \
+           FROM webhooks w WHERE w.enabled) per_webhook \
+         WHERE at IS NOT NULL",
     )
     .bind(breaker_threshold as i32)
     .fetch_one(pool)

@@ -1,96 +1,82 @@
 //! The delivery log: listing, reading with attempts, retry and replay.
 
 use hookd_core::clock::Millis;
-use hookd_core::store::{Attempt, Delivery, DeliveryQuery, ReplayQuery, StoreResult};
-use sqlx::SqlitePool;
+use hookd_core::store::{Attempt, Delivery, DeliveryQuery, ReplayQuery};
+use rusqlite::{Connection, params};
 
-use crate::map_err;
+use crate::db::DbResult;
 use crate::rows::{self, DELIVERY_COLUMNS, json_list};
 
-pub(crate) async fn list(pool: &SqlitePool, workspace_id: &str, q: &DeliveryQuery) -> StoreResult<Vec<Delivery>> {
+pub(crate) fn list(conn: &Connection, workspace_id: &str, q: &DeliveryQuery) -> DbResult<Vec<Delivery>> {
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE workspace_id = ?1 \
          AND (?2 IS NULL OR webhook_id = ?2) AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR id < ?4) \
          ORDER BY id DESC LIMIT ?5"
     );
-    let found = sqlx::query(&sql)
-        .bind(workspace_id)
-        .bind(&q.webhook_id)
-        .bind(q.state.map(|s| s.as_str()))
-        .bind(&q.after)
-        .bind(q.limit as i64)
-        .fetch_all(pool)
-        .await
-        .map_err(map_err)?;
-    found.iter().map(rows::delivery).collect()
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut found = stmt.query(params![
+        workspace_id,
+        q.webhook_id,
+        q.state.map(|s| s.as_str()),
+        q.after,
+        q.limit as i64
+    ])?;
+    let mut deliveries = Vec::new();
+    while let Some(row) = found.next()? {
+        deliveries.push(rows::delivery(row)?);
+    }
+    Ok(deliveries)
 }
 
-pub(crate) async fn get(
-    pool: &SqlitePool,
-    workspace_id: &str,
-    id: &str,
-) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> {
+pub(crate) fn get(conn: &Connection, workspace_id: &str, id: &str) -> DbResult<Option<(Delivery, Vec<Attempt>)>> {
     let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ? AND workspace_id = ?");
-    let Some(row) = sqlx::query(&sql)
-        .bind(id)
-        .bind(workspace_id)
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?
-    else {
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut found = stmt.query([id, workspace_id])?;
+    let Some(row) = found.next()? else {
         return Ok(None);
     };
-    let delivery = rows::delivery(&row)?;
-    let attempts = sqlx::query("SELECT * FROM attempts WHERE delivery_id = ? ORDER BY id")
-        .bind(id)
-        .fetch_all(pool)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(rows::attempt)
-        .collect::<StoreResult<Vec<_>>>()?;
+    let delivery = rows::delivery(row)?;
+    let mut stmt = conn.prepare_cached("SELECT * FROM attempts WHERE delivery_id = ? ORDER BY id")?;
+    let mut found = stmt.query([id])?;
+    let mut attempts = Vec::new();
+    while let Some(row) = found.next()? {
+        attempts.push(rows::attempt(row)?);
+    }
     Ok(Some((delivery, attempts)))
 }
 
-pub(crate) async fn retry(
-    pool: &SqlitePool,
-    workspace_id: &str,
-    id: &str,
-    now: Millis,
-) -> StoreResult<Option<Delivery>> {
+pub(crate) fn retry(conn: &Connection, workspace_id: &str, id: &str, now: Millis) -> DbResult<Option<Delivery>> {
     let sql = format!(
         "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = ?1, locked_until = 0, lease_token = NULL, updated_at = ?1 \
          WHERE id = ?2 AND workspace_id = ?3 AND NOT (state = 'pending' AND locked_until > ?1) RETURNING {DELIVERY_COLUMNS}"
     );
-    let row = sqlx::query(&sql)
-        .bind(now)
-        .bind(id)
-        .bind(workspace_id)
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
-    match row {
-        Some(row) => rows::delivery(&row).map(Some),
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut found = stmt.query(params![now, id, workspace_id])?;
+    match found.next()? {
+        Some(row) => rows::delivery(row).map(Some),
         // In flight right now: leave it to the attempt under way, report it as it is.
-        None => Ok(get(pool, workspace_id, id).await?.map(|(d, _)| d)),
+        None => {
+            drop(found);
+            Ok(get(conn, workspace_id, id)?.map(|(d, _)| d))
+        }
     }
 }
 
-pub(crate) async fn replay(pool: &SqlitePool, workspace_id: &str, q: &ReplayQuery, now: Millis) -> StoreResult<u64> {
+pub(crate) fn replay(conn: &Connection, workspace_id: &str, q: &ReplayQuery, now: Millis) -> DbResult<u64> {
     let states: Vec<&str> = q.states.iter().map(|s| s.as_str()).collect();
-    let done = sqlx::query(
-        "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = ?1, updated_at = ?1 \
-         WHERE workspace_id = ?2 AND webhook_id = ?3 AND created_at >= ?4 AND created_at < ?5 \
-           AND state IN (SELECT value FROM json_each(?6)) AND NOT (state = 'pending' AND locked_until > ?1)",
-    )
-    .bind(now)
-    .bind(workspace_id)
-    .bind(&q.webhook_id)
-    .bind(q.since)
-    .bind(q.until)
-    .bind(json_list(&states))
-    .execute(pool)
-    .await
-    .map_err(map_err)?;
-    Ok(done.rows_affected())
+    let changed = conn
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = ?1, updated_at = ?1 \
+             WHERE workspace_id = ?2 AND webhook_id = ?3 AND created_at >= ?4 AND created_at < ?5 \
+               AND state IN (SELECT value FROM json_each(?6)) AND NOT (state = 'pending' AND locked_until > ?1)",
+        )?
+        .execute(params![
+            now,
+            workspace_id,
+            q.webhook_id,
+            q.since,
+            q.until,
+            json_list(&states)
+        ])?;
+    Ok(changed as u64)
 }

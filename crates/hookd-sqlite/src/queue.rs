@@ -5,262 +5,253 @@ use std::collections::{HashMap, HashSet};
 use hookd_core::clock::Millis;
 use hookd_core::seal::Sealer;
 use hookd_core::store::{
-    BreakerChange, Candidate, ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims, breaker_changes,
-    pick_within_limits,
+    BreakerChange, Candidate, ClaimRequest, Claimed, Finish, QueueStats, StoreError, assemble_claims, breaker_changes,
+    pick_within_limits, round_robin,
 };
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use hookd_core::webhook::Webhook;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use crate::rows::{self, DELIVERY_COLUMNS, json_list, placeholders};
+use crate::db::DbResult;
+use crate::rows::{self, DELIVERY_COLUMNS};
 use crate::webhooks;
-use crate::{map_err, other};
 
-pub(crate) async fn claim_due(pool: &SqlitePool, request: &ClaimRequest, sealer: &Sealer) -> StoreResult<Vec<Claimed>> {
-    let blocked = request.blocked_webhooks();
-    let mut tx = pool.begin().await.map_err(map_err)?;
-    let mut candidates = Vec::new();
-    // Two lanes, each oldest due first: first attempts, then retries.
-    for lane in ["d.failures = 0", "d.failures > 0"] {
-        let sql = format!(
-            "SELECT d.id, d.webhook_id, d.failures > 0 AS retry, w.consecutive_failures >= ?4 AS half_open \
-             FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.state = 'pending' AND {lane} AND d.next_attempt_at <= ?1 AND w.enabled = 1 \
-               AND NOT (w.consecutive_failures >= ?4 AND w.breaker_until > ?1) \
-               AND d.webhook_id NOT IN (SELECT value FROM json_each(?2)) \
-             ORDER BY d.next_attempt_at LIMIT ?3"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(request.now)
-            .bind(json_list(&blocked))
-            .bind((request.limit * 2) as i64)
-            .bind(i64::from(request.breaker_threshold))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        for row in rows {
-            candidates.push(Candidate {
-                delivery_id: row.try_get("id").map_err(map_err)?,
-                webhook_id: row.try_get("webhook_id").map_err(map_err)?,
-                retry: row.try_get("retry").map_err(map_err)?,
-                half_open: row.try_get("half_open").map_err(map_err)?,
-            });
-        }
-    }
+/// Leases due deliveries. Each webhook that can take a slot is a lane of its own (its due
+/// deliveries, oldest first, read from the `(webhook_id, next_attempt_at)` index), and the
+/// lanes are taken in turn, so one webhook's pile of due deliveries never makes the others
+/// wait behind it.
+pub(crate) fn claim_due(conn: &mut Connection, request: &ClaimRequest, sealer: &Sealer) -> DbResult<Vec<Claimed>> {
+    let tx = conn.transaction()?;
+    let candidates = candidates(&tx, request)?;
     let picked = pick_within_limits(&candidates, request);
     if picked.is_empty() {
-        // End the transaction now rather than when the connection is next used.
-        tx.commit().await.map_err(map_err)?;
+        tx.commit()?;
         return Ok(Vec::new());
     }
     // A probe of a half-open breaker pauses its webhook again until the probe's lease ends (or
     // its result closes or re-opens the breaker), so no other worker probes at the same time.
-    let probing: Vec<&str> = candidates
+    let picked_set: HashSet<&str> = picked.iter().map(String::as_str).collect();
+    let mut probing: Vec<&str> = candidates
         .iter()
-        .filter(|c| c.half_open && picked.contains(&c.delivery_id))
+        .filter(|c| c.half_open && picked_set.contains(c.delivery_id.as_str()))
         .map(|c| c.webhook_id.as_str())
         .collect();
-    if !probing.is_empty() {
-        sqlx::query("UPDATE webhooks SET breaker_until = ?1 WHERE id IN (SELECT value FROM json_each(?2))")
-            .bind(request.lease.until)
-            .bind(json_list(&probing))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+    probing.dedup();
+    for webhook in probing {
+        tx.prepare_cached("UPDATE webhooks SET breaker_until = ? WHERE id = ?")?
+            .execute(params![request.lease.until, webhook])?;
     }
-    let picked_json = json_list(&picked);
-    sqlx::query(
-        "UPDATE deliveries SET next_attempt_at = ?1, locked_until = ?1, lease_token = ?2 \
-         WHERE id IN (SELECT value FROM json_each(?3))",
-    )
-    .bind(request.lease.until)
-    .bind(&request.lease.token)
-    .bind(&picked_json)
-    .execute(&mut *tx)
-    .await
-    .map_err(map_err)?;
-    let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id IN (SELECT value FROM json_each(?))");
-    let found = sqlx::query(&sql)
-        .bind(&picked_json)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map_err)?;
-    let deliveries = found.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
-
-    let webhook_ids: Vec<&str> = deliveries.iter().map(|d| d.webhook_id.as_str()).collect();
-    let hooks = webhooks::by_ids(&mut tx, &webhook_ids, sealer).await?;
-    let record_ids: Vec<&str> = deliveries
-        .iter()
-        .flat_map(|d| d.record_ids.iter().map(String::as_str))
-        .collect();
-    let bodies: HashMap<String, String> =
-        sqlx::query("SELECT id, body FROM records WHERE id IN (SELECT value FROM json_each(?))")
-            .bind(json_list(&record_ids))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|row| Ok((row.try_get("id")?, row.try_get("body")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(map_err)?;
-    tx.commit().await.map_err(map_err)?;
-
-    assemble_claims(&picked, deliveries, hooks, &bodies, &request.lease)
-}
-
-/// Records a batch of attempts in one transaction: one UPDATE for every delivery whose lease is
-/// still held, one INSERT for their attempts.
-pub(crate) async fn finish_many(pool: &SqlitePool, finishes: &[Finish]) -> StoreResult<Vec<bool>> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
-    let mut written: HashSet<String> = HashSet::with_capacity(finishes.len());
-    for chunk in finishes.chunks(CHUNK) {
-        written.extend(update_deliveries(&mut tx, chunk).await?);
-        let recorded: Vec<&Finish> = chunk.iter().filter(|f| written.contains(&f.delivery_id)).collect();
-        if !recorded.is_empty() {
-            insert_attempts(&mut tx, &recorded).await?;
+    let lease = format!(
+        "UPDATE deliveries SET next_attempt_at = ?1, locked_until = ?1, lease_token = ?2 WHERE id = ?3 RETURNING {DELIVERY_COLUMNS}"
+    );
+    let mut deliveries = Vec::with_capacity(picked.len());
+    let mut hooks: HashMap<String, Webhook> = HashMap::new();
+    let mut bodies: HashMap<String, String> = HashMap::new();
+    for id in &picked {
+        let delivery = tx
+            .prepare_cached(&lease)?
+            .query_row(params![request.lease.until, request.lease.token, id], |row| {
+                Ok(rows::delivery(row))
+            })??;
+        if !hooks.contains_key(&delivery.webhook_id) {
+            let webhook = webhooks::by_id(&tx, &delivery.webhook_id, sealer)?
+                .ok_or_else(|| StoreError::corrupt("delivery", format!("{} has no webhook", delivery.id)))?;
+            hooks.insert(delivery.webhook_id.clone(), webhook);
         }
-        for f in &recorded {
-            if let Some(reason) = &f.disable_webhook {
-                disable_webhook(&mut tx, f, reason).await?;
+        for record in &delivery.record_ids {
+            if !bodies.contains_key(record) {
+                let body: Option<String> = tx
+                    .prepare_cached("SELECT body FROM records WHERE id = ?")?
+                    .query_row([record], |row| row.get(0))
+                    .optional()?;
+                if let Some(body) = body {
+                    bodies.insert(record.clone(), body);
+                }
             }
         }
-        for (webhook, change) in breaker_changes(recorded.iter().map(|f| (f.webhook_id.as_str(), f.health))) {
-            update_breaker(&mut tx, webhook, change).await?;
+        deliveries.push(delivery);
+    }
+    tx.commit()?;
+    let hooks = hooks.into_values().collect();
+    Ok(assemble_claims(&picked, deliveries, hooks, &bodies, &request.lease)?)
+}
+
+/// The claim candidates: the lanes of the webhooks that can take a slot, taken in turn from a
+/// webhook that rotates per round.
+fn candidates(tx: &Transaction<'_>, request: &ClaimRequest) -> DbResult<Vec<Candidate>> {
+    let blocked: HashSet<String> = request.blocked_webhooks().into_iter().collect();
+    let open: Vec<(String, bool)> = tx
+        .prepare_cached(
+            "SELECT id, consecutive_failures >= ?1 FROM webhooks \
+             WHERE enabled = 1 AND NOT (consecutive_failures >= ?1 AND breaker_until > ?2)",
+        )?
+        .query_map(params![request.breaker_threshold, request.now], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut lane = tx.prepare_cached(
+        "SELECT id, failures > 0 FROM deliveries WHERE webhook_id = ?1 AND state = 'pending' AND next_attempt_at <= ?2 \
+         ORDER BY next_attempt_at LIMIT ?3",
+    )?;
+    let mut candidates = Vec::new();
+    for (webhook, half_open) in open {
+        if blocked.contains(&webhook) {
+            continue;
+        }
+        let in_flight = request.in_flight.get(&webhook).copied().unwrap_or(0);
+        let room = if half_open {
+            1
+        } else {
+            request.per_webhook_limit.saturating_sub(in_flight)
+        };
+        if room == 0 {
+            continue;
+        }
+        // Twice the room, so first attempts can be preferred over retries due earlier.
+        let found = lane.query_map(
+            params![webhook, request.now, (room.min(request.limit) * 2) as i64],
+            |row| {
+                Ok(Candidate {
+                    delivery_id: row.get(0)?,
+                    webhook_id: webhook.clone(),
+                    retry: row.get(1)?,
+                    half_open,
+                })
+            },
+        )?;
+        for candidate in found {
+            candidates.push(candidate?);
         }
     }
-    tx.commit().await.map_err(map_err)?;
-    Ok(finishes.iter().map(|f| written.contains(&f.delivery_id)).collect())
+    Ok(round_robin(candidates, request.now.unsigned_abs() as usize))
 }
 
-/// Rows per multi-row statement (well under SQLite's 32,766 bound parameters).
-const CHUNK: usize = 400;
-
-/// Moves each delivery whose lease token still matches to its new state; returns their ids.
-async fn update_deliveries(tx: &mut SqliteConnection, finishes: &[Finish]) -> StoreResult<Vec<String>> {
-    let sql = format!(
-        "WITH f(id, token, state, failures, next_at, now, status, explanation) AS (VALUES {}) \
-         UPDATE deliveries SET state = f.state, attempts = attempts + 1, failures = f.failures, next_attempt_at = f.next_at, \
-           locked_until = 0, lease_token = NULL, updated_at = f.now, last_status = f.status, last_explanation = f.explanation \
-         FROM f WHERE deliveries.id = f.id AND deliveries.lease_token = f.token AND deliveries.state = 'pending' \
-         RETURNING deliveries.id",
-        placeholders(finishes.len(), 8)
-    );
-    let mut query = sqlx::query(&sql);
+/// Records a batch of attempts in one transaction: each delivery whose lease is still held
+/// moves to its new state and gets its attempt.
+pub(crate) fn finish_many(conn: &mut Connection, finishes: &[Finish]) -> DbResult<Vec<bool>> {
+    let tx = conn.transaction()?;
+    let mut written = Vec::with_capacity(finishes.len());
     for f in finishes {
-        query = query
-            .bind(&f.delivery_id)
-            .bind(&f.lease_token)
-            .bind(f.state.as_str())
-            .bind(i64::from(f.failures))
-            .bind(f.next_attempt_at)
-            .bind(f.now)
-            .bind(f.attempt.status.map(i64::from))
-            .bind(&f.attempt.explanation);
+        let moved =
+            tx.prepare_cached(
+                "UPDATE deliveries SET state = ?3, attempts = attempts + 1, failures = ?4, next_attempt_at = ?5, \
+                   locked_until = 0, lease_token = NULL, updated_at = ?6, last_status = ?7, last_explanation = ?8 \
+                 WHERE id = ?1 AND lease_token = ?2 AND state = 'pending'",
+            )?
+            .execute(params![
+                f.delivery_id,
+                f.lease_token,
+                f.state.as_str(),
+                f.failures,
+                f.next_attempt_at,
+                f.now,
+                f.attempt.status,
+                f.attempt.explanation
+            ])? == 1;
+        if moved {
+            insert_attempt(&tx, f)?;
+            if let Some(reason) = &f.disable_webhook {
+                disable_webhook(&tx, f, reason)?;
+            }
+        }
+        written.push(moved);
     }
-    let rows = query.fetch_all(&mut *tx).await.map_err(map_err)?;
-    rows.iter().map(|row| row.try_get("id").map_err(map_err)).collect()
+    let recorded = finishes
+        .iter()
+        .zip(&written)
+        .filter(|(_, moved)| **moved)
+        .map(|(f, _)| (f.webhook_id.as_str(), f.health));
+    for (webhook, change) in breaker_changes(recorded) {
+        update_breaker(&tx, webhook, change)?;
+    }
+    tx.commit()?;
+    Ok(written)
 }
 
-async fn insert_attempts(tx: &mut SqliteConnection, finishes: &[&Finish]) -> StoreResult<()> {
-    let sql = format!(
+fn insert_attempt(tx: &Transaction<'_>, f: &Finish) -> DbResult<()> {
+    let a = &f.attempt;
+    tx.prepare_cached(
         "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status, response_headers, response_body, error_kind, explanation, outcome) \
-         VALUES {}",
-        placeholders(finishes.len(), 10)
-    );
-    let mut query = sqlx::query(&sql);
-    for f in finishes {
-        let a = &f.attempt;
-        query = query
-            .bind(&a.id)
-            .bind(&a.delivery_id)
-            .bind(a.started_at)
-            .bind(a.duration_ms as i64)
-            .bind(a.status.map(i64::from))
-            .bind(&a.response_headers)
-            .bind(&a.response_body)
-            .bind(&a.error_kind)
-            .bind(&a.explanation)
-            .bind(a.outcome.as_str());
-    }
-    query.execute(&mut *tx).await.map_err(map_err)?;
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        a.id,
+        a.delivery_id,
+        a.started_at,
+        a.duration_ms as i64,
+        a.status,
+        a.response_headers,
+        a.response_body,
+        a.error_kind,
+        a.explanation,
+        a.outcome.as_str()
+    ])?;
     Ok(())
 }
 
-async fn update_breaker(tx: &mut SqliteConnection, webhook: &str, change: BreakerChange) -> StoreResult<()> {
-    let query = match change {
-        BreakerChange::Add { failures, until, since } => sqlx::query(
-            "UPDATE webhooks SET consecutive_failures = consecutive_failures + ?, breaker_until = ?, \
-             failing_since = CASE WHEN failing_since = 0 THEN ? ELSE failing_since END WHERE id = ?",
-        )
-        .bind(i64::from(failures))
-        .bind(until)
-        .bind(since),
-        BreakerChange::Set { failures, until, since } => sqlx::query(
-            "UPDATE webhooks SET consecutive_failures = ?, breaker_until = ?, failing_since = ? WHERE id = ?",
-        )
-        .bind(i64::from(failures))
-        .bind(until)
-        .bind(since),
+fn update_breaker(tx: &Transaction<'_>, webhook: &str, change: BreakerChange) -> DbResult<()> {
+    match change {
+        BreakerChange::Add { failures, until, since } => tx
+            .prepare_cached(
+                "UPDATE webhooks SET consecutive_failures = consecutive_failures + ?, breaker_until = ?, \
+                 failing_since = CASE WHEN failing_since = 0 THEN ? ELSE failing_since END WHERE id = ?",
+            )?
+            .execute(params![failures, until, since, webhook])?,
+        BreakerChange::Set { failures, until, since } => tx
+            .prepare_cached(
+                "UPDATE webhooks SET consecutive_failures = ?, breaker_until = ?, failing_since = ? WHERE id = ?",
+            )?
+            .execute(params![failures, until, since, webhook])?,
     };
-    query.bind(webhook).execute(&mut *tx).await.map_err(map_err)?;
     Ok(())
 }
 
-async fn disable_webhook(tx: &mut SqliteConnection, f: &Finish, reason: &str) -> StoreResult<()> {
-    sqlx::query(
+fn disable_webhook(tx: &Transaction<'_>, f: &Finish, reason: &str) -> DbResult<()> {
+    tx.prepare_cached(
         "UPDATE webhooks SET enabled = 0, disabled_reason = ?, spec = json_set(spec, '$.enabled', json('false')), updated_at = ? \
          WHERE id = (SELECT webhook_id FROM deliveries WHERE id = ?)",
-    )
-    .bind(reason)
-    .bind(f.now)
-    .bind(&f.delivery_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(map_err)?;
+    )?
+    .execute(params![reason, f.now, f.delivery_id])?;
     Ok(())
 }
 
-pub(crate) async fn release(pool: &SqlitePool, leases: &[(String, String)]) -> StoreResult<()> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+pub(crate) fn release(conn: &mut Connection, leases: &[(String, String)]) -> DbResult<()> {
+    let tx = conn.transaction()?;
     for (delivery_id, token) in leases {
-        sqlx::query(
+        tx.prepare_cached(
             "UPDATE deliveries SET next_attempt_at = 0, locked_until = 0, lease_token = NULL \
              WHERE id = ? AND lease_token = ? AND state = 'pending'",
-        )
-        .bind(delivery_id)
-        .bind(token)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        )?
+        .execute([delivery_id, token])?;
     }
-    tx.commit().await.map_err(map_err)
+    tx.commit()?;
+    Ok(())
 }
 
-pub(crate) async fn next_wake_at(pool: &SqlitePool, breaker_threshold: u32) -> StoreResult<Option<Millis>> {
-    let row = sqlx::query(
-        "SELECT min(CASE WHEN w.consecutive_failures >= ? THEN max(d.next_attempt_at, w.breaker_until) ELSE d.next_attempt_at END) AS at \
-         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-         WHERE d.state = 'pending' AND w.enabled = 1",
-    )
-    .bind(i64::from(breaker_threshold))
-    .fetch_one(pool)
-    .await
-    .map_err(map_err)?;
-    row.try_get("at").map_err(map_err)
+/// When the next delivery is due: the earliest per enabled webhook (an index seek each), no
+/// earlier than its breaker's pause.
+pub(crate) fn next_wake_at(conn: &Connection, breaker_threshold: u32) -> DbResult<Option<Millis>> {
+    let at = conn
+        .prepare_cached(
+            "SELECT min(CASE WHEN failures >= ?1 THEN max(at, breaker_until) ELSE at END) FROM ( \
+               SELECT w.consecutive_failures AS failures, w.breaker_until, \
+                 (SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending') AS at \
+               FROM webhooks w WHERE w.enabled = 1) \
+             WHERE at IS NOT NULL",
+        )?
+        .query_row([breaker_threshold], |row| row.get(0))?;
+    Ok(at)
 }
 
-pub(crate) async fn stats(pool: &SqlitePool, now: Millis) -> StoreResult<QueueStats> {
-    let row = sqlx::query(
-        "SELECT count(*) AS pending, coalesce(sum(next_attempt_at <= ?), 0) AS due, min(created_at) AS oldest \
-         FROM deliveries WHERE state = 'pending'",
-    )
-    .bind(now)
-    .fetch_one(pool)
-    .await
-    .map_err(map_err)?;
-    let pending: i64 = row.try_get("pending").map_err(map_err)?;
-    let due: i64 = row.try_get("due").map_err(map_err)?;
+pub(crate) fn stats(conn: &Connection, now: Millis) -> DbResult<QueueStats> {
+    let (pending, due, oldest): (u64, u64, Option<Millis>) = conn
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(next_attempt_at <= ?), 0), min(created_at) \
+             FROM deliveries WHERE state = 'pending'",
+        )?
+        .query_row([now], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
     Ok(QueueStats {
-        pending: u64::try_from(pending).map_err(other)?,
-        due: u64::try_from(due).map_err(other)?,
-        oldest_pending_at: row.try_get("oldest").map_err(map_err)?,
+        pending,
+        due,
+        oldest_pending_at: oldest,
     })
 }

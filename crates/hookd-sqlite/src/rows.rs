@@ -1,90 +1,81 @@
 //! Row → domain conversions shared by the query modules.
 
 use hookd_core::seal::Sealer;
-use hookd_core::store::{Attempt, Delivery, DeliveryState, StoreResult, StoredWebhook};
+use hookd_core::store::{Attempt, Delivery, DeliveryState, StoredWebhook};
 use hookd_core::webhook::{Webhook, WebhookHealth};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::Row;
 
-use crate::{map_err, other};
+use crate::db::DbResult;
 
 pub(crate) const WEBHOOK_COLUMNS: &str = "id, workspace_id, spec, secret, previous_secrets, disabled_reason, created_at, updated_at, consecutive_failures, failing_since";
 
 pub(crate) const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, state, record_ids, attempts, failures, \
      next_attempt_at, created_at, updated_at, last_status, last_explanation";
 
-pub(crate) fn webhook(row: &SqliteRow, sealer: &Sealer) -> StoreResult<Webhook> {
-    let id: String = row.try_get("id").map_err(map_err)?;
+pub(crate) fn webhook(row: &Row<'_>, sealer: &Sealer) -> DbResult<Webhook> {
+    let id: String = row.get("id")?;
     let (spec, secret, previous_secrets) = stored_webhook(row)?.open(&id, sealer)?;
     Ok(Webhook {
         id,
-        workspace_id: row.try_get("workspace_id").map_err(map_err)?,
+        workspace_id: row.get("workspace_id")?,
         spec,
         secret,
         previous_secrets,
-        disabled_reason: row.try_get("disabled_reason").map_err(map_err)?,
-        created_at: row.try_get("created_at").map_err(map_err)?,
-        updated_at: row.try_get("updated_at").map_err(map_err)?,
+        disabled_reason: row.get("disabled_reason")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
         health: WebhookHealth {
-            consecutive_failures: row.try_get::<i32, _>("consecutive_failures").map_err(map_err)? as u32,
-            failing_since: row.try_get("failing_since").map_err(map_err)?,
+            consecutive_failures: row.get("consecutive_failures")?,
+            failing_since: row.get("failing_since")?,
         },
     })
 }
 
 /// The sealed columns of a webhook row.
-pub(crate) fn stored_webhook(row: &SqliteRow) -> StoreResult<StoredWebhook> {
+pub(crate) fn stored_webhook(row: &Row<'_>) -> DbResult<StoredWebhook> {
     Ok(StoredWebhook {
-        spec: row.try_get("spec").map_err(map_err)?,
-        secret: row.try_get("secret").map_err(map_err)?,
-        previous_secrets: row.try_get("previous_secrets").map_err(map_err)?,
+        spec: row.get("spec")?,
+        secret: row.get("secret")?,
+        previous_secrets: row.get("previous_secrets")?,
     })
 }
 
-pub(crate) fn delivery(row: &SqliteRow) -> StoreResult<Delivery> {
-    let record_ids: String = row.try_get("record_ids").map_err(map_err)?;
-    let state_text: String = row.try_get("state").map_err(map_err)?;
-    let last_status: Option<i64> = row.try_get("last_status").map_err(map_err)?;
+pub(crate) fn delivery(row: &Row<'_>) -> DbResult<Delivery> {
+    let record_ids: String = row.get("record_ids")?;
+    let state: String = row.get("state")?;
     Ok(Delivery {
-        id: row.try_get("id").map_err(map_err)?,
-        workspace_id: row.try_get("workspace_id").map_err(map_err)?,
-        webhook_id: row.try_get("webhook_id").map_err(map_err)?,
-        state: DeliveryState::from_stored(&state_text)?,
-        record_ids: serde_json::from_str(&record_ids).map_err(other)?,
-        attempts: row.try_get::<i64, _>("attempts").map_err(map_err)? as u32,
-        failures: row.try_get::<i64, _>("failures").map_err(map_err)? as u32,
-        next_attempt_at: row.try_get("next_attempt_at").map_err(map_err)?,
-        created_at: row.try_get("created_at").map_err(map_err)?,
-        updated_at: row.try_get("updated_at").map_err(map_err)?,
-        last_status: last_status.map(|s| s as u16),
-        last_explanation: row.try_get("last_explanation").map_err(map_err)?,
+        id: row.get("id")?,
+        workspace_id: row.get("workspace_id")?,
+        webhook_id: row.get("webhook_id")?,
+        state: DeliveryState::from_stored(&state)?,
+        record_ids: serde_json::from_str(&record_ids)?,
+        attempts: row.get("attempts")?,
+        failures: row.get("failures")?,
+        next_attempt_at: row.get("next_attempt_at")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+        last_status: row.get("last_status")?,
+        last_explanation: row.get("last_explanation")?,
     })
 }
 
-pub(crate) fn attempt(row: &SqliteRow) -> StoreResult<Attempt> {
-    let status: Option<i64> = row.try_get("status").map_err(map_err)?;
-    let outcome: String = row.try_get("outcome").map_err(map_err)?;
+pub(crate) fn attempt(row: &Row<'_>) -> DbResult<Attempt> {
+    let outcome: String = row.get("outcome")?;
     Ok(Attempt {
-        id: row.try_get("id").map_err(map_err)?,
-        delivery_id: row.try_get("delivery_id").map_err(map_err)?,
-        started_at: row.try_get("started_at").map_err(map_err)?,
-        duration_ms: row.try_get::<i64, _>("duration_ms").map_err(map_err)? as u64,
-        status: status.map(|s| s as u16),
-        response_headers: row.try_get("response_headers").map_err(map_err)?,
-        response_body: row.try_get("response_body").map_err(map_err)?,
-        error_kind: row.try_get("error_kind").map_err(map_err)?,
-        explanation: row.try_get("explanation").map_err(map_err)?,
+        id: row.get("id")?,
+        delivery_id: row.get("delivery_id")?,
+        started_at: row.get("started_at")?,
+        duration_ms: row.get("duration_ms")?,
+        status: row.get("status")?,
+        response_headers: row.get("response_headers")?,
+        response_body: row.get("response_body")?,
+        error_kind: row.get("error_kind")?,
+        explanation: row.get("explanation")?,
         outcome: DeliveryState::from_stored(&outcome)?,
     })
 }
 
-/// A JSON array of strings, for `json_each(?)` parameters.
+/// A JSON array of strings, for `json_each(?)` parameters and id-list columns.
 pub(crate) fn json_list<S: AsRef<str>>(items: &[S]) -> String {
     serde_json::Value::from(items.iter().map(|s| s.as_ref()).collect::<Vec<_>>()).to_string()
-}
-
-/// `(?, ?), (?, ?)`: the VALUES of a multi-row statement.
-pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    vec![row; rows].join(", ")
 }

@@ -1,71 +1,53 @@
 //! Workspaces and API keys.
 
-use hookd_core::store::{ApiKey, StoreResult, Workspace};
-use sqlx::{Row, SqlitePool};
+use hookd_core::store::{ApiKey, Workspace};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::map_err;
+use crate::db::DbResult;
 
-pub(crate) async fn create_workspace(pool: &SqlitePool, ws: &Workspace) -> StoreResult<()> {
-    sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)")
-        .bind(&ws.id)
-        .bind(&ws.name)
-        .bind(ws.created_at)
-        .execute(pool)
-        .await
-        .map_err(map_err)?;
+pub(crate) fn create_workspace(conn: &Connection, ws: &Workspace) -> DbResult<()> {
+    conn.prepare_cached("INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?)")?
+        .execute(params![ws.id, ws.name, ws.created_at])?;
     Ok(())
 }
 
-fn workspace(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Workspace> {
+fn workspace(row: &Row<'_>) -> rusqlite::Result<Workspace> {
     Ok(Workspace {
-        id: row.try_get("id").map_err(map_err)?,
-        name: row.try_get("name").map_err(map_err)?,
-        created_at: row.try_get("created_at").map_err(map_err)?,
+        id: row.get("id")?,
+        name: row.get("name")?,
+        created_at: row.get("created_at")?,
     })
 }
 
-pub(crate) async fn list_workspaces(pool: &SqlitePool) -> StoreResult<Vec<Workspace>> {
-    let rows = sqlx::query("SELECT id, name, created_at FROM workspaces ORDER BY id")
-        .fetch_all(pool)
-        .await
-        .map_err(map_err)?;
-    rows.iter().map(workspace).collect()
+pub(crate) fn list_workspaces(conn: &Connection) -> DbResult<Vec<Workspace>> {
+    let mut stmt = conn.prepare_cached("SELECT id, name, created_at FROM workspaces ORDER BY id")?;
+    let found = stmt.query_map([], workspace)?.collect::<rusqlite::Result<_>>()?;
+    Ok(found)
 }
 
-pub(crate) async fn get_workspace(pool: &SqlitePool, id: &str) -> StoreResult<Option<Workspace>> {
-    let row = sqlx::query("SELECT id, name, created_at FROM workspaces WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
-    row.as_ref().map(workspace).transpose()
+pub(crate) fn get_workspace(conn: &Connection, id: &str) -> DbResult<Option<Workspace>> {
+    let mut stmt = conn.prepare_cached("SELECT id, name, created_at FROM workspaces WHERE id = ?")?;
+    Ok(stmt.query_row([id], workspace).optional()?)
 }
 
-pub(crate) async fn create_api_key(pool: &SqlitePool, key: &ApiKey) -> StoreResult<()> {
-    sqlx::query("INSERT INTO api_keys (id, workspace_id, key_hash, created_at) VALUES (?, ?, ?, ?)")
-        .bind(&key.id)
-        .bind(&key.workspace_id)
-        .bind(&key.key_hash)
-        .bind(key.created_at)
-        .execute(pool)
-        .await
-        .map_err(map_err)?;
+pub(crate) fn create_api_key(conn: &Connection, key: &ApiKey) -> DbResult<()> {
+    conn.prepare_cached("INSERT INTO api_keys (id, workspace_id, key_hash, created_at) VALUES (?, ?, ?, ?)")?
+        .execute(params![key.id, key.workspace_id, key.key_hash, key.created_at])?;
     Ok(())
 }
 
-pub(crate) async fn find_api_key(pool: &SqlitePool, key_hash: &str) -> StoreResult<Option<ApiKey>> {
-    let row = sqlx::query("SELECT id, workspace_id, key_hash, created_at FROM api_keys WHERE key_hash = ?")
-        .bind(key_hash)
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
-    row.map(|row| {
-        Ok(ApiKey {
-            id: row.try_get("id").map_err(map_err)?,
-            workspace_id: row.try_get("workspace_id").map_err(map_err)?,
-            key_hash: row.try_get("key_hash").map_err(map_err)?,
-            created_at: row.try_get("created_at").map_err(map_err)?,
+pub(crate) fn find_api_key(conn: &Connection, key_hash: &str) -> DbResult<Option<ApiKey>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, workspace_id, key_hash, created_at FROM api_keys WHERE key_hash = ?")?;
+    let found = stmt
+        .query_row([key_hash], |row| {
+            Ok(ApiKey {
+                id: row.get("id")?,
+                workspace_id: row.get("workspace_id")?,
+                key_hash: row.get("key_hash")?,
+                created_at: row.get("created_at")?,
+            })
         })
-    })
-    .transpose()
+        .optional()?;
+    Ok(found)
 }

@@ -1,0 +1,231 @@
+//! SQLite connections, each owned by its own thread. A job is a closure run against a
+//! connection, so a whole transaction costs async code one hand-off, however many statements
+//! and rows it has (a driver that hands over every statement and row costs far more CPU than
+//! SQLite itself on the hot paths).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hookd_core::store::{StoreError, StoreResult};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use tokio::sync::oneshot;
+
+/// What the query modules return: SQLite's errors and the store's, both with `?`.
+pub(crate) type DbResult<T> = Result<T, DbError>;
+
+#[derive(Debug)]
+pub(crate) enum DbError {
+    Sql(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Sql(err)
+    }
+}
+
+impl From<StoreError> for DbError {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+impl From<serde_json::Error> for DbError {
+    fn from(err: serde_json::Error) -> Self {
+        Self::Store(StoreError::Other(Box::new(err)))
+    }
+}
+
+impl From<DbError> for StoreError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Store(err) => err,
+            DbError::Sql(rusqlite::Error::QueryReturnedNoRows) => StoreError::NotFound,
+            DbError::Sql(rusqlite::Error::SqliteFailure(failure, detail))
+                if matches!(
+                    failure.code,
+                    ErrorCode::DatabaseBusy
+                        | ErrorCode::DatabaseLocked
+                        | ErrorCode::CannotOpen
+                        | ErrorCode::DiskFull
+                        | ErrorCode::SystemIoFailure
+                ) =>
+            {
+                StoreError::Unavailable(Box::new(rusqlite::Error::SqliteFailure(failure, detail)))
+            }
+            DbError::Sql(err) => StoreError::Other(Box::new(err)),
+        }
+    }
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Message {
+    Run(Job),
+    Stop,
+}
+
+/// Threads taking jobs from one queue, each with its own connection.
+#[derive(Debug)]
+pub(crate) struct Workers {
+    jobs: mpsc::Sender<Message>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Workers {
+    fn start(name: &str, connections: Vec<Connection>) -> Self {
+        let (jobs, queue) = mpsc::channel::<Message>();
+        let queue = Arc::new(Mutex::new(queue));
+        let threads = connections
+            .into_iter()
+            .map(|mut conn| {
+                let queue = queue.clone();
+                std::thread::Builder::new()
+                    .name(name.to_owned())
+                    .spawn(move || {
+                        loop {
+                            // The lock is held only while waiting; the job runs without it.
+                            let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                            match next {
+                                Ok(Message::Run(job)) => job(&mut conn),
+                                Ok(Message::Stop) | Err(_) => break,
+                            }
+                        }
+                    })
+                    .expect("spawning a database thread")
+            })
+            .collect();
+        Self {
+            jobs,
+            threads: Mutex::new(threads),
+        }
+    }
+
+    /// Runs `job` on one of the connections and returns what it returned.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Connection) -> DbResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("the database is closed".into());
+        self.jobs
+            .send(Message::Run(Box::new(move |conn| {
+                let _ = reply.send(job(conn));
+            })))
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?.map_err(StoreError::from)
+    }
+
+    /// Lets the jobs already queued finish, then closes every connection.
+    async fn stop(&self) {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for _ in &threads {
+            let _ = self.jobs.send(Message::Stop);
+        }
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+    }
+}
+
+/// The writer (SQLite has one writer anyway; one connection never meets `SQLITE_BUSY` from
+/// itself) and a few readers, in WAL mode with `synchronous = FULL`: a commit is on disk before
+/// it returns.
+#[derive(Debug)]
+pub(crate) struct Db {
+    pub(crate) writer: Workers,
+    pub(crate) readers: Workers,
+}
+
+const READERS: usize = 3;
+
+/// Schema versions in order; `PRAGMA user_version` holds the last one applied.
+const MIGRATIONS: [&str; 5] = [
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_breaker_and_lanes.sql"),
+    include_str!("../migrations/0003_retention.sql"),
+    include_str!("../migrations/0004_failing_since.sql"),
+    include_str!("../migrations/0005_lanes_by_webhook.sql"),
+];
+
+impl Db {
+    pub(crate) fn open(path: &Path) -> StoreResult<Self> {
+        let mut writer = connect(path, false)?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| connect(path, true))
+            .collect::<DbResult<Vec<_>>>()?;
+        Ok(Self {
+            writer: Workers::start("hookd-sqlite-writer", vec![writer]),
+            readers: Workers::start("hookd-sqlite-reader", readers),
+        })
+    }
+
+    pub(crate) async fn close(&self) {
+        self.readers.stop().await;
+        self.writer.stop().await;
+    }
+}
+
+fn connect(path: &Path, read_only: bool) -> DbResult<Connection> {
+    let access = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    };
+    let conn = Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    if !read_only {
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Other(format!("SQLite refused WAL mode (got {mode})").into()).into());
+        }
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Applies the migrations the file has not seen. A file written by an earlier hookd (which
+/// recorded them in sqlx's `_sqlx_migrations`) continues from what that table says.
+fn migrate(conn: &mut Connection) -> DbResult<()> {
+    let mut version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let sqlx_table: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        [],
+        |row| row.get(0),
+    )?;
+    if version == 0 && sqlx_table {
+        version = conn.query_row(
+            "SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success",
+            [],
+            |row| row.get(0),
+        )?;
+    }
+    let latest = MIGRATIONS.len() as i64;
+    if version > latest {
+        return Err(StoreError::Other(
+            format!("the database has schema version {version}; this hookd knows up to {latest}; use a newer hookd")
+                .into(),
+        )
+        .into());
+    }
+    for (number, sql) in (1..).zip(MIGRATIONS) {
+        if number <= version {
+            continue;
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", number)?;
+        tx.commit()?;
+        tracing::debug!(version = number, "applied a SQLite migration");
+    }
+    Ok(())
+}
