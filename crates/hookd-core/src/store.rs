@@ -513,6 +513,14 @@ impl ClaimRequest {
     }
 }
 
+/// How many candidates to read per webhook lane when `lanes` webhooks have due deliveries:
+/// their share of twice the claim's `limit` (twice, so first attempts can be preferred over
+/// retries due earlier), at least a few. Reading every lane's full room would read (and on
+/// PostgreSQL lock) a hundred times more rows than a claim can take with a hundred webhooks.
+pub fn lane_share(limit: usize, lanes: usize) -> usize {
+    (2 * limit).div_ceil(lanes.max(1)).max(4)
+}
+
 /// Interleaves candidates webhook by webhook: each webhook's first (oldest due), then each
 /// one's second, and so on, starting from the webhook at `start` (modulo how many there are),
 /// so one webhook's pile of due deliveries never makes the others wait behind it. Within a
@@ -663,6 +671,14 @@ mod tests {
         let picked = pick_within_limits(&due, &request(32, 32, &[("slow", 48), ("healthy", 0)]));
         assert!(picked.iter().all(|id| id.starts_with("healthy")), "{picked:?}");
         assert_eq!(picked.len(), RESERVE_BELOW);
+    }
+
+    #[test]
+    fn each_lane_reads_its_share_of_twice_the_limit() {
+        assert_eq!(lane_share(256, 1), 512);
+        assert_eq!(lane_share(256, 10), 52);
+        assert_eq!(lane_share(256, 1000), 4, "at least a few");
+        assert_eq!(lane_share(10, 0), 20);
     }
 
     #[test]

@@ -21,18 +21,23 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Se
     // from the `(webhook_id, next_attempt_at)` index), taken in turn: one webhook's pile of due
     // deliveries never makes the others wait behind it.
     let rows = sqlx::query(
-        "SELECT d.id, w.id AS webhook_id, d.failures > 0 AS retry, w.consecutive_failures >= $4 AS half_open \
-         FROM webhooks w CROSS JOIN LATERAL ( \
+        "WITH due AS ( \
+           SELECT w.id, w.consecutive_failures >= $4 AS half_open FROM webhooks w \
+           WHERE w.enabled AND NOT (w.consecutive_failures >= $4 AND w.breaker_until > $1) AND NOT (w.id = ANY($2)) \
+             AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending' AND d.next_attempt_at <= $1)), \
+         share AS (SELECT count(*) AS lanes FROM due) \
+         SELECT d.id, due.id AS webhook_id, d.failures > 0 AS retry, due.half_open \
+         FROM due CROSS JOIN share CROSS JOIN LATERAL ( \
            SELECT id, failures, next_attempt_at FROM deliveries \
-           WHERE webhook_id = w.id AND state = 'pending' AND next_attempt_at <= $1 \
-           ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) d \
-         WHERE w.enabled AND NOT (w.consecutive_failures >= $4 AND w.breaker_until > $1) AND NOT (w.id = ANY($2)) \
-         ORDER BY w.id, d.next_attempt_at",
+           WHERE webhook_id = due.id AND state = 'pending' AND next_attempt_at <= $1 \
+           ORDER BY next_attempt_at LIMIT GREATEST(4, CEIL($3::float8 / GREATEST(share.lanes, 1)))::bigint \
+           FOR UPDATE SKIP LOCKED) d \
+         ORDER BY due.id, d.next_attempt_at",
     )
     .bind(request.now)
     .bind(&blocked)
-    // Twice the room, so first attempts can be preferred over retries due earlier.
-    .bind((request.limit.min(request.per_webhook_limit) * 2) as i64)
+    // See `lane_share`: each lane's share of twice the limit, at least a few.
+    .bind((request.limit * 2) as i64)
     .bind(request.breaker_threshold as i32)
     .fetch_all(&mut *tx)
     .await

@@ -6,7 +6,7 @@ use hookd_core::clock::Millis;
 use hookd_core::seal::Sealer;
 use hookd_core::store::{
     BreakerChange, Candidate, ClaimRequest, Claimed, Finish, QueueStats, StoreError, assemble_claims, breaker_changes,
-    pick_within_limits, round_robin,
+    lane_share, pick_within_limits, round_robin,
 };
 use hookd_core::webhook::Webhook;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -79,45 +79,48 @@ pub(crate) fn claim_due(conn: &mut Connection, request: &ClaimRequest, sealer: &
 /// webhook that rotates per round.
 fn candidates(tx: &Transaction<'_>, request: &ClaimRequest) -> DbResult<Vec<Candidate>> {
     let blocked: HashSet<String> = request.blocked_webhooks().into_iter().collect();
-    let open: Vec<(String, bool)> = tx
+    let due: Vec<(String, bool)> = tx
         .prepare_cached(
-            "SELECT id, consecutive_failures >= ?1 FROM webhooks \
-             WHERE enabled = 1 AND NOT (consecutive_failures >= ?1 AND breaker_until > ?2)",
+            "SELECT id, consecutive_failures >= ?1 FROM webhooks w \
+             WHERE enabled = 1 AND NOT (consecutive_failures >= ?1 AND breaker_until > ?2) \
+               AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending' AND d.next_attempt_at <= ?2)",
         )?
         .query_map(params![request.breaker_threshold, request.now], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
+    // Each lane's room: one for a half-open breaker, else what its in-flight limit leaves.
+    let lanes: Vec<(String, bool, usize)> = due
+        .into_iter()
+        .filter(|(webhook, _)| !blocked.contains(webhook))
+        .map(|(webhook, half_open)| {
+            let in_flight = request.in_flight.get(&webhook).copied().unwrap_or(0);
+            let room = if half_open {
+                1
+            } else {
+                request.per_webhook_limit.saturating_sub(in_flight)
+            };
+            (webhook, half_open, room)
+        })
+        .filter(|(_, _, room)| *room > 0)
+        .collect();
+    let share = lane_share(request.limit, lanes.len());
     let mut lane = tx.prepare_cached(
         "SELECT id, failures > 0 FROM deliveries WHERE webhook_id = ?1 AND state = 'pending' AND next_attempt_at <= ?2 \
          ORDER BY next_attempt_at LIMIT ?3",
     )?;
     let mut candidates = Vec::new();
-    for (webhook, half_open) in open {
-        if blocked.contains(&webhook) {
-            continue;
-        }
-        let in_flight = request.in_flight.get(&webhook).copied().unwrap_or(0);
-        let room = if half_open {
-            1
-        } else {
-            request.per_webhook_limit.saturating_sub(in_flight)
-        };
-        if room == 0 {
-            continue;
-        }
+    for (webhook, half_open, room) in lanes {
         // Twice the room, so first attempts can be preferred over retries due earlier.
-        let found = lane.query_map(
-            params![webhook, request.now, (room.min(request.limit) * 2) as i64],
-            |row| {
-                Ok(Candidate {
-                    delivery_id: row.get(0)?,
-                    webhook_id: webhook.clone(),
-                    retry: row.get(1)?,
-                    half_open,
-                })
-            },
-        )?;
+        let take = share.min(room * 2) as i64;
+        let found = lane.query_map(params![webhook, request.now, take], |row| {
+            Ok(Candidate {
+                delivery_id: row.get(0)?,
+                webhook_id: webhook.clone(),
+                retry: row.get(1)?,
+                half_open,
+            })
+        })?;
         for candidate in found {
             candidates.push(candidate?);
         }

@@ -47,7 +47,11 @@ impl App {
             settings.delivery.allow_networks.clone(),
             settings.delivery.restrict_to_networks.clone(),
         ));
-        let sender = Sender::new(network.clone(), settings.delivery.response_body_max)?;
+        let sender = Sender::new(
+            network.clone(),
+            settings.delivery.response_body_max,
+            settings.dispatch.concurrency,
+        )?;
         let dispatcher = Dispatcher::new(shared_store.clone(), clock.clone(), sender, settings.dispatch.clone());
         let (committer, committer_task) = Committer::start(
             shared_store.clone(),

@@ -45,13 +45,16 @@ pub struct Answer {
 }
 
 impl Sender {
-    pub fn new(policy: Arc<NetworkPolicy>, body_max: usize) -> anyhow::Result<Self> {
+    /// `max_idle_per_host`: connections kept open per host between requests. As many as
+    /// attempts can be in flight at once, so webhooks sharing a host (one receiver behind many
+    /// URLs) never close and reopen connections between deliveries.
+    pub fn new(policy: Arc<NetworkPolicy>, body_max: usize, max_idle_per_host: usize) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("hookd/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
             .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(max_idle_per_host)
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(10))
             .build()?;
