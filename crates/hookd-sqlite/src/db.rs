@@ -61,11 +61,33 @@ impl From<DbError> for StoreError {
     }
 }
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// A job gets its connection, or the error that kept it from being readied.
+type Job = Box<dyn FnOnce(DbResult<&mut Connection>) + Send>;
 
 enum Message {
-    Run(Job),
+    Run(Job, Durability),
     Stop,
+}
+
+/// What a write transaction needs from `PRAGMA synchronous` when it commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// On disk before the commit returns (`FULL`): everything acknowledged to a caller.
+    Full,
+    /// In the operating system's hands when the commit returns, on disk at the next `Full`
+    /// commit or checkpoint (`NORMAL`, which in WAL mode survives a crash of hookd, not of the
+    /// machine). Only for what at-least-once delivery can lose: a lost claim is a lease that
+    /// never existed, a lost result is an attempt made again.
+    Relaxed,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Relaxed => "NORMAL",
+        }
+    }
 }
 
 /// Threads taking jobs from one queue, each with its own connection.
@@ -86,11 +108,25 @@ impl Workers {
                 std::thread::Builder::new()
                     .name(name.to_owned())
                     .spawn(move || {
+                        // Every connection opens with `synchronous = FULL`.
+                        let mut current = Durability::Full;
                         loop {
                             // The lock is held only while waiting; the job runs without it.
                             let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
                             match next {
-                                Ok(Message::Run(job)) => job(&mut conn),
+                                Ok(Message::Run(job, durability)) => {
+                                    if durability == current {
+                                        job(Ok(&mut conn));
+                                    } else {
+                                        match conn.pragma_update(None, "synchronous", durability.pragma()) {
+                                            Ok(()) => {
+                                                current = durability;
+                                                job(Ok(&mut conn));
+                                            }
+                                            Err(err) => job(Err(err.into())),
+                                        }
+                                    }
+                                }
                                 Ok(Message::Stop) | Err(_) => break,
                             }
                         }
@@ -109,13 +145,21 @@ impl Workers {
         &self,
         job: impl FnOnce(&mut Connection) -> DbResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        self.run_with(Durability::Full, job).await
+    }
+
+    /// [`Workers::run`] with `durability` in effect for the job's commits.
+    pub(crate) async fn run_with<T: Send + 'static>(
+        &self,
+        durability: Durability,
+        job: impl FnOnce(&mut Connection) -> DbResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Unavailable("the database is closed".into());
-        self.jobs
-            .send(Message::Run(Box::new(move |conn| {
-                let _ = reply.send(job(conn));
-            })))
-            .map_err(|_| stopped())?;
+        let job: Job = Box::new(move |conn| {
+            let _ = reply.send(conn.and_then(job));
+        });
+        self.jobs.send(Message::Run(job, durability)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?.map_err(StoreError::from)
     }
 
@@ -136,7 +180,7 @@ impl Workers {
 
 /// The writer (SQLite has one writer anyway; one connection never meets `SQLITE_BUSY` from
 /// itself) and a few readers, in WAL mode with `synchronous = FULL`: a commit is on disk before
-/// it returns.
+/// it returns, except the queue's own bookkeeping (see [`Durability::Relaxed`]).
 #[derive(Debug)]
 pub(crate) struct Db {
     pub(crate) writer: Workers,
@@ -228,4 +272,41 @@ fn migrate(conn: &mut Connection) -> DbResult<()> {
         tracing::debug!(version = number, "applied a SQLite migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous(db: &Db, durability: Durability) -> i64 {
+        db.writer
+            .run_with(durability, |conn| {
+                Ok(conn.pragma_query_value(None, "synchronous", |row| row.get(0))?)
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_relaxed_job_never_leaves_the_writer_relaxed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("hookd.db")).unwrap();
+        const FULL: i64 = 2;
+        const NORMAL: i64 = 1;
+        assert_eq!(synchronous(&db, Durability::Full).await, FULL);
+        assert_eq!(synchronous(&db, Durability::Relaxed).await, NORMAL);
+        assert_eq!(synchronous(&db, Durability::Relaxed).await, NORMAL);
+        assert_eq!(
+            synchronous(&db, Durability::Full).await,
+            FULL,
+            "back to FULL for the next"
+        );
+        let plain = db
+            .writer
+            .run(|conn| Ok(conn.pragma_query_value(None, "synchronous", |row| row.get::<_, i64>(0))?))
+            .await
+            .unwrap();
+        assert_eq!(plain, FULL, "run is durable");
+        db.close().await;
+    }
 }

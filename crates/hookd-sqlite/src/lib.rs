@@ -2,7 +2,9 @@
 //!
 //! One write connection (SQLite has one writer anyway) and a few read connections, each on a
 //! thread of its own (`db`), in WAL mode with `synchronous = FULL`: a commit is on disk before
-//! it returns. Every call is one job on one of those threads, so a transaction costs one
+//! it returns. Claims, attempt results and released leases commit with `synchronous = NORMAL`
+//! (on disk at the next full commit or checkpoint; a crash of the machine can lose only what
+//! at-least-once delivery allows: a lease, or a result, so an attempt is made again). Every call is one job on one of those threads, so a transaction costs one
 //! hand-off from async code however many rows it writes.
 //!
 //! # Layout
@@ -33,7 +35,7 @@ use hookd_core::seal::Sealer;
 use hookd_core::store::*;
 use hookd_core::webhook::Webhook;
 
-use crate::db::Db;
+use crate::db::{Db, Durability};
 
 /// SQLite storage. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -170,7 +172,9 @@ impl Store for SqliteStore {
         let (request, sealer) = (request.clone(), self.sealer.clone());
         self.db
             .writer
-            .run(move |conn| queue::claim_due(conn, &request, &sealer))
+            .run_with(Durability::Relaxed, move |conn| {
+                queue::claim_due(conn, &request, &sealer)
+            })
             .await
     }
 
@@ -178,13 +182,16 @@ impl Store for SqliteStore {
         let finishes = finishes.to_vec();
         self.db
             .writer
-            .run(move |conn| queue::finish_many(conn, &finishes))
+            .run_with(Durability::Relaxed, move |conn| queue::finish_many(conn, &finishes))
             .await
     }
 
     async fn release(&self, leases: &[(String, String)]) -> StoreResult<()> {
         let leases = leases.to_vec();
-        self.db.writer.run(move |conn| queue::release(conn, &leases)).await
+        self.db
+            .writer
+            .run_with(Durability::Relaxed, move |conn| queue::release(conn, &leases))
+            .await
     }
 
     async fn next_wake_at(&self, breaker_threshold: u32) -> StoreResult<Option<Millis>> {
