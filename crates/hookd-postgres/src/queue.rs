@@ -1,13 +1,13 @@
 //! The delivery queue: leasing due deliveries (`FOR UPDATE SKIP LOCKED`, so concurrent workers
 //! never take the same one), recording attempts, giving leases back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use hookd_core::clock::Millis;
 use hookd_core::seal::Sealer;
 use hookd_core::store::{
-    BreakerChange, Candidate, ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims, breaker_changes,
-    pick_within_limits, round_robin,
+    Attempt, BreakerChange, Candidate, ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims,
+    breaker_changes, pick_within_limits, round_robin,
 };
 use sqlx::{PgConnection, PgPool, Row};
 
@@ -102,18 +102,29 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Se
     assemble_claims(&picked, deliveries, hooks, &bodies, &request.lease)
 }
 
+/// Records a batch of attempts in one transaction, each step one statement for the whole
+/// batch: the deliveries whose lease is still held move to their new state, their attempts are
+/// inserted, webhooks to disable are disabled, breakers are updated.
 pub(crate) async fn finish_many(pool: &PgPool, finishes: &[Finish]) -> StoreResult<Vec<bool>> {
     let mut tx = pool.begin().await.map_err(map_err)?;
-    let mut written = Vec::with_capacity(finishes.len());
-    for f in finishes {
-        written.push(finish_one(&mut tx, f).await?);
+    let moved = move_deliveries(&mut tx, finishes).await?;
+    let recorded: Vec<&Finish> = finishes.iter().filter(|f| moved.contains(&f.delivery_id)).collect();
+    insert_attempts(&mut tx, &recorded).await?;
+    for f in &recorded {
+        if let Some(reason) = &f.disable_webhook {
+            sqlx::query(
+                "UPDATE webhooks SET enabled = FALSE, disabled_reason = $1, spec = jsonb_set(spec::jsonb, '{enabled}', 'false')::text, updated_at = $2 \
+                 WHERE id = $3",
+            )
+            .bind(reason)
+            .bind(f.now)
+            .bind(&f.webhook_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
     }
-    let recorded = finishes
-        .iter()
-        .zip(&written)
-        .filter(|(_, ok)| **ok)
-        .map(|(f, _)| (f.webhook_id.as_str(), f.health));
-    for (webhook, change) in breaker_changes(recorded) {
+    for (webhook, change) in breaker_changes(recorded.iter().map(|f| (f.webhook_id.as_str(), f.health))) {
         let (sql, failures, until, since) = match change {
             BreakerChange::Add { failures, until, since } => (
                 "UPDATE webhooks SET consecutive_failures = consecutive_failures + $1, breaker_until = $2, \
@@ -139,60 +150,63 @@ pub(crate) async fn finish_many(pool: &PgPool, finishes: &[Finish]) -> StoreResu
             .map_err(map_err)?;
     }
     tx.commit().await.map_err(map_err)?;
-    Ok(written)
+    Ok(finishes.iter().map(|f| moved.contains(&f.delivery_id)).collect())
 }
 
-async fn finish_one(tx: &mut PgConnection, f: &Finish) -> StoreResult<bool> {
-    let updated = sqlx::query(
-        "UPDATE deliveries SET state = $1, attempts = attempts + 1, failures = $2, next_attempt_at = $3, locked_until = 0, \
-         lease_token = NULL, updated_at = $4, last_status = $5, last_explanation = $6 \
-         WHERE id = $7 AND lease_token = $8 AND state = 'pending'",
+/// Moves each delivery whose lease token still matches to its new state; returns their ids.
+async fn move_deliveries(tx: &mut PgConnection, finishes: &[Finish]) -> StoreResult<HashSet<String>> {
+    let text = |f: fn(&Finish) -> &str| finishes.iter().map(f).collect::<Vec<&str>>();
+    let number = |f: fn(&Finish) -> i64| finishes.iter().map(f).collect::<Vec<i64>>();
+    let status: Vec<Option<i32>> = finishes.iter().map(|f| f.attempt.status.map(i32::from)).collect();
+    let rows = sqlx::query(
+        "UPDATE deliveries d SET state = f.state, attempts = d.attempts + 1, failures = f.failures, next_attempt_at = f.next_at, \
+           locked_until = 0, lease_token = NULL, updated_at = f.now, last_status = f.status, last_explanation = f.explanation \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::text[]) \
+           AS f(id, token, state, failures, next_at, now, status, explanation) \
+         WHERE d.id = f.id AND d.lease_token = f.token AND d.state = 'pending' \
+         RETURNING d.id",
     )
-    .bind(f.state.as_str())
-    .bind(f.failures as i32)
-    .bind(f.next_attempt_at)
-    .bind(f.now)
-    .bind(f.attempt.status.map(i32::from))
-    .bind(&f.attempt.explanation)
-    .bind(&f.delivery_id)
-    .bind(&f.lease_token)
-    .execute(&mut *tx)
+    .bind(text(|f| &f.delivery_id))
+    .bind(text(|f| &f.lease_token))
+    .bind(text(|f| f.state.as_str()))
+    .bind(number(|f| i64::from(f.failures)))
+    .bind(number(|f| f.next_attempt_at))
+    .bind(number(|f| f.now))
+    .bind(&status)
+    .bind(text(|f| &f.attempt.explanation))
+    .fetch_all(&mut *tx)
     .await
     .map_err(map_err)?;
-    if updated.rows_affected() == 0 {
-        return Ok(false);
+    rows.iter().map(|row| row.try_get("id").map_err(map_err)).collect()
+}
+
+async fn insert_attempts(tx: &mut PgConnection, finishes: &[&Finish]) -> StoreResult<()> {
+    if finishes.is_empty() {
+        return Ok(());
     }
-    let a = &f.attempt;
+    let attempts: Vec<&Attempt> = finishes.iter().map(|f| &f.attempt).collect();
+    let text = |f: fn(&Attempt) -> &str| attempts.iter().map(|a| f(a)).collect::<Vec<&str>>();
+    let optional = |f: fn(&Attempt) -> Option<&str>| attempts.iter().map(|a| f(a)).collect::<Vec<Option<&str>>>();
+    let number = |f: fn(&Attempt) -> i64| attempts.iter().map(|a| f(a)).collect::<Vec<i64>>();
+    let status: Vec<Option<i32>> = attempts.iter().map(|a| a.status.map(i32::from)).collect();
     sqlx::query(
         "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status, response_headers, response_body, error_kind, explanation, outcome) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])",
     )
-    .bind(&a.id)
-    .bind(&a.delivery_id)
-    .bind(a.started_at)
-    .bind(a.duration_ms as i64)
-    .bind(a.status.map(i32::from))
-    .bind(&a.response_headers)
-    .bind(&a.response_body)
-    .bind(&a.error_kind)
-    .bind(&a.explanation)
-    .bind(a.outcome.as_str())
+    .bind(text(|a| &a.id))
+    .bind(text(|a| &a.delivery_id))
+    .bind(number(|a| a.started_at))
+    .bind(number(|a| a.duration_ms as i64))
+    .bind(&status)
+    .bind(text(|a| &a.response_headers))
+    .bind(optional(|a| a.response_body.as_deref()))
+    .bind(optional(|a| a.error_kind.as_deref()))
+    .bind(text(|a| &a.explanation))
+    .bind(text(|a| a.outcome.as_str()))
     .execute(&mut *tx)
     .await
     .map_err(map_err)?;
-    if let Some(reason) = &f.disable_webhook {
-        sqlx::query(
-            "UPDATE webhooks SET enabled = FALSE, disabled_reason = $1, spec = jsonb_set(spec::jsonb, '{enabled}', 'false')::text, updated_at = $2 \
-             WHERE id = (SELECT webhook_id FROM deliveries WHERE id = $3)",
-        )
-        .bind(reason)
-        .bind(f.now)
-        .bind(&f.delivery_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-    }
-    Ok(true)
+    Ok(())
 }
 
 pub(crate) async fn release(pool: &PgPool, leases: &[(String, String)]) -> StoreResult<()> {
