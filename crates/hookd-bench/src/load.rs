@@ -27,6 +27,8 @@ pub(crate) struct Measured {
     /// `backlog`: the database's size with every delivery pending.
     pub(crate) database_mib: f64,
     pub(crate) hookd_cpu_seconds: f64,
+    /// How busy all cores were (hookd, database, receiver, load generator), percent.
+    pub(crate) machine_busy_percent: f64,
     pub(crate) hookd_peak_rss_mib: f64,
     pub(crate) ready_ms: f64,
     pub(crate) idle_rss_mib: f64,

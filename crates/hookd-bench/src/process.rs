@@ -52,6 +52,34 @@ impl Proc {
     }
 }
 
+/// The whole machine's CPU time so far, from /proc/stat: (busy, total) in ticks, busy being
+/// everything but idle and I/O wait. Two readings give how busy every core was in between.
+pub(crate) fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    (total.saturating_sub(idle), total)
+}
+
+/// How busy the machine's cores were since `before` (a [`machine_ticks`] reading), percent.
+pub(crate) fn machine_busy_percent(before: (u64, u64)) -> f64 {
+    let (busy, total) = machine_ticks();
+    let (busy, total) = (busy.saturating_sub(before.0), total.saturating_sub(before.1));
+    if total == 0 {
+        0.0
+    } else {
+        busy as f64 * 100.0 / total as f64
+    }
+}
+
 fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let path = exe.with_file_name(name);

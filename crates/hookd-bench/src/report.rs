@@ -85,6 +85,10 @@ fn figures(m: &Measured) -> Vec<(&'static str, Option<f64>)> {
             (m.hookd_cpu_seconds > 0.0).then(|| m.hookd_cpu_seconds * 1000.0 / m.delivered_requests.max(1) as f64),
         ),
         (
+            "machine CPU busy %",
+            (m.machine_busy_percent > 0.0).then_some(m.machine_busy_percent),
+        ),
+        (
             "peak RSS MiB",
             (m.hookd_peak_rss_mib > 0.0).then_some(m.hookd_peak_rss_mib),
         ),

@@ -115,6 +115,7 @@ async fn ceiling(args: &RunArgs) -> anyhow::Result<Measured> {
     let deadline = Instant::now() + args.deadline();
     let (_receiver, receiver_url) = process::start_receiver(0)?;
     let started = now_us();
+    let machine_before = process::machine_ticks();
     let urls = [format!("{receiver_url}/direct")];
     let (latencies, load_seconds) = drive(&urls, args.records, 1, args.concurrency, deadline).await?;
     let client = reqwest::Client::new();
@@ -128,6 +129,7 @@ async fn ceiling(args: &RunArgs) -> anyhow::Result<Measured> {
         delivery_seconds: (stats.last_at_us.saturating_sub(started)) as f64 / 1e6,
         e2e_latencies_us: stats.latencies_us,
         ingest_latencies_us: latencies,
+        machine_busy_percent: process::machine_busy_percent(machine_before),
         complete,
         ..Measured::default()
     })
@@ -164,6 +166,7 @@ async fn throughput(scenario: Scenario, args: &RunArgs) -> anyhow::Result<Measur
             .await?;
     }
     let cpu_before = gateway.cpu_seconds();
+    let machine_before = process::machine_ticks();
     let started = now_us();
     let urls = gateway.ingest_urls();
     let (latencies, load_seconds) =
@@ -181,6 +184,7 @@ async fn throughput(scenario: Scenario, args: &RunArgs) -> anyhow::Result<Measur
         ingest_latencies_us: latencies,
         e2e_latencies_us: stats.latencies_us,
         hookd_cpu_seconds: gateway.cpu_seconds() - cpu_before,
+        machine_busy_percent: process::machine_busy_percent(machine_before),
         hookd_peak_rss_mib: gateway.peak_rss_mib(),
         complete,
         ..Measured::default()
@@ -214,6 +218,7 @@ async fn isolation(args: &RunArgs) -> anyhow::Result<Measured> {
             .await?;
     }
     let cpu_before = gateway.cpu_seconds();
+    let machine_before = process::machine_ticks();
     let started = now_us();
     let load_seconds = drive_paced(&gateway.ingest_urls()[0], records, args.rate, deadline).await?;
     let (stats, complete) = wait_delivered(&gateway.client, &healthy_url, records as u64, deadline).await?;
@@ -228,6 +233,7 @@ async fn isolation(args: &RunArgs) -> anyhow::Result<Measured> {
         e2e_latencies_us: stats.latencies_us,
         alone_e2e_latencies_us: alone_stats.latencies_us,
         hookd_cpu_seconds: gateway.cpu_seconds() - cpu_before,
+        machine_busy_percent: process::machine_busy_percent(machine_before),
         hookd_peak_rss_mib: gateway.peak_rss_mib(),
         complete: complete && alone_complete,
         ..Measured::default()
@@ -250,6 +256,7 @@ async fn backlog(args: &RunArgs) -> anyhow::Result<Measured> {
         drive(&gateway.ingest_urls(), records / 100, 100, args.concurrency, deadline).await?;
     let database_mib = dir_mib(gateway.dirs[0].path());
     let cpu_before = gateway.cpu_seconds();
+    let machine_before = process::machine_ticks();
     let (_receiver, receiver_url) = process::start_receiver(port)?;
     let up = now_us();
     let (stats, complete) = wait_delivered(&gateway.client, &receiver_url, records as u64, deadline).await?;
@@ -268,6 +275,7 @@ async fn backlog(args: &RunArgs) -> anyhow::Result<Measured> {
         delivery_seconds: (stats.last_at_us.saturating_sub(first)) as f64 / 1e6,
         ingest_latencies_us: latencies,
         hookd_cpu_seconds: gateway.cpu_seconds() - cpu_before,
+        machine_busy_percent: process::machine_busy_percent(machine_before),
         hookd_peak_rss_mib: gateway.peak_rss_mib(),
         database_mib,
         complete,
