@@ -104,6 +104,7 @@ pub(crate) async fn run_once(scenario: Scenario, args: &RunArgs) -> anyhow::Resu
         Scenario::Ceiling => ceiling(args).await,
         Scenario::Idle => idle(args).await,
         Scenario::Isolation => isolation(args).await,
+        Scenario::Steady => steady(args).await,
         Scenario::Backlog => backlog(args).await,
         Scenario::Single | Scenario::Batch | Scenario::Postgres | Scenario::Fanout10 | Scenario::Fanout100 => {
             throughput(scenario, args).await
@@ -191,6 +192,17 @@ async fn throughput(scenario: Scenario, args: &RunArgs) -> anyhow::Result<Measur
     })
 }
 
+/// One webhook at a steady `--steady-rate`: the latency from send to arrival below saturation.
+async fn steady(args: &RunArgs) -> anyhow::Result<Measured> {
+    let deadline = Instant::now() + args.deadline();
+    let (_receiver, receiver_url) = process::start_receiver(0)?;
+    let gateway = Gateway::start(Scenario::Steady, args).await?;
+    gateway
+        .webhook(json!({ "name": "steady", "kind": "data", "url": format!("{receiver_url}/hook") }))
+        .await?;
+    paced(&gateway, &receiver_url, args.records / 2, args.steady_rate, deadline).await
+}
+
 /// One healthy webhook at a steady `--rate`, first alone, then beside 9 webhooks whose
 /// receiver answers after 10 s: the healthy webhook's latency both times.
 async fn isolation(args: &RunArgs) -> anyhow::Result<Measured> {
@@ -203,8 +215,7 @@ async fn isolation(args: &RunArgs) -> anyhow::Result<Measured> {
     alone
         .webhook(json!({ "name": "healthy", "kind": "data", "url": format!("{alone_url}/hook") }))
         .await?;
-    drive_paced(&alone.ingest_urls()[0], records, args.rate, deadline).await?;
-    let (alone_stats, alone_complete) = wait_delivered(&alone.client, &alone_url, records as u64, deadline).await?;
+    let before = paced(&alone, &alone_url, records, args.rate, deadline).await?;
     drop(alone);
 
     let gateway = Gateway::start(Scenario::Isolation, args).await?;
@@ -217,11 +228,28 @@ async fn isolation(args: &RunArgs) -> anyhow::Result<Measured> {
             .webhook(json!({ "name": format!("slow-{i}"), "kind": "data", "url": url, "timeout": "30s" }))
             .await?;
     }
+    let beside = paced(&gateway, &healthy_url, records, args.rate, deadline).await?;
+    Ok(Measured {
+        alone_e2e_latencies_us: before.e2e_latencies_us,
+        complete: beside.complete && before.complete,
+        ..beside
+    })
+}
+
+/// Sends `records` records one per request at `rate` per second to the gateway's first
+/// process and waits until the receiver at `receiver_url` has them all.
+async fn paced(
+    gateway: &Gateway,
+    receiver_url: &str,
+    records: usize,
+    rate: u32,
+    deadline: Instant,
+) -> anyhow::Result<Measured> {
     let cpu_before = gateway.cpu_seconds();
     let machine_before = process::machine_ticks();
     let started = now_us();
-    let load_seconds = drive_paced(&gateway.ingest_urls()[0], records, args.rate, deadline).await?;
-    let (stats, complete) = wait_delivered(&gateway.client, &healthy_url, records as u64, deadline).await?;
+    let load_seconds = drive_paced(&gateway.ingest_urls()[0], records, rate, deadline).await?;
+    let (stats, complete) = wait_delivered(&gateway.client, receiver_url, records as u64, deadline).await?;
     Ok(Measured {
         records: records as u64,
         delivered_records: stats.records,
@@ -231,11 +259,10 @@ async fn isolation(args: &RunArgs) -> anyhow::Result<Measured> {
         load_seconds,
         delivery_seconds: (stats.last_at_us.saturating_sub(started)) as f64 / 1e6,
         e2e_latencies_us: stats.latencies_us,
-        alone_e2e_latencies_us: alone_stats.latencies_us,
         hookd_cpu_seconds: gateway.cpu_seconds() - cpu_before,
         machine_busy_percent: process::machine_busy_percent(machine_before),
         hookd_peak_rss_mib: gateway.peak_rss_mib(),
-        complete: complete && alone_complete,
+        complete,
         ..Measured::default()
     })
 }

@@ -12,6 +12,7 @@ fn every_scenario_runs_and_writes_its_results() {
         "ceiling",
         "single",
         "batch",
+        "steady",
         "fanout-10",
         "fanout-100",
         "isolation",
