@@ -261,6 +261,32 @@ pub struct Claimed {
     pub records: Vec<String>,
 }
 
+impl Claimed {
+    /// A delivery written already leased (`delivery.lease` is `lease`), as it is stored: to
+    /// attempt it at once without claiming it back from the store.
+    pub fn created(delivery: &NewDelivery, lease: Lease, webhook: Arc<Webhook>, records: Vec<String>) -> Self {
+        Self {
+            delivery: Delivery {
+                id: delivery.id.clone(),
+                workspace_id: delivery.workspace_id.clone(),
+                webhook_id: delivery.webhook_id.clone(),
+                state: DeliveryState::Pending,
+                record_ids: delivery.record_ids.clone(),
+                attempts: 0,
+                failures: 0,
+                next_attempt_at: lease.until.max(delivery.created_at),
+                created_at: delivery.created_at,
+                updated_at: delivery.created_at,
+                last_status: None,
+                last_explanation: None,
+            },
+            lease,
+            webhook,
+            records,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
     pub now: Millis,

@@ -116,13 +116,15 @@ async fn commit(jobs: &mut Vec<Job>, store: &dyn Store, clock: &dyn Clock, dispa
         Err(err) => return fail_all(jobs, err),
     };
     let timestamp_in = rfc3339(now);
-    let requests: Vec<IngestRequest> = jobs
+    let mut requests: Vec<IngestRequest> = jobs
         .iter()
         .map(|job| prepare(&job.submission, &webhooks, now, &timestamp_in))
         .collect();
     let deliveries: usize = requests.iter().map(|r| r.deliveries.len()).sum();
+    let leased = dispatcher.lease_new(&mut requests, &webhooks, now);
     match store.commit_ingest(&requests).await {
         Ok(results) => {
+            dispatcher.hand_over(leased, &requests, &results);
             for (job, (request, result)) in jobs.drain(..).zip(requests.iter().zip(results)) {
                 if matches!(result, IngestResult::Committed(_)) && job.submission.fixed.is_none() {
                     metrics::records_ingested(job.submission.records[0].kind.as_str(), request.records.len());
@@ -134,6 +136,7 @@ async fn commit(jobs: &mut Vec<Job>, store: &dyn Store, clock: &dyn Clock, dispa
             }
         }
         Err(err) => {
+            dispatcher.forget(leased, &requests);
             tracing::error!(error = ?err, requests = jobs.len(), "ingest commit failed; nothing of it was written");
             fail_all(jobs, err);
         }

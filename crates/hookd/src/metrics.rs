@@ -44,6 +44,11 @@ pub fn records_ingested(kind: &'static str, count: usize) {
     counter!("hookd_records_ingested_total", "kind" => kind).increment(count as u64);
 }
 
+/// Deliveries written leased to this process's dispatcher and attempted without a claim.
+pub fn handed_over(count: usize) {
+    counter!("hookd_deliveries_handed_over_total").increment(count as u64);
+}
+
 pub fn commit_batch(requests: usize) {
     histogram!(COMMIT_BATCH).record(requests as f64);
 }

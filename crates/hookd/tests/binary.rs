@@ -368,3 +368,63 @@ async fn secrets_are_encrypted_at_rest_with_the_configured_key() {
     assert_eq!(read.url, url);
     assert!(server.terminate().success());
 }
+
+#[tokio::test]
+async fn new_records_are_handed_to_the_dispatcher_at_once_and_logged_like_any_delivery() {
+    use hookd::client::{Client, DeliveryFilter};
+    const KEY: &str = "hk_admin_handoff_test_key_0123456";
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(
+        dir.path(),
+        &[
+            ("HOOKD_ADMIN_KEY", KEY),
+            ("HOOKD_DELIVERY__ALLOW_NETWORKS", "127.0.0.1/32"),
+        ],
+    );
+    let client = Client::new(&server.url, KEY);
+    let ws = client.create_workspace(Some("handoff")).await.unwrap().id;
+    let (hook_url, seen) = common::receiver(Duration::ZERO).await;
+    let hook = serde_json::json!({ "name": "sink", "kind": "data", "url": hook_url });
+    client.create_webhook(&ws, &hook).await.unwrap();
+    let mut acked = std::collections::HashSet::new();
+    for n in 0..20 {
+        let record = serde_json::json!({ "device_id": "d1", "tag": "t", "payload": { "n": n } });
+        acked.extend(client.send_data(&ws, &record, None).await.unwrap().ids);
+    }
+    assert_eq!(common::missing_after(&acked, &seen, Duration::from_secs(30)).await, 0);
+    assert_eq!(seen.lock().unwrap().duplicates(), 0);
+
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let handed: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("hookd_deliveries_handed_over_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        handed >= 15.0,
+        "an idle dispatcher takes new deliveries at once: {handed} of 20"
+    );
+    // Each is logged like any delivery: delivered, after one attempt. (Results are written
+    // just after the receiver answers, so poll briefly.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = client.list_deliveries(&ws, &DeliveryFilter::default()).await.unwrap();
+        let done = page
+            .data
+            .iter()
+            .filter(|d| d.state == hookd::model::DeliveryState::Delivered && d.attempt_count == 1)
+            .count();
+        if done == 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{done} of 20 logged as delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(server.terminate().success());
+}

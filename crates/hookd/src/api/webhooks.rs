@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use hookd_core::id::new_id;
 use hookd_core::record::RecordIn;
 use hookd_core::signature::{generate_secret, secret_key};
-use hookd_core::store::{Claimed, Delivery, DeliveryState, Lease, NewDelivery, ReplayQuery};
+use hookd_core::store::{Claimed, DeliveryState, Lease, NewDelivery, ReplayQuery};
 use hookd_core::timefmt::{parse_rfc3339, rfc3339};
 use hookd_core::validation::Fields;
 use hookd_core::webhook::{PreviousSecret, Webhook, WebhookLimits, WebhookSpec, apply_patch};
@@ -284,25 +284,8 @@ async fn send_test(
         .submit(submission)
         .await
         .map_err(crate::api::ingest::submit_error)?;
-    let claimed = Claimed {
-        delivery: Delivery {
-            id: delivery.id.clone(),
-            workspace_id: ws,
-            webhook_id: webhook.id.clone(),
-            state: DeliveryState::Pending,
-            record_ids: delivery.record_ids,
-            attempts: 0,
-            failures: 0,
-            next_attempt_at: lease.until,
-            created_at: now,
-            updated_at: now,
-            last_status: None,
-            last_explanation: None,
-        },
-        lease,
-        records: vec![record.stamp(&record_id, &webhook.workspace_id, &rfc3339(now))],
-        webhook: webhook.into(),
-    };
+    let records = vec![record.stamp(&record_id, &webhook.workspace_id, &rfc3339(now))];
+    let claimed = Claimed::created(&delivery, lease, webhook.into(), records);
     let attempt = state.dispatcher.deliver(claimed).await;
     Ok(Json(model::TestResult {
         delivery_id: delivery.id,

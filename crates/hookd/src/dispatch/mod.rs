@@ -9,11 +9,13 @@
 //! is how tests step it deterministically.
 
 mod events;
+mod handoff;
 pub mod network;
 mod request;
 pub mod sender;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::DispatchSettings;
 use crate::ingest::{Committer, Submission, WeakCommitter};
 use crate::metrics;
+pub use handoff::Leased;
 use hookd_core::record::RecordIn;
 use sender::Sender;
 
@@ -55,8 +58,10 @@ struct Inner {
     wake: Notify,
     /// Where operational events are ingested.
     events: OnceLock<WeakCommitter>,
-    /// Leases this process holds: delivery id → (lease token, webhook id).
+    /// Attempts this process has leased whose request is not answered yet (what the
+    /// concurrency limits count): delivery id → (lease token, webhook id).
     in_flight: Mutex<HashMap<String, (String, String)>>,
+    handoff: handoff::Handoff,
 }
 
 impl Dispatcher {
@@ -74,6 +79,7 @@ impl Dispatcher {
                 wake: Notify::new(),
                 events: OnceLock::new(),
                 in_flight: Mutex::new(HashMap::new()),
+                handoff: handoff::Handoff::new(),
             }),
         }
     }
@@ -96,6 +102,18 @@ impl Dispatcher {
     /// `shutdown_grace` and gives the rest back.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut tasks = JoinSet::new();
+        let taken = self
+            .inner
+            .handoff
+            .arrivals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(mut arrivals) = taken else {
+            tracing::error!("the dispatcher is already running");
+            return;
+        };
+        self.inner.handoff.running.store(true, Ordering::Release);
         // Other processes' new work (PostgreSQL's NOTIFY) wakes this loop too.
         let watcher = {
             let this = self.clone();
@@ -110,19 +128,26 @@ impl Dispatcher {
         // Claim in rounds of at least this many free slots while attempts are in flight, so a
         // busy dispatcher makes a few large claims rather than one per finished attempt.
         let round = (self.inner.settings.concurrency / 16).max(1);
+        let spawn = |tasks: &mut JoinSet<()>, claimed: Claimed| {
+            let this = self.clone();
+            tasks.spawn(async move {
+                this.deliver(claimed).await;
+            });
+        };
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
-            let free = self.inner.settings.concurrency.saturating_sub(tasks.len());
+            while let Ok(claimed) = arrivals.try_recv() {
+                spawn(&mut tasks, claimed);
+            }
+            // Handed-over deliveries hold their slots from the moment they are leased.
+            let free = self.inner.settings.concurrency.saturating_sub(self.in_flight_count());
             let mut claimed_all = false;
             if free >= round || (free > 0 && tasks.is_empty()) {
                 match self.claim(free).await {
                     Ok(batch) => {
                         claimed_all = !batch.is_empty() && batch.len() == free;
                         for claimed in batch {
-                            let this = self.clone();
-                            tasks.spawn(async move {
-                                this.deliver(claimed).await;
-                            });
+                            spawn(&mut tasks, claimed);
                         }
                     }
                     Err(err) => {
@@ -142,12 +167,17 @@ impl Dispatcher {
             };
             tokio::select! {
                 () = self.inner.wake.notified() => {}
+                Some(claimed) = arrivals.recv() => spawn(&mut tasks, claimed),
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 () = tokio::time::sleep(sleep) => {}
                 () = shutdown.cancelled() => {}
             }
         }
         watcher.abort();
+        self.inner.handoff.running.store(false, Ordering::Release);
+        while let Ok(claimed) = arrivals.try_recv() {
+            spawn(&mut tasks, claimed);
+        }
         let grace = self.inner.settings.shutdown_grace;
         let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
@@ -196,12 +226,18 @@ impl Dispatcher {
             breaker_threshold: self.inner.settings.breaker_failures,
             in_flight,
         };
+        let generation = self.inner.handoff.generation();
         let claimed = self.inner.store.claim_due(&request).await?;
+        self.inner.handoff.claimed(generation, claimed.len(), limit);
         let mut map = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         for c in &claimed {
             map.insert(c.delivery.id.clone(), (c.lease.token.clone(), c.webhook.id.clone()));
         }
         Ok(claimed)
+    }
+
+    fn in_flight_count(&self) -> usize {
+        self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Gives back every lease still held (after aborted attempts), so another start retries
@@ -264,6 +300,13 @@ impl Dispatcher {
         let started_at = inner.clock.now();
         let outgoing = request::build(&claimed, started_at);
         let answer = inner.sender.send(outgoing, started_at).await;
+        // The receiver is done with it: its slot is free while the result is written (the
+        // lease keeps the delivery from being claimed again until then).
+        inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&claimed.delivery.id);
         let decision = decide(
             &answer.response,
             claimed.delivery.failures,
@@ -332,11 +375,6 @@ impl Dispatcher {
         if matches!(answer.response, Response::Error(ErrorKind::Blocked)) {
             tracing::info!(delivery = %claimed.delivery.id, url = %claimed.webhook.spec.url, "delivery blocked by the SSRF policy");
         }
-        inner
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&claimed.delivery.id);
         attempt
     }
 }
