@@ -5,18 +5,20 @@
 //!
 //! Nothing changes for what is stored: a handed-over delivery is a pending delivery under a
 //! lease like a claimed one, so if this process dies its lease expires and any process
-//! attempts it. Deliveries the dispatcher cannot take at once (no room, a webhook at its
-//! in-flight limit or with failures in a row) are written unleased as before, and from then on
-//! new deliveries go through the store until a claim round finds less due than it could take:
-//! nothing handed over overtakes deliveries waiting in the store.
+//! attempts it. A delivery the dispatcher cannot take at once (no room, its webhook at its
+//! in-flight limit or with failures in a row) is written unleased as before, and from then on
+//! that webhook's new deliveries go through the store too, until a claim round that could have
+//! claimed for the webhook finds nothing of it: nothing handed over overtakes deliveries of its
+//! webhook waiting in the store, and a webhook with a pile waiting does not hold back others.
+//! Like claims, the last quarter of the slots only goes to webhooks with few in flight.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hookd_core::clock::Millis;
 use hookd_core::id::new_id;
-use hookd_core::store::{Claimed, IngestRequest, IngestResult, Lease};
+use hookd_core::store::{ClaimRequest, Claimed, IngestRequest, IngestResult, Lease, RESERVE_BELOW};
 use hookd_core::webhook::Webhook;
 use tokio::sync::mpsc;
 
@@ -26,13 +28,20 @@ use crate::metrics;
 pub(super) struct Handoff {
     /// Set while [`Dispatcher::run`] loops: a stepped dispatcher takes nothing handed over.
     pub(super) running: AtomicBool,
-    /// The store may hold due deliveries this dispatcher has not claimed.
-    behind: AtomicBool,
-    /// Commits that wrote deliveries unleased, so a claim round that raced one does not
-    /// conclude the store holds nothing more.
-    unleased: AtomicU64,
+    /// Set once a claim round found less due than it could take: until then the store may hold
+    /// anything.
+    started: AtomicBool,
+    behind: Mutex<Behind>,
     queue: mpsc::UnboundedSender<Claimed>,
     pub(super) arrivals: Mutex<Option<mpsc::UnboundedReceiver<Claimed>>>,
+}
+
+/// Webhooks the store may hold due, unclaimed deliveries of, each with the number of its
+/// latest unleased write (so a claim round that raced a write does not clear it).
+#[derive(Default, Clone)]
+pub(super) struct Behind {
+    writes: u64,
+    webhooks: HashMap<String, u64>,
 }
 
 impl Handoff {
@@ -40,24 +49,38 @@ impl Handoff {
         let (queue, arrivals) = mpsc::unbounded_channel();
         Self {
             running: AtomicBool::new(false),
-            behind: AtomicBool::new(true),
-            unleased: AtomicU64::new(0),
+            started: AtomicBool::new(false),
+            behind: Mutex::new(Behind::default()),
             queue,
             arrivals: Mutex::new(Some(arrivals)),
         }
     }
 
-    /// Read before a claim round; see [`Handoff::claimed`].
-    pub(super) fn generation(&self) -> u64 {
-        self.unleased.load(Ordering::Acquire)
+    fn behind(&self) -> std::sync::MutexGuard<'_, Behind> {
+        self.behind.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// After a claim round that started at `generation` and took `claimed` of the `limit` it
-    /// could: if it took less and no commit wrote unleased deliveries meanwhile, nothing due
-    /// is waiting in the store.
-    pub(super) fn claimed(&self, generation: u64, claimed: usize, limit: usize) {
-        if claimed < limit && self.unleased.load(Ordering::Acquire) == generation {
-            self.behind.store(false, Ordering::Release);
+    /// Taken before a claim round; see [`Handoff::claimed`].
+    pub(super) fn snapshot(&self) -> Behind {
+        self.behind().clone()
+    }
+
+    /// After a claim round (`request`, which took `claimed`, and `before` it): if it took less
+    /// than it could, every webhook it could claim for but took nothing of has nothing due in
+    /// the store, unless one of its deliveries was written unleased meanwhile.
+    pub(super) fn claimed(&self, before: &Behind, request: &ClaimRequest, claimed: &[Claimed]) {
+        if claimed.len() >= request.limit {
+            return;
+        }
+        self.started.store(true, Ordering::Release);
+        let blocked: HashSet<String> = request.blocked_webhooks().into_iter().collect();
+        let took: HashSet<&str> = claimed.iter().map(|c| c.webhook.id.as_str()).collect();
+        let mut behind = self.behind();
+        for (webhook, write) in &before.webhooks {
+            let unchanged = behind.webhooks.get(webhook) == Some(write);
+            if unchanged && !blocked.contains(webhook) && !took.contains(webhook.as_str()) {
+                behind.webhooks.remove(webhook);
+            }
         }
     }
 }
@@ -99,33 +122,35 @@ impl Dispatcher {
             return leased;
         }
         let handoff = &inner.handoff;
-        if !handoff.running.load(Ordering::Acquire) || handoff.behind.load(Ordering::Acquire) {
-            self.wrote_unleased();
-            return leased;
-        }
+        let active = handoff.running.load(Ordering::Acquire) && handoff.started.load(Ordering::Acquire);
         let by_id: HashMap<&str, &Webhook> = webhooks.values().flatten().map(|w| (w.id.as_str(), w)).collect();
         let mut in_flight = inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let mut behind = handoff.behind();
         let mut per_webhook: HashMap<String, usize> = HashMap::new();
         for (_, webhook) in in_flight.values() {
             *per_webhook.entry(webhook.clone()).or_default() += 1;
         }
-        // The reserve stays for claims, as for webhooks with many attempts in flight.
-        let mut room = settings
-            .concurrency
-            .saturating_sub(settings.concurrency / 4)
-            .saturating_sub(in_flight.len());
-        let mut all = true;
+        // As for claims: the last quarter of the slots only for webhooks with few in flight.
+        let mut room = settings.concurrency.saturating_sub(in_flight.len());
+        let reserve = settings.concurrency / 4;
         for (r, request) in requests.iter_mut().enumerate() {
             for (d, delivery) in request.deliveries.iter_mut().enumerate() {
                 if delivery.lease.is_some() {
                     continue;
                 }
+                let busy = per_webhook.entry(delivery.webhook_id.clone()).or_default();
+                let takes = active
+                    && room > 0
+                    && *busy < settings.per_webhook_in_flight
+                    && (room > reserve || *busy < RESERVE_BELOW)
+                    && !behind.webhooks.contains_key(&delivery.webhook_id);
                 let healthy = by_id
                     .get(delivery.webhook_id.as_str())
-                    .filter(|w| w.health.consecutive_failures == 0);
-                let busy = per_webhook.entry(delivery.webhook_id.clone()).or_default();
-                let Some(webhook) = healthy.filter(|_| room > 0 && *busy < settings.per_webhook_in_flight) else {
-                    all = false;
+                    .filter(|w| takes && w.health.consecutive_failures == 0);
+                let Some(webhook) = healthy else {
+                    behind.writes += 1;
+                    let write = behind.writes;
+                    behind.webhooks.insert(delivery.webhook_id.clone(), write);
                     continue;
                 };
                 room -= 1;
@@ -142,17 +167,7 @@ impl Dispatcher {
                 leased.picked.push((r, d));
             }
         }
-        drop(in_flight);
-        if !all {
-            self.wrote_unleased();
-        }
         leased
-    }
-
-    fn wrote_unleased(&self) {
-        let handoff = &self.inner.handoff;
-        handoff.unleased.fetch_add(1, Ordering::AcqRel);
-        handoff.behind.store(true, Ordering::Release);
     }
 
     /// Attempts the leased deliveries of the requests that were committed; the others' leases
@@ -275,8 +290,23 @@ mod tests {
             .count()
     }
 
+    fn round(limit: usize, in_flight: &[(&Webhook, usize)]) -> ClaimRequest {
+        ClaimRequest {
+            now: NOW,
+            lease: Lease {
+                token: "l".into(),
+                until: NOW,
+            },
+            limit,
+            per_webhook_limit: 2,
+            reserve: 2,
+            breaker_threshold: 5,
+            in_flight: in_flight.iter().map(|(w, n)| (w.id.clone(), *n)).collect(),
+        }
+    }
+
     #[tokio::test]
-    async fn new_deliveries_are_leased_only_with_room_and_nothing_waiting_in_the_store() {
+    async fn new_deliveries_are_leased_only_with_room_and_nothing_of_their_webhook_waiting() {
         let dir = tempfile::tempdir().unwrap();
         let dispatcher = dispatcher(dir.path()).await;
         let (healthy, failing, other) = (webhook(0), webhook(1), webhook(0));
@@ -296,31 +326,48 @@ mod tests {
             "nothing until a claim round found the store empty"
         );
 
-        let generation = handoff.generation();
-        handoff.claimed(generation, 0, 8);
+        let before = handoff.snapshot();
+        handoff.claimed(&before, &round(8, &[]), &[]);
         let mut first = vec![request(&[&healthy, &failing], 3)];
         let leases = dispatcher.lease_new(&mut first, &webhooks, NOW);
         assert_eq!(leased(&first, &healthy), 2, "up to the webhook's in-flight limit");
         assert_eq!(leased(&first, &failing), 0, "never a webhook failing in a row");
         assert_eq!(dispatcher.in_flight_count(), 2, "leased deliveries hold their slots");
 
-        let mut requests = vec![request(&[&other], 1)];
+        let mut requests = vec![request(&[&other, &healthy], 1)];
         dispatcher.lease_new(&mut requests, &webhooks, NOW);
         assert_eq!(
             leased(&requests, &other),
+            1,
+            "a webhook with nothing waiting is not held back"
+        );
+        assert_eq!(
+            leased(&requests, &healthy),
             0,
-            "the store holds unleased deliveries now: nothing overtakes them"
+            "the store holds an unleased delivery of this one: nothing overtakes it"
         );
 
-        let generation = handoff.generation();
-        dispatcher.wrote_unleased();
-        handoff.claimed(generation, 0, 8);
-        assert!(
-            handoff.behind.load(Ordering::Acquire),
-            "a claim that raced an unleased commit"
-        );
-
+        // A claim round that raced a new unleased write, or could not claim for the webhook,
+        // does not conclude that nothing of it is waiting.
+        let before = handoff.snapshot();
+        dispatcher.lease_new(&mut [request(&[&healthy], 1)], &webhooks, NOW);
+        handoff.claimed(&before, &round(8, &[]), &[]);
+        let before = handoff.snapshot();
+        handoff.claimed(&before, &round(8, &[(&healthy, 2)]), &[]);
+        let mut requests = vec![request(&[&healthy], 1)];
         dispatcher.forget(leases, &first);
-        assert_eq!(dispatcher.in_flight_count(), 0, "a failed commit gives the slots back");
+        assert_eq!(dispatcher.in_flight_count(), 1, "a failed commit gives its slots back");
+        dispatcher.lease_new(&mut requests, &webhooks, NOW);
+        assert_eq!(leased(&requests, &healthy), 0);
+
+        let before = handoff.snapshot();
+        handoff.claimed(&before, &round(8, &[]), &[]);
+        let mut requests = vec![request(&[&healthy], 1)];
+        dispatcher.lease_new(&mut requests, &webhooks, NOW);
+        assert_eq!(
+            leased(&requests, &healthy),
+            1,
+            "caught up once a round found nothing of it"
+        );
     }
 }

@@ -226,9 +226,9 @@ impl Dispatcher {
             breaker_threshold: self.inner.settings.breaker_failures,
             in_flight,
         };
-        let generation = self.inner.handoff.generation();
+        let before = self.inner.handoff.snapshot();
         let claimed = self.inner.store.claim_due(&request).await?;
-        self.inner.handoff.claimed(generation, claimed.len(), limit);
+        self.inner.handoff.claimed(&before, &request, &claimed);
         let mut map = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         for c in &claimed {
             map.insert(c.delivery.id.clone(), (c.lease.token.clone(), c.webhook.id.clone()));
