@@ -75,6 +75,7 @@ impl App {
             metrics: metrics::handle(),
             network,
             rate_limit,
+            known: Default::default(),
         });
         Ok(Self {
             listener,

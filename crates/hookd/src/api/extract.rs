@@ -31,8 +31,8 @@ impl Caller {
             return Err(ApiError::NotFound("workspace"));
         }
         state
-            .store
-            .get_workspace(id)
+            .known
+            .workspace(state.store.as_ref(), id)
             .await?
             .ok_or(ApiError::NotFound("workspace"))
     }
@@ -69,7 +69,11 @@ impl FromRequestParts<AppState> for Caller {
         if constant_time_eq(hash.as_bytes(), state.admin_key_hash.as_bytes()) {
             return Ok(Caller::Admin);
         }
-        let found = state.store.find_api_key(&hash).await?.ok_or(ApiError::Unauthorized)?;
+        let found = state
+            .known
+            .api_key(state.store.as_ref(), &hash)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
         if let Some(limiter) = &state.rate_limit {
             if let Err(not_until) = limiter.check_key(&hash) {
                 use governor::clock::Clock;

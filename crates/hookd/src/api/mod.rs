@@ -7,6 +7,7 @@ mod docs;
 pub mod error;
 mod extract;
 mod ingest;
+mod known;
 mod system;
 mod webhooks;
 mod workspaces;
@@ -48,6 +49,8 @@ pub struct Shared {
     pub network: Arc<NetworkPolicy>,
     /// Requests per workspace key (by key hash); `None` when the limit is off.
     pub rate_limit: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
+    /// Workspaces and API keys found before.
+    pub known: known::Known,
 }
 
 /// The per-key rate limiter the settings ask for.
