@@ -128,19 +128,80 @@ pub(crate) async fn run_all(args: RunArgs) -> anyhow::Result<()> {
             figures,
         });
     }
+    let setting = Setting::read();
     let table = markdown(&results, &args);
-    println!("{table}");
+    println!("{}\n\n{table}", setting.line());
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
     }
     std::fs::write(
         &args.out,
-        serde_json::to_string_pretty(&serde_json::json!({ "args": format!("{args:?}"), "results": results }))?,
+        serde_json::to_string_pretty(
+            &serde_json::json!({ "setting": setting, "args": format!("{args:?}"), "results": results }),
+        )?,
     )?;
     let svg = args.out.with_extension("svg");
     std::fs::write(&svg, crate::plot::svg(&results))?;
     eprintln!("results written to {} and {}", args.out.display(), svg.display());
     Ok(())
+}
+
+/// Where and what was measured: the machine, the commit, when.
+#[derive(Debug, Serialize)]
+struct Setting {
+    cpu: String,
+    cores: usize,
+    memory_gib: f64,
+    commit: String,
+    commit_date: String,
+}
+
+impl Setting {
+    fn read() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')))
+            .map_or("unknown", |(_, name)| name.trim())
+            .to_owned();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib: f64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|r| r.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0.0);
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(args)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        };
+        let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        let commit = git(&["rev-parse", "--short", "HEAD"]).map_or("unknown".into(), |c| {
+            if dirty {
+                format!("{c} (with uncommitted changes)")
+            } else {
+                c
+            }
+        });
+        let date = git(&["log", "-1", "--format=%cs"]).unwrap_or_default();
+        Self {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(0, usize::from),
+            memory_gib: memory_kib / (1024.0 * 1024.0),
+            commit,
+            commit_date: date,
+        }
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "machine: {} × {}, {:.0} GiB; commit {}, committed {}",
+            self.cores, self.cpu, self.memory_gib, self.commit, self.commit_date
+        )
+    }
 }
 
 fn markdown(results: &[ScenarioResult], args: &RunArgs) -> String {
