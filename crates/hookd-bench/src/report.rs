@@ -178,7 +178,9 @@ impl Setting {
                 .filter(|o| o.status.success())
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         };
-        let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        // Results written by earlier runs (bench/) do not make the code differ from the commit.
+        let dirty =
+            git(&["status", "--porcelain", "--untracked-files=no", "--", ":!bench"]).is_some_and(|s| !s.is_empty());
         let commit = git(&["rev-parse", "--short", "HEAD"]).map_or("unknown".into(), |c| {
             if dirty {
                 format!("{c} (with uncommitted changes)")
