@@ -66,9 +66,18 @@ pub(crate) enum Scenario {
     Idle,
     /// `single` on PostgreSQL with `--workers` processes (each API and dispatcher).
     Postgres,
+    /// `fanout-10` on PostgreSQL with `--workers` processes.
+    #[value(name = "postgres-fanout-10")]
+    #[serde(rename = "postgres-fanout-10")]
+    PostgresFanout10,
 }
 
 impl Scenario {
+    /// Whether the scenario runs hookd on PostgreSQL (`--postgres-url`, `--workers`).
+    pub(crate) fn on_postgres(self) -> bool {
+        matches!(self, Self::Postgres | Self::PostgresFanout10)
+    }
+
     /// The name on the command line and in reports.
     pub(crate) fn name(self) -> String {
         self.to_possible_value()

@@ -24,7 +24,7 @@ struct Gateway {
 impl Gateway {
     async fn start(scenario: Scenario, args: &RunArgs) -> anyhow::Result<Self> {
         let schema = hookd_postgres::testing::schema_name();
-        let postgres = scenario == Scenario::Postgres;
+        let postgres = scenario.on_postgres();
         let env: Vec<(&str, &str)> = if postgres {
             vec![
                 ("HOOKD_DATABASE_URL", &args.postgres_url),
@@ -106,9 +106,12 @@ pub(crate) async fn run_once(scenario: Scenario, args: &RunArgs) -> anyhow::Resu
         Scenario::Isolation => isolation(args).await,
         Scenario::Steady => steady(args).await,
         Scenario::Backlog => backlog(args).await,
-        Scenario::Single | Scenario::Batch | Scenario::Postgres | Scenario::Fanout10 | Scenario::Fanout100 => {
-            throughput(scenario, args).await
-        }
+        Scenario::Single
+        | Scenario::Batch
+        | Scenario::Postgres
+        | Scenario::PostgresFanout10
+        | Scenario::Fanout10
+        | Scenario::Fanout100 => throughput(scenario, args).await,
     }
 }
 
@@ -154,7 +157,7 @@ async fn throughput(scenario: Scenario, args: &RunArgs) -> anyhow::Result<Measur
     let gateway = Gateway::start(scenario, args).await?;
     let (format, per_request, records, webhooks) = match scenario {
         Scenario::Batch => ("batch", 100, args.records * 10, 1),
-        Scenario::Fanout10 => ("single", 1, args.records / 2, 10),
+        Scenario::Fanout10 | Scenario::PostgresFanout10 => ("single", 1, args.records / 2, 10),
         Scenario::Fanout100 => ("single", 1, args.records / 20, 100),
         _ => ("single", 1, args.records, 1),
     };

@@ -21,7 +21,7 @@ fn every_scenario_runs_and_writes_its_results() {
     ];
     let postgres = std::env::var("HOOKD_TEST_POSTGRES_URL").ok();
     if postgres.is_some() {
-        scenarios.push("postgres");
+        scenarios.extend(["postgres", "postgres-fanout-10"]);
     }
     let mut command = Command::new(env!("CARGO_BIN_EXE_hookd-bench"));
     command
