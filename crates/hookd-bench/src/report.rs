@@ -129,8 +129,8 @@ pub(crate) async fn run_all(args: RunArgs) -> anyhow::Result<()> {
         });
     }
     let setting = Setting::read();
-    let table = markdown(&results, &args);
-    println!("{}\n\n{table}", setting.line());
+    let table = format!("{}\n\n{}", setting.line(), markdown(&results, &args));
+    println!("{table}");
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -140,9 +140,15 @@ pub(crate) async fn run_all(args: RunArgs) -> anyhow::Result<()> {
             &serde_json::json!({ "setting": setting, "args": format!("{args:?}"), "results": results }),
         )?,
     )?;
-    let svg = args.out.with_extension("svg");
+    let (svg, md) = (args.out.with_extension("svg"), args.out.with_extension("md"));
     std::fs::write(&svg, crate::plot::svg(&results))?;
-    eprintln!("results written to {} and {}", args.out.display(), svg.display());
+    std::fs::write(&md, table)?;
+    eprintln!(
+        "results written to {}, {} and {}",
+        args.out.display(),
+        md.display(),
+        svg.display()
+    );
     Ok(())
 }
 

@@ -52,6 +52,15 @@ fn every_scenario_runs_and_writes_its_results() {
     let ran = results["results"].as_array().unwrap();
     assert_eq!(ran.len(), scenarios.len());
     assert!(ran.iter().all(|r| r["complete_runs"] == 1), "{results}");
+    assert!(
+        results["setting"]["commit"].is_string(),
+        "the commit measured: {results}"
+    );
     let plot = std::fs::read_to_string(out.with_extension("svg")).unwrap();
     assert!(plot.starts_with("<svg") && plot.contains("fanout-10"), "{plot}");
+    let markdown = std::fs::read_to_string(out.with_extension("md")).unwrap();
+    assert!(
+        markdown.starts_with("machine: ") && markdown.contains("| delivered records/s |"),
+        "{markdown}"
+    );
 }
