@@ -88,7 +88,7 @@ pub(crate) async fn drive(
     Ok((all, started.elapsed().as_secs_f64()))
 }
 
-pub(crate) async fn receiver_stats(client: &reqwest::Client, receiver: &str) -> anyhow::Result<Stats> {
+async fn receiver_stats(client: &reqwest::Client, receiver: &str) -> anyhow::Result<Stats> {
     Ok(client.get(format!("{receiver}/stats")).send().await?.json().await?)
 }
 

@@ -5,10 +5,16 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::load::{Measured, drive, drive_paced, receiver_stats, wait_delivered};
+use crate::load::{Measured, drive, drive_paced, wait_delivered};
 use crate::process::{self, ADMIN_KEY, Proc};
-use crate::receiver::now_us;
+use crate::receiver::{Stats, now_us};
 use crate::{RunArgs, Scenario};
+
+struct Mark {
+    cpu_seconds: f64,
+    machine: (u64, u64),
+    at_us: u64,
+}
 
 /// The hookd processes of a run, and a workspace on them.
 struct Gateway {
@@ -94,6 +100,31 @@ impl Gateway {
         self.procs.iter().map(Proc::cpu_seconds).sum()
     }
 
+    /// Where a measured phase starts: hookd's CPU, the machine's, the time.
+    fn mark(&self) -> Mark {
+        Mark {
+            cpu_seconds: self.cpu_seconds(),
+            machine: process::machine_ticks(),
+            at_us: now_us(),
+        }
+    }
+
+    /// What the phase since `mark` delivered (`stats`, read from the receiver) and cost.
+    fn measured(&self, mark: &Mark, stats: Stats, complete: bool) -> Measured {
+        Measured {
+            delivered_records: stats.records,
+            delivered_requests: stats.requests,
+            duplicates: stats.duplicates,
+            delivery_seconds: (stats.last_at_us.saturating_sub(mark.at_us)) as f64 / 1e6,
+            e2e_latencies_us: stats.latencies_us,
+            hookd_cpu_seconds: self.cpu_seconds() - mark.cpu_seconds,
+            machine_busy_percent: process::machine_busy_percent(mark.machine),
+            hookd_peak_rss_mib: self.peak_rss_mib(),
+            complete,
+            ..Measured::default()
+        }
+    }
+
     fn peak_rss_mib(&self) -> f64 {
         self.procs.iter().map(|p| p.memory_mib().0).fold(0.0, f64::max)
     }
@@ -169,9 +200,7 @@ async fn throughput(scenario: Scenario, args: &RunArgs) -> anyhow::Result<Measur
             )
             .await?;
     }
-    let cpu_before = gateway.cpu_seconds();
-    let machine_before = process::machine_ticks();
-    let started = now_us();
+    let mark = gateway.mark();
     let urls = gateway.ingest_urls();
     let (latencies, load_seconds) =
         drive(&urls, records / per_request, per_request, args.concurrency, deadline).await?;
@@ -179,19 +208,10 @@ async fn throughput(scenario: Scenario, args: &RunArgs) -> anyhow::Result<Measur
     let (stats, complete) = wait_delivered(&gateway.client, &receiver_url, expected, deadline).await?;
     Ok(Measured {
         records: expected,
-        delivered_records: stats.records,
-        delivered_requests: stats.requests,
-        duplicates: stats.duplicates,
         ingest_requests: latencies.len() as u64,
         load_seconds,
-        delivery_seconds: (stats.last_at_us.saturating_sub(started)) as f64 / 1e6,
         ingest_latencies_us: latencies,
-        e2e_latencies_us: stats.latencies_us,
-        hookd_cpu_seconds: gateway.cpu_seconds() - cpu_before,
-        machine_busy_percent: process::machine_busy_percent(machine_before),
-        hookd_peak_rss_mib: gateway.peak_rss_mib(),
-        complete,
-        ..Measured::default()
+        ..gateway.measured(&mark, stats, complete)
     })
 }
 
@@ -248,25 +268,14 @@ async fn paced(
     rate: u32,
     deadline: Instant,
 ) -> anyhow::Result<Measured> {
-    let cpu_before = gateway.cpu_seconds();
-    let machine_before = process::machine_ticks();
-    let started = now_us();
+    let mark = gateway.mark();
     let load_seconds = drive_paced(&gateway.ingest_urls()[0], records, rate, deadline).await?;
     let (stats, complete) = wait_delivered(&gateway.client, receiver_url, records as u64, deadline).await?;
     Ok(Measured {
         records: records as u64,
-        delivered_records: stats.records,
-        delivered_requests: stats.requests,
-        duplicates: stats.duplicates,
         ingest_requests: records as u64,
         load_seconds,
-        delivery_seconds: (stats.last_at_us.saturating_sub(started)) as f64 / 1e6,
-        e2e_latencies_us: stats.latencies_us,
-        hookd_cpu_seconds: gateway.cpu_seconds() - cpu_before,
-        machine_busy_percent: process::machine_busy_percent(machine_before),
-        hookd_peak_rss_mib: gateway.peak_rss_mib(),
-        complete,
-        ..Measured::default()
+        ..gateway.measured(&mark, stats, complete)
     })
 }
 
@@ -285,31 +294,20 @@ async fn backlog(args: &RunArgs) -> anyhow::Result<Measured> {
     let (latencies, load_seconds) =
         drive(&gateway.ingest_urls(), records / 100, 100, args.concurrency, deadline).await?;
     let database_mib = dir_mib(gateway.dirs[0].path());
-    let cpu_before = gateway.cpu_seconds();
-    let machine_before = process::machine_ticks();
+    let mut mark = gateway.mark();
     let (_receiver, receiver_url) = process::start_receiver(port)?;
-    let up = now_us();
     let (stats, complete) = wait_delivered(&gateway.client, &receiver_url, records as u64, deadline).await?;
-    let first = receiver_stats(&gateway.client, &receiver_url)
-        .await?
-        .first_at_us
-        .unwrap_or(up);
+    // The drain: from the first delivery after the receiver came up to the last.
+    mark.at_us = stats.first_at_us.unwrap_or(mark.at_us);
     Ok(Measured {
         records: records as u64,
-        delivered_records: stats.records,
-        delivered_requests: stats.requests,
-        duplicates: stats.duplicates,
         ingest_requests: latencies.len() as u64,
         load_seconds,
-        // The drain: from the first delivery after the receiver came up to the last.
-        delivery_seconds: (stats.last_at_us.saturating_sub(first)) as f64 / 1e6,
         ingest_latencies_us: latencies,
-        hookd_cpu_seconds: gateway.cpu_seconds() - cpu_before,
-        machine_busy_percent: process::machine_busy_percent(machine_before),
-        hookd_peak_rss_mib: gateway.peak_rss_mib(),
         database_mib,
-        complete,
-        ..Measured::default()
+        // Send-to-arrival here is the time spent waiting for the receiver: not a latency.
+        e2e_latencies_us: Vec::new(),
+        ..gateway.measured(&mark, stats, complete)
     })
 }
 

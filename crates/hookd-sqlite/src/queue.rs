@@ -30,12 +30,11 @@ pub(crate) fn claim_due(conn: &mut Connection, request: &ClaimRequest, sealer: &
     // A probe of a half-open breaker pauses its webhook again until the probe's lease ends (or
     // its result closes or re-opens the breaker), so no other worker probes at the same time.
     let picked_set: HashSet<&str> = picked.iter().map(String::as_str).collect();
-    let mut probing: Vec<&str> = candidates
+    let probing: Vec<&str> = candidates
         .iter()
         .filter(|c| c.half_open && picked_set.contains(c.delivery_id.as_str()))
         .map(|c| c.webhook_id.as_str())
         .collect();
-    probing.dedup();
     for webhook in probing {
         tx.prepare_cached("UPDATE webhooks SET breaker_until = ? WHERE id = ?")?
             .execute(params![request.lease.until, webhook])?;

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use hookd_core::id::new_id;
 use hookd_core::record::RecordIn;
 use hookd_core::signature::{generate_secret, secret_key};
-use hookd_core::store::{Claimed, DeliveryState, Lease, NewDelivery, ReplayQuery};
+use hookd_core::store::{Claimed, DeliveryState, NewDelivery, ReplayQuery};
 use hookd_core::timefmt::{parse_rfc3339, rfc3339};
 use hookd_core::validation::Fields;
 use hookd_core::webhook::{PreviousSecret, Webhook, WebhookLimits, WebhookSpec, apply_patch};
@@ -259,10 +259,7 @@ async fn send_test(
         "TEST",
         json!({ "webhook_id": webhook.id, "message": "This is a test event sent by hookd.", "sent_at": rfc3339(now) }),
     );
-    let lease = Lease {
-        token: new_id("lse"),
-        until: now + state.settings.dispatch.lease.as_millis() as i64,
-    };
+    let lease = state.dispatcher.lease(now);
     let delivery = NewDelivery {
         id: new_id("dlv"),
         workspace_id: ws.clone(),

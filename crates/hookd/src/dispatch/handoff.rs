@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hookd_core::clock::Millis;
-use hookd_core::id::new_id;
 use hookd_core::store::{ClaimRequest, Claimed, IngestRequest, IngestResult, Lease, RESERVE_BELOW};
 use hookd_core::webhook::Webhook;
 use tokio::sync::mpsc;
@@ -106,19 +105,11 @@ impl Dispatcher {
         let inner = &self.inner;
         let settings = &inner.settings;
         let mut leased = Leased {
-            lease: Lease {
-                token: new_id("lse"),
-                until: now + settings.lease.as_millis() as i64,
-            },
+            lease: self.lease(now),
             picked: Vec::new(),
             webhooks: HashMap::new(),
         };
-        let new = requests
-            .iter()
-            .flat_map(|r| &r.deliveries)
-            .filter(|d| d.lease.is_none())
-            .count();
-        if new == 0 {
+        if !requests.iter().flat_map(|r| &r.deliveries).any(|d| d.lease.is_none()) {
             return leased;
         }
         let handoff = &inner.handoff;
@@ -126,13 +117,10 @@ impl Dispatcher {
         let by_id: HashMap<&str, &Webhook> = webhooks.values().flatten().map(|w| (w.id.as_str(), w)).collect();
         let mut in_flight = inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         let mut behind = handoff.behind();
-        let mut per_webhook: HashMap<String, usize> = HashMap::new();
-        for (_, webhook) in in_flight.values() {
-            *per_webhook.entry(webhook.clone()).or_default() += 1;
-        }
-        // As for claims: the last quarter of the slots only for webhooks with few in flight.
+        let mut per_webhook = super::by_webhook(&in_flight);
+        // As for claims: the reserved slots only for webhooks with few in flight.
         let mut room = settings.concurrency.saturating_sub(in_flight.len());
-        let reserve = settings.concurrency / 4;
+        let reserve = self.reserve();
         for (r, request) in requests.iter_mut().enumerate() {
             for (d, delivery) in request.deliveries.iter_mut().enumerate() {
                 if delivery.lease.is_some() {
@@ -227,6 +215,7 @@ mod tests {
     use crate::dispatch::network::NetworkPolicy;
     use crate::dispatch::sender::Sender;
     use hookd_core::clock::SystemClock;
+    use hookd_core::id::new_id;
     use hookd_core::store::{NewDelivery, Store};
     use hookd_core::webhook::WebhookSpec;
     use serde_json::json;

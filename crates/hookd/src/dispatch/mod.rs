@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use hookd_core::clock::Clock;
+use hookd_core::clock::{Clock, Millis};
 use hookd_core::id::new_id;
 use hookd_core::outcome::{ErrorKind, Response, decide};
 use hookd_core::store::{Attempt, ClaimRequest, Claimed, DeliveryState, Finish, Health, Lease, Store, StoreError};
@@ -206,23 +206,13 @@ impl Dispatcher {
 
     async fn claim(&self, limit: usize) -> anyhow::Result<Vec<Claimed>> {
         let now = self.inner.clock.now();
-        let in_flight = {
-            let map = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            let mut counts: HashMap<String, usize> = HashMap::new();
-            for (_, webhook) in map.values() {
-                *counts.entry(webhook.clone()).or_default() += 1;
-            }
-            counts
-        };
+        let in_flight = by_webhook(&self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner()));
         let request = ClaimRequest {
             now,
-            lease: Lease {
-                token: new_id("lse"),
-                until: now + self.inner.settings.lease.as_millis() as i64,
-            },
+            lease: self.lease(now),
             limit,
             per_webhook_limit: self.inner.settings.per_webhook_in_flight,
-            reserve: self.inner.settings.concurrency / 4,
+            reserve: self.reserve(),
             breaker_threshold: self.inner.settings.breaker_failures,
             in_flight,
         };
@@ -234,6 +224,19 @@ impl Dispatcher {
             map.insert(c.delivery.id.clone(), (c.lease.token.clone(), c.webhook.id.clone()));
         }
         Ok(claimed)
+    }
+
+    /// A new lease, from `now` for `dispatch.lease`.
+    pub fn lease(&self, now: Millis) -> Lease {
+        Lease {
+            token: new_id("lse"),
+            until: now + self.inner.settings.lease.as_millis() as i64,
+        }
+    }
+
+    /// The slots kept for webhooks with few attempts in flight: a quarter.
+    fn reserve(&self) -> usize {
+        self.inner.settings.concurrency / 4
     }
 
     fn in_flight_count(&self) -> usize {
@@ -377,6 +380,15 @@ impl Dispatcher {
         }
         attempt
     }
+}
+
+/// Attempts in flight per webhook, from the map of attempts in flight.
+fn by_webhook(in_flight: &HashMap<String, (String, String)>) -> HashMap<String, usize> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for (_, webhook) in in_flight.values() {
+        *counts.entry(webhook.clone()).or_default() += 1;
+    }
+    counts
 }
 
 /// Writes attempt results: everything waiting at that moment, in one transaction.
