@@ -55,7 +55,7 @@ impl Gateway {
         let created: Value = client
             .post(format!("{}/v1/workspaces", bases[0]))
             .bearer_auth(ADMIN_KEY)
-            .json(&json!({}))
+            .json(&json!({ "name": "bench" }))
             .send()
             .await?
             .json()

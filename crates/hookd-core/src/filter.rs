@@ -12,6 +12,8 @@ use crate::record::{Kind, RecordIn};
 use crate::validation::{Fields, ValidationError};
 
 const MAX_VALUES: usize = 1000;
+/// The longest value a filter list may hold: the longest id a record may carry.
+const MAX_VALUE_LEN: usize = 256;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filters {
@@ -49,17 +51,30 @@ impl Filters {
                 "`event_types` filter events; a data webhook filters with `tags`",
             ));
         }
-        for (key, len) in [
-            ("fleets", filters.fleets.len()),
-            ("tags", filters.tags.len()),
-            ("event_types", filters.event_types.len()),
-            ("devices", filters.devices.len()),
-            ("labels", filters.labels.len()),
+        for (key, values) in [
+            ("fleets", &filters.fleets),
+            ("tags", &filters.tags),
+            ("event_types", &filters.event_types),
+            ("devices", &filters.devices),
         ] {
-            if len > MAX_VALUES {
+            if values.len() > MAX_VALUES {
                 return Err(f.invalid(key, format!("at most {MAX_VALUES} values")));
             }
+            for (i, value) in values.iter().enumerate() {
+                let field = format!("{key}[{i}]");
+                if value.trim().is_empty() {
+                    return Err(f.invalid(
+                        &field,
+                        format!("an empty value matches nothing; to match every record, leave `{key}` empty"),
+                    ));
+                }
+                f.check_len(&field, value, MAX_VALUE_LEN)?;
+            }
         }
+        if filters.labels.len() > MAX_VALUES {
+            return Err(f.invalid("labels", format!("at most {MAX_VALUES} values")));
+        }
+        crate::record::check_labels(&f, "labels", &filters.labels)?;
         Ok(filters)
     }
 

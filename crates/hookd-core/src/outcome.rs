@@ -264,6 +264,34 @@ pub fn decide(response: &Response, failures: u32, schedule: &[Duration], jitter:
     }
 }
 
+/// The decision for a one-off attempt (a test send): delivered, or failed and never retried,
+/// whatever the answer. A 410 still disables the webhook: the receiver said it is gone.
+pub fn decide_once(response: &Response, failures: u32) -> Decision {
+    use crate::store::DeliveryState;
+    let what = describe(response);
+    let verdict = classify(response);
+    let (state, failures, consequence) = match verdict {
+        Verdict::Delivered => (DeliveryState::Delivered, 0, "delivered"),
+        Verdict::Failed { disable: true } => (
+            DeliveryState::Failed,
+            failures + 1,
+            "the webhook is disabled: 410 Gone means the receiver is gone for good; a test send is never retried",
+        ),
+        _ => (
+            DeliveryState::Failed,
+            failures + 1,
+            "a test send is made once and never retried",
+        ),
+    };
+    Decision {
+        state,
+        failures,
+        retry_in: None,
+        disable_webhook: matches!(verdict, Verdict::Failed { disable: true }),
+        explanation: format!("{what}; {consequence}"),
+    }
+}
+
 #[cfg(test)]
 mod decide_tests {
     use super::*;
@@ -295,6 +323,38 @@ mod decide_tests {
             "{}",
             last.explanation
         );
+    }
+
+    #[test]
+    fn a_one_off_attempt_is_delivered_or_failed_never_retried() {
+        let busy = Response::Status {
+            code: 503,
+            retry_after: Some(Duration::from_secs(5)),
+        };
+        let once = decide_once(&busy, 0);
+        assert_eq!(
+            (once.state, once.failures, once.retry_in),
+            (DeliveryState::Failed, 1, None)
+        );
+        assert!(once.explanation.contains("never retried"), "{}", once.explanation);
+        let timeout = decide_once(&Response::Error(ErrorKind::Timeout), 0);
+        assert_eq!((timeout.state, timeout.retry_in), (DeliveryState::Failed, None));
+        let ok = decide_once(
+            &Response::Status {
+                code: 204,
+                retry_after: None,
+            },
+            2,
+        );
+        assert_eq!((ok.state, ok.failures), (DeliveryState::Delivered, 0));
+        let gone = decide_once(
+            &Response::Status {
+                code: 410,
+                retry_after: None,
+            },
+            0,
+        );
+        assert!(gone.disable_webhook && gone.state == DeliveryState::Failed);
     }
 
     #[test]

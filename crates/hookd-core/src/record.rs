@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::validation::{Fields, ValidationError, type_name};
+use crate::validation::{Fields, Problems, ValidationError, type_name};
 
 /// Longest accepted identifier-like string (`device_id`, `tag`, `type`, …).
 const MAX_ID_LEN: usize = 256;
@@ -57,6 +57,18 @@ impl RecordIn {
         }
     }
 
+    /// A data point made by hookd itself (e.g. the test send to a data webhook).
+    pub fn data_point(device_id: &str, tag: &str, payload: Value) -> Self {
+        let mut fields = Map::new();
+        fields.insert("device_id".into(), Value::String(device_id.into()));
+        fields.insert("tag".into(), Value::String(tag.into()));
+        fields.insert("payload".into(), payload);
+        Self {
+            kind: Kind::Data,
+            fields,
+        }
+    }
+
     /// A top-level string field.
     pub fn str_field(&self, key: &str) -> Option<&str> {
         self.fields.get(key).and_then(Value::as_str)
@@ -97,7 +109,8 @@ impl RecordIn {
 }
 
 /// Parses an ingest body: one record object or a non-empty array of at most `max` records.
-/// Errors name the record by index in an array (`[1].device_id`).
+/// Errors name the record by index in an array (`[1].device_id`); every problem found is
+/// reported (up to [`crate::validation::MAX_PROBLEMS`]), the first one first.
 pub fn parse_body(body: &Value, kind: Kind, max: usize) -> Result<Vec<RecordIn>, ValidationError> {
     match body {
         Value::Array(items) => {
@@ -111,11 +124,18 @@ pub fn parse_body(body: &Value, kind: Kind, max: usize) -> Result<Vec<RecordIn>,
                     format!("{} records in one request; the limit is {max}", items.len()),
                 ));
             }
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| parse_record(item, kind, &format!("[{i}]")))
-                .collect()
+            let mut problems = Problems::default();
+            let mut records = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                if problems.is_full() {
+                    break;
+                }
+                if let Some(record) = problems.check(parse_record(item, kind, &format!("[{i}]"))) {
+                    records.push(record);
+                }
+            }
+            problems.finish()?;
+            Ok(records)
         }
         Value::Object(_) => Ok(vec![parse_record(body, kind, "")?]),
         other => Err(ValidationError::new(
@@ -131,36 +151,46 @@ pub fn parse_body(body: &Value, kind: Kind, max: usize) -> Result<Vec<RecordIn>,
 
 fn parse_record(value: &Value, kind: Kind, prefix: &str) -> Result<RecordIn, ValidationError> {
     let f = Fields::new(value, prefix)?;
-    f.required("payload")?;
+    let mut problems = Problems::default();
+    problems.check(f.required("payload"));
     match kind {
         Kind::Data => {
-            f.req_str("device_id", MAX_ID_LEN)?;
-            f.req_str("tag", MAX_ID_LEN)?;
-            for key in ["fleet_id", "device_name", "asset_id", "asset_name", "timestamp_device"] {
-                opt_short_str(&f, key)?;
+            problems.check(f.req_str("device_id", MAX_ID_LEN));
+            problems.check(f.req_str("tag", MAX_ID_LEN));
+            for key in ["fleet_id", "device_name", "asset_id", "asset_name"] {
+                problems.check(opt_short_str(&f, key));
             }
+            problems.check(opt_time(&f, "timestamp_device"));
         }
         Kind::Event => {
-            f.req_str("type", MAX_ID_LEN)?;
+            problems.check(f.req_str("type", MAX_ID_LEN));
             for key in ["device_id", "fleet_id"] {
-                opt_short_str(&f, key)?;
+                problems.check(opt_short_str(&f, key));
             }
-            if let Some(direction) = f.opt_str("direction")? {
+            if let Some(Some(direction)) = problems.check(f.opt_str("direction")) {
                 if direction != "d2c" && direction != "c2d" {
-                    return Err(f.invalid("direction", "`direction` must be \"d2c\" or \"c2d\""));
+                    problems.add(f.invalid("direction", "`direction` must be \"d2c\" or \"c2d\""));
                 }
             }
-            if let Some(ts) = f.value("ts") {
-                if !ts.is_string() && !ts.is_number() {
-                    return Err(f.invalid(
-                        "ts",
-                        format!("`ts` must be a time string or a number, got {}", type_name(ts)),
-                    ));
+            match f.value("ts") {
+                None | Some(Value::Number(_)) => {}
+                Some(Value::String(_)) => {
+                    problems.check(opt_time(&f, "ts"));
                 }
+                Some(ts) => problems.add(f.invalid(
+                    "ts",
+                    format!("`ts` must be an RFC 3339 time or a number, got {}", type_name(ts)),
+                )),
             }
         }
     }
-    f.str_map("labels")?;
+    if let Some(labels) = problems.check(f.str_map("labels")) {
+        if labels.len() > MAX_LABELS {
+            problems.add(f.invalid("labels", format!("at most {MAX_LABELS} labels")));
+        }
+        problems.check(check_labels(&f, "labels", &labels));
+    }
+    problems.finish()?;
     let mut fields = f.map().clone();
     for key in STAMPED {
         fields.shift_remove(key);
@@ -168,9 +198,53 @@ fn parse_record(value: &Value, kind: Kind, prefix: &str) -> Result<RecordIn, Val
     Ok(RecordIn { kind, fields })
 }
 
+/// The most labels a record may carry.
+const MAX_LABELS: usize = 64;
+/// The longest label key, and the longest label value.
+const MAX_LABEL_KEY_LEN: usize = 128;
+const MAX_LABEL_VALUE_LEN: usize = 256;
+
+/// Label keys are non-empty and short, values short (a record's `labels`, a filter's).
+pub(crate) fn check_labels(
+    f: &Fields<'_>,
+    key: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Result<(), ValidationError> {
+    for (name, value) in labels {
+        let field = format!("{key}.{name}");
+        if name.trim().is_empty() {
+            return Err(f.invalid(&field, "label keys must not be empty"));
+        }
+        if name.chars().count() > MAX_LABEL_KEY_LEN {
+            return Err(f.invalid(&field, format!("label keys are at most {MAX_LABEL_KEY_LEN} characters")));
+        }
+        if value.chars().count() > MAX_LABEL_VALUE_LEN {
+            return Err(f.invalid(
+                &field,
+                format!("label values are at most {MAX_LABEL_VALUE_LEN} characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn opt_short_str(f: &Fields<'_>, key: &str) -> Result<(), ValidationError> {
     if let Some(s) = f.opt_str(key)? {
         f.check_len(key, s, MAX_ID_LEN)?;
+    }
+    Ok(())
+}
+
+/// An optional RFC 3339 time (`2023-12-01T09:51:00Z`, any fraction of a second, any offset).
+fn opt_time(f: &Fields<'_>, key: &str) -> Result<(), ValidationError> {
+    if let Some(s) = f.opt_str(key)? {
+        if crate::timefmt::parse_rfc3339(s).is_none() {
+            return Err(ValidationError::new(
+                "invalid_time",
+                f.path(key),
+                format!("`{key}` must be an RFC 3339 time such as 2023-12-01T09:51:00Z, not `{s}`"),
+            ));
+        }
     }
     Ok(())
 }
@@ -201,6 +275,43 @@ mod tests {
             stamped,
             r#"{"id":"rec_1","workspace_id":"ws_1","timestamp_in":"2024-01-01T00:00:00Z","zeta":1,"type":"x","payload":null,"alpha":2}"#
         );
+    }
+
+    #[test]
+    fn every_problem_of_a_body_is_named_the_first_one_first() {
+        let body = json!([
+            {"device_id": "", "tag": "t", "payload": 1, "timestamp_device": "yesterday"},
+            {"device_id": "d", "tag": "t", "payload": 1},
+            {"tag": "t", "payload": 1, "labels": {"": "x"}}
+        ]);
+        let err = parse_body(&body, Kind::Data, 10).unwrap_err();
+        let fields: Vec<&str> = err.all().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["[0].device_id", "[0].timestamp_device", "[2].device_id", "[2].labels."]
+        );
+        assert_eq!(err.also[0].code, "invalid_time");
+    }
+
+    #[test]
+    fn times_are_rfc_3339_and_labels_are_bounded() {
+        let event = |extra: Value| {
+            let mut body = json!({"type": "x", "payload": {}});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse_body(&body, Kind::Event, 1)
+        };
+        assert!(event(json!({"ts": "2022-03-18T09:34:23.777118453Z"})).is_ok());
+        assert!(
+            event(json!({"ts": 1701424260})).is_ok(),
+            "a number is a producer's own time"
+        );
+        assert_eq!(event(json!({"ts": "yesterday"})).unwrap_err().code, "invalid_time");
+        let long = "x".repeat(257);
+        assert_eq!(
+            event(json!({"labels": {"site": long}})).unwrap_err().field,
+            "labels.site"
+        );
+        assert!(event(json!({"labels": {"site": "x".repeat(256)}})).is_ok());
     }
 
     #[test]

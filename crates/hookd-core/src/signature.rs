@@ -73,6 +73,31 @@ pub enum VerifyError {
     InTheFuture(i64, i64),
     #[error("no v1 signature in the header matches the body (wrong secret, or the body was changed)")]
     NoMatch,
+    #[error("no {0} header")]
+    MissingHeader(&'static str),
+}
+
+/// The three Standard Webhooks headers of a request, as received (absent or empty: `None`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SignedHeaders<'a> {
+    pub id: Option<&'a str>,
+    pub timestamp: Option<&'a str>,
+    pub signature: Option<&'a str>,
+}
+
+impl SignedHeaders<'_> {
+    /// [`verify`] on these headers, naming the first one missing.
+    pub fn verify(&self, secret: &str, body: &[u8], now: i64, tolerance: i64) -> Result<(), VerifyError> {
+        fn present<'v>(value: Option<&'v str>, name: &'static str) -> Result<&'v str, VerifyError> {
+            value
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(VerifyError::MissingHeader(name))
+        }
+        let id = present(self.id, "webhook-id")?;
+        let timestamp = present(self.timestamp, "webhook-timestamp")?;
+        let signature = present(self.signature, "webhook-signature")?;
+        verify(secret, id, timestamp, signature, body, now, tolerance)
+    }
 }
 
 /// Verifies a Standard Webhooks signature header (one or more `v1,<base64>` separated by

@@ -111,13 +111,35 @@ pub struct Workspace {
     pub created_at: Millis,
 }
 
-/// A workspace API key. Only the SHA-256 of the key is stored.
+/// A workspace API key. Only the SHA-256 of the key is stored, and a prefix of it short
+/// enough to say nothing of the rest, so people can tell their keys apart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKey {
     pub id: String,
     pub workspace_id: String,
     pub key_hash: String,
+    pub prefix: String,
     pub created_at: Millis,
+    /// When a request last used it (kept to the minute: see [`Store::touch_api_key`]).
+    pub last_used_at: Option<Millis>,
+}
+
+/// What deleting a workspace removed with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkspaceDeletion {
+    pub webhooks: u64,
+    pub deliveries: u64,
+    pub records: u64,
+    pub keys: u64,
+}
+
+/// What another process changed that this one may act on or hold in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Due work was added (new deliveries, retries, replays).
+    Work,
+    /// A key was revoked or a workspace deleted: what was remembered of either may be stale.
+    Credentials,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -402,6 +424,8 @@ pub struct ReplayQuery {
     pub since: Millis,
     pub until: Millis,
     pub states: Vec<DeliveryState>,
+    /// What the replayed deliveries' summary (`last_explanation`) says now.
+    pub note: String,
 }
 
 /// What retention deletes: finished deliveries (with their attempts) last changed before these
@@ -444,19 +468,34 @@ pub trait Store: Send + Sync + 'static {
     /// Closes the database, waiting for connections in use.
     async fn close(&self) {}
 
-    /// Calls `wake` whenever another process adds due work (new deliveries, retries, replays),
-    /// until the store is closed. Backends that serve one process only return at once: the
-    /// process wakes its own dispatcher.
-    async fn watch_for_work(&self, wake: &(dyn Fn() + Send + Sync)) -> StoreResult<()> {
-        let _ = wake;
+    /// Calls `on` whenever another process makes a [`Change`], until the store is closed.
+    /// Backends that serve one process only return at once: that process knows its changes.
+    async fn watch(&self, on: &(dyn Fn(Change) + Send + Sync)) -> StoreResult<()> {
+        let _ = on;
         Ok(())
     }
 
     async fn create_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
     async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
     async fn get_workspace(&self, id: &str) -> StoreResult<Option<Workspace>>;
+    /// Renames a workspace; `None` when it does not exist.
+    async fn rename_workspace(&self, id: &str, name: &str) -> StoreResult<Option<Workspace>>;
+    /// Deletes a workspace and everything in it (webhooks, deliveries and their attempts,
+    /// records, idempotency keys, API keys) in one transaction, and tells other processes
+    /// ([`Change::Credentials`]). `None` when it does not exist.
+    async fn delete_workspace(&self, id: &str) -> StoreResult<Option<WorkspaceDeletion>>;
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
     async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
+    /// The workspace's keys, oldest first.
+    async fn list_api_keys(&self, workspace_id: &str) -> StoreResult<Vec<ApiKey>>;
+    /// Deletes a key and tells other processes ([`Change::Credentials`]); `false` when the
+    /// workspace has no such key.
+    async fn revoke_api_key(&self, workspace_id: &str, id: &str) -> StoreResult<bool>;
+    /// Notes that key `id` was used at `at`. Bookkeeping: it may be lost in a crash.
+    async fn touch_api_key(&self, id: &str, at: Millis) -> StoreResult<()>;
+    /// The stored bodies of the workspace's records among `ids`, as (id, body); records that
+    /// do not exist (or were pruned) are left out.
+    async fn get_records(&self, workspace_id: &str, ids: &[String]) -> StoreResult<Vec<(String, String)>>;
 
     async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
     /// Replaces a webhook; [`StoreError::NotFound`] when it does not exist.
@@ -506,9 +545,17 @@ pub trait Store: Send + Sync + 'static {
     /// Deliveries newest first.
     async fn list_deliveries(&self, workspace_id: &str, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>>;
     async fn get_delivery(&self, workspace_id: &str, id: &str) -> StoreResult<Option<(Delivery, Vec<Attempt>)>>;
-    /// Makes a delivery pending and due at `now`, whatever its state.
-    async fn retry_delivery(&self, workspace_id: &str, id: &str, now: Millis) -> StoreResult<Option<Delivery>>;
-    /// Makes matching deliveries pending and due at `now`; returns how many.
+    /// Makes a delivery pending and due at `now`, whatever its state, at the start of its retry
+    /// schedule, its summary (`last_explanation`) replaced by `note`.
+    async fn retry_delivery(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        now: Millis,
+        note: &str,
+    ) -> StoreResult<Option<Delivery>>;
+    /// Makes matching deliveries pending and due at `now`, at the start of their retry
+    /// schedule, with the query's note as their summary; returns how many.
     async fn replay(&self, workspace_id: &str, query: &ReplayQuery, now: Millis) -> StoreResult<u64>;
 }
 

@@ -5,14 +5,20 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-/// Bad input: a stable code, the offending field's path, and a sentence for a person.
+/// Bad input: a stable code, the offending field's path, and a sentence for a person; and,
+/// when the input had more than one problem, the others found with it (`also`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct ValidationError {
     pub code: &'static str,
     pub field: String,
     pub message: String,
+    /// Further problems of the same input, in the order found (at most [`MAX_PROBLEMS`] in all).
+    pub also: Vec<ValidationError>,
 }
+
+/// The most problems one answer names.
+pub const MAX_PROBLEMS: usize = 50;
 
 impl ValidationError {
     pub fn new(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -20,13 +26,76 @@ impl ValidationError {
             code,
             field: field.into(),
             message: message.into(),
+            also: Vec::new(),
         }
     }
 
     /// The same error, its field path placed under `prefix` (`[3]` + `tag` → `[3].tag`).
     pub fn under(mut self, prefix: &str) -> Self {
         self.field = join(prefix, &self.field);
+        self.also = self.also.into_iter().map(|e| e.under(prefix)).collect();
         self
+    }
+
+    /// This error and every one found with it, first to last.
+    pub fn all(&self) -> impl Iterator<Item = &ValidationError> {
+        std::iter::once(self).chain(self.also.iter())
+    }
+}
+
+/// Collects the problems of one input, so the answer can name them all rather than stop at
+/// the first.
+#[derive(Debug, Default)]
+pub struct Problems {
+    found: Vec<ValidationError>,
+}
+
+impl Problems {
+    /// The value of `result`, or `None` with its error kept.
+    pub fn check<T>(&mut self, result: Result<T, ValidationError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(err) => {
+                self.add(err);
+                None
+            }
+        }
+    }
+
+    pub fn add(&mut self, err: ValidationError) {
+        let ValidationError {
+            code,
+            field,
+            message,
+            also,
+        } = err;
+        for problem in std::iter::once(ValidationError::new(code, field, message)).chain(also) {
+            if self.found.len() < MAX_PROBLEMS {
+                self.found.push(problem);
+            }
+        }
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.found.len() >= MAX_PROBLEMS
+    }
+
+    /// `Ok` when nothing was found; else the first problem carrying the others.
+    pub fn finish(self) -> Result<(), ValidationError> {
+        let mut found = self.found.into_iter();
+        match found.next() {
+            None => Ok(()),
+            Some(mut first) => {
+                first.also = found.collect();
+                Err(first)
+            }
+        }
+    }
+
+    /// `value` when nothing was found (it is then complete), else every problem.
+    pub fn and<T>(self, value: Option<T>) -> Result<T, ValidationError> {
+        self.finish()?;
+        value.ok_or_else(|| ValidationError::new("invalid_value", "", "the input is invalid"))
     }
 }
 

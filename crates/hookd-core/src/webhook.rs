@@ -14,7 +14,7 @@ use crate::duration;
 use crate::filter::Filters;
 use crate::record::{Kind, RecordIn};
 use crate::retry;
-use crate::validation::{Fields, ValidationError};
+use crate::validation::{Fields, Problems, ValidationError};
 
 pub const DEFAULT_TOKEN_HEADER: &str = "X-AUTH-TOKEN";
 pub const DEFAULT_BATCH_MAX: u32 = 100;
@@ -115,102 +115,46 @@ pub struct WebhookSpec {
 
 impl WebhookSpec {
     /// Parses a create body (or a stored spec). `secret` is accepted but read by the caller.
+    /// Every problem found is reported, the first one first.
     pub fn parse(value: &Value, limits: WebhookLimits) -> Result<Self, ValidationError> {
         let f = Fields::new(value, "")?;
         f.deny_unknown(&FIELDS)?;
-        let name = f.req_str("name", MAX_NAME_LEN)?.to_owned();
-        let kind_str = f.req_str("kind", 16)?;
-        let kind = Kind::parse(kind_str).ok_or_else(|| {
-            f.invalid(
-                "kind",
-                format!("unknown kind `{kind_str}`; expected \"data\" or \"event\""),
-            )
-        })?;
-        let url = parse_url(&f)?;
-        let method = match f.opt_str("method")?.map(str::to_ascii_uppercase).as_deref() {
-            None | Some("POST") => Method::Post,
-            Some("GET") => Method::Get,
-            Some(other) => {
-                return Err(f.invalid(
-                    "method",
-                    format!("unsupported method `{other}`; expected \"POST\" or \"GET\""),
-                ));
-            }
-        };
-        let filters = Filters::parse(f.value("filters"), kind)?;
-        let token = f.opt_str("token")?.map(str::to_owned);
-        if let Some(token) = &token {
-            f.check_len("token", token, MAX_TOKEN_LEN)?;
-            if !is_header_value(token) {
-                return Err(f.invalid("token", "`token` must be printable ASCII"));
-            }
-        }
-        let token_header = f.opt_str("token_header")?.unwrap_or(DEFAULT_TOKEN_HEADER).to_owned();
-        check_header_name(&f, "token_header", &token_header)?;
-        let headers = f.str_map("headers")?;
-        if headers.len() > MAX_HEADERS {
-            return Err(f.invalid("headers", format!("at most {MAX_HEADERS} headers")));
-        }
-        for (header, value) in &headers {
-            check_header_name(&f, &format!("headers.{header}"), header)?;
-            if !is_header_value(value) {
-                return Err(f.invalid(&format!("headers.{header}"), "header values must be printable ASCII"));
-            }
-        }
-        let format = match f.opt_str("format")? {
-            None | Some("batch") => Format::Batch,
-            Some("single") => Format::Single,
-            Some(other) => {
-                return Err(f.invalid(
-                    "format",
-                    format!("unknown format `{other}`; expected \"batch\" or \"single\""),
-                ));
-            }
-        };
-        let batch_max = match f.opt_u64("batch_max")? {
-            None => DEFAULT_BATCH_MAX,
-            Some(n) if (1..=u64::from(MAX_BATCH_MAX)).contains(&n) => n as u32,
-            Some(n) => {
-                return Err(f.invalid(
-                    "batch_max",
-                    format!("`batch_max` must be between 1 and {MAX_BATCH_MAX}, got {n}"),
-                ));
-            }
-        };
-        let timeout = match f.opt_str("timeout")? {
-            None => DEFAULT_TIMEOUT.min(limits.max_timeout),
-            Some(s) => {
-                let t = duration::parse(s).map_err(|m| ValidationError::new("invalid_duration", "timeout", m))?;
-                if t < MIN_TIMEOUT || t > limits.max_timeout {
-                    return Err(f.invalid(
-                        "timeout",
-                        format!(
-                            "`timeout` must be between {} and {}",
-                            duration::format(MIN_TIMEOUT),
-                            duration::format(limits.max_timeout)
-                        ),
-                    ));
-                }
-                t
-            }
-        };
-        let retry_schedule = parse_schedule(&f)?;
-        let enabled = f.opt_bool("enabled")?.unwrap_or(true);
-        Ok(Self {
-            name,
-            kind,
-            url,
-            method,
-            filters,
-            token,
-            token_header,
-            headers,
-            format,
-            batch_max,
-            timeout,
-            retry_schedule,
-            enabled,
-        })
+        let mut problems = Problems::default();
+        let name = problems.check(f.req_str("name", MAX_NAME_LEN).map(str::to_owned));
+        let kind = problems.check(parse_kind(&f));
+        let url = problems.check(parse_url(&f));
+        let method = problems.check(parse_method(&f));
+        let filters = kind.and_then(|kind| problems.check(Filters::parse(f.value("filters"), kind)));
+        let token = problems.check(parse_token(&f));
+        let token_header = problems.check(f.opt_str("token_header").and_then(|header| {
+            let header = header.unwrap_or(DEFAULT_TOKEN_HEADER);
+            check_header_name(&f, "token_header", header)?;
+            Ok(header.to_owned())
+        }));
+        let headers = problems.check(parse_headers(&f));
+        let format = problems.check(parse_format(&f));
+        let batch_max = problems.check(parse_batch_max(&f));
+        let timeout = problems.check(parse_timeout(&f, limits));
+        let retry_schedule = problems.check(parse_schedule(&f));
+        let enabled = problems.check(f.opt_bool("enabled"));
+        let spec = (|| {
+            Some(Self {
+                name: name?,
+                kind: kind?,
+                url: url?,
+                method: method?,
+                filters: filters?,
+                token: token?,
+                token_header: token_header?,
+                headers: headers?,
+                format: format?,
+                batch_max: batch_max?,
+                timeout: timeout?,
+                retry_schedule: retry_schedule?,
+                enabled: enabled?.unwrap_or(true),
+            })
+        })();
+        problems.and(spec)
     }
 
     /// Reads a spec this process or an earlier one stored. Bounds are those of the format,
@@ -280,6 +224,87 @@ pub fn apply_patch(
         }
     }
     WebhookSpec::parse(&Value::Object(merged), limits)
+}
+
+fn parse_kind(f: &Fields<'_>) -> Result<Kind, ValidationError> {
+    let kind = f.req_str("kind", 16)?;
+    Kind::parse(kind).ok_or_else(|| f.invalid("kind", format!("unknown kind `{kind}`; expected \"data\" or \"event\"")))
+}
+
+fn parse_method(f: &Fields<'_>) -> Result<Method, ValidationError> {
+    match f.opt_str("method")?.map(str::to_ascii_uppercase).as_deref() {
+        None | Some("POST") => Ok(Method::Post),
+        Some("GET") => Ok(Method::Get),
+        Some(other) => Err(f.invalid(
+            "method",
+            format!("unsupported method `{other}`; expected \"POST\" or \"GET\""),
+        )),
+    }
+}
+
+fn parse_token(f: &Fields<'_>) -> Result<Option<String>, ValidationError> {
+    let Some(token) = f.opt_str("token")? else {
+        return Ok(None);
+    };
+    f.check_len("token", token, MAX_TOKEN_LEN)?;
+    if !is_header_value(token) {
+        return Err(f.invalid("token", "`token` must be printable ASCII"));
+    }
+    Ok(Some(token.to_owned()))
+}
+
+fn parse_headers(f: &Fields<'_>) -> Result<BTreeMap<String, String>, ValidationError> {
+    let headers = f.str_map("headers")?;
+    if headers.len() > MAX_HEADERS {
+        return Err(f.invalid("headers", format!("at most {MAX_HEADERS} headers")));
+    }
+    for (header, value) in &headers {
+        check_header_name(f, &format!("headers.{header}"), header)?;
+        if !is_header_value(value) {
+            return Err(f.invalid(&format!("headers.{header}"), "header values must be printable ASCII"));
+        }
+    }
+    Ok(headers)
+}
+
+fn parse_format(f: &Fields<'_>) -> Result<Format, ValidationError> {
+    match f.opt_str("format")? {
+        None | Some("batch") => Ok(Format::Batch),
+        Some("single") => Ok(Format::Single),
+        Some(other) => Err(f.invalid(
+            "format",
+            format!("unknown format `{other}`; expected \"batch\" or \"single\""),
+        )),
+    }
+}
+
+fn parse_batch_max(f: &Fields<'_>) -> Result<u32, ValidationError> {
+    match f.opt_u64("batch_max")? {
+        None => Ok(DEFAULT_BATCH_MAX),
+        Some(n) if (1..=u64::from(MAX_BATCH_MAX)).contains(&n) => Ok(n as u32),
+        Some(n) => Err(f.invalid(
+            "batch_max",
+            format!("`batch_max` must be between 1 and {MAX_BATCH_MAX}, got {n}"),
+        )),
+    }
+}
+
+fn parse_timeout(f: &Fields<'_>, limits: WebhookLimits) -> Result<Duration, ValidationError> {
+    let Some(s) = f.opt_str("timeout")? else {
+        return Ok(DEFAULT_TIMEOUT.min(limits.max_timeout));
+    };
+    let t = duration::parse(s).map_err(|m| ValidationError::new("invalid_duration", "timeout", m))?;
+    if t < MIN_TIMEOUT || t > limits.max_timeout {
+        return Err(f.invalid(
+            "timeout",
+            format!(
+                "`timeout` must be between {} and {}",
+                duration::format(MIN_TIMEOUT),
+                duration::format(limits.max_timeout)
+            ),
+        ));
+    }
+    Ok(t)
 }
 
 fn parse_url(f: &Fields<'_>) -> Result<Url, ValidationError> {
@@ -488,6 +513,17 @@ mod tests {
             let err = WebhookSpec::parse(&body, LIMITS).unwrap_err();
             assert_eq!((err.field.as_str(), err.code), (field, code), "{body}");
         }
+    }
+
+    #[test]
+    fn every_bad_field_of_a_body_is_named_the_first_one_first() {
+        let err = WebhookSpec::parse(
+            &json!({"name": "", "kind": "data", "url": "ftp://x", "batch_max": 0, "timeout": "soon"}),
+            LIMITS,
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = err.all().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "url", "batch_max", "timeout"]);
     }
 
     #[test]

@@ -57,15 +57,23 @@ async fn announce(pool: &PgPool) -> StoreResult<()> {
     Ok(())
 }
 
-pub(crate) async fn retry(pool: &PgPool, workspace_id: &str, id: &str, now: Millis) -> StoreResult<Option<Delivery>> {
+pub(crate) async fn retry(
+    pool: &PgPool,
+    workspace_id: &str,
+    id: &str,
+    now: Millis,
+    note: &str,
+) -> StoreResult<Option<Delivery>> {
     let sql = format!(
-        "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = $1, locked_until = 0, lease_token = NULL, updated_at = $1 \
+        "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = $1, locked_until = 0, lease_token = NULL, updated_at = $1, \
+           last_explanation = $4 \
          WHERE id = $2 AND workspace_id = $3 AND NOT (state = 'pending' AND locked_until > $1) RETURNING {DELIVERY_COLUMNS}"
     );
     let row = sqlx::query(&sql)
         .bind(now)
         .bind(id)
         .bind(workspace_id)
+        .bind(note)
         .fetch_optional(pool)
         .await
         .map_err(map_err)?;
@@ -82,7 +90,7 @@ pub(crate) async fn retry(pool: &PgPool, workspace_id: &str, id: &str, now: Mill
 pub(crate) async fn replay(pool: &PgPool, workspace_id: &str, q: &ReplayQuery, now: Millis) -> StoreResult<u64> {
     let states: Vec<&str> = q.states.iter().map(|s| s.as_str()).collect();
     let done = sqlx::query(
-        "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = $1, updated_at = $1 \
+        "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = $1, updated_at = $1, last_explanation = $7 \
          WHERE workspace_id = $2 AND webhook_id = $3 AND created_at >= $4 AND created_at < $5 \
            AND state = ANY($6) AND NOT (state = 'pending' AND locked_until > $1)",
     )
@@ -92,6 +100,7 @@ pub(crate) async fn replay(pool: &PgPool, workspace_id: &str, q: &ReplayQuery, n
     .bind(q.since)
     .bind(q.until)
     .bind(&states)
+    .bind(&q.note)
     .execute(pool)
     .await
     .map_err(map_err)?;

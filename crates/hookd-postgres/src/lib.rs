@@ -36,6 +36,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 /// The channel new work is announced on.
 pub(crate) const WORK_CHANNEL: &str = "hookd_work";
+/// The channel revoked keys and deleted workspaces are announced on.
+pub(crate) const CREDENTIALS_CHANNEL: &str = "hookd_credentials";
 
 /// How to connect.
 #[derive(Debug, Clone)]
@@ -138,18 +140,27 @@ impl Store for PgStore {
         self.pool.close().await;
     }
 
-    async fn watch_for_work(&self, wake: &(dyn Fn() + Send + Sync)) -> StoreResult<()> {
+    async fn watch(&self, on: &(dyn Fn(Change) + Send + Sync)) -> StoreResult<()> {
         let mut listener = PgListener::connect_with(&self.pool).await.map_err(map_err)?;
-        listener.listen(WORK_CHANNEL).await.map_err(map_err)?;
+        listener
+            .listen_all([WORK_CHANNEL, CREDENTIALS_CHANNEL])
+            .await
+            .map_err(map_err)?;
         loop {
             if self.pool.is_closed() {
                 return Ok(());
             }
-            // `try_recv` reconnects by itself after a lost connection, returning None once.
+            // `try_recv` reconnects by itself after a lost connection, returning None once:
+            // what was announced meanwhile is lost, so both kinds of change are assumed.
             match listener.try_recv().await {
-                Ok(_) => wake(),
+                Ok(Some(note)) if note.channel() == CREDENTIALS_CHANNEL => on(Change::Credentials),
+                Ok(Some(_)) => on(Change::Work),
+                Ok(None) => {
+                    on(Change::Credentials);
+                    on(Change::Work);
+                }
                 Err(err) => {
-                    tracing::warn!(error = ?err, "listening for new work failed; polling until it recovers");
+                    tracing::warn!(error = ?err, "listening for other processes' changes failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
@@ -166,6 +177,30 @@ impl Store for PgStore {
 
     async fn get_workspace(&self, id: &str) -> StoreResult<Option<Workspace>> {
         tenants::get_workspace(&self.pool, id).await
+    }
+
+    async fn rename_workspace(&self, id: &str, name: &str) -> StoreResult<Option<Workspace>> {
+        tenants::rename_workspace(&self.pool, id, name).await
+    }
+
+    async fn delete_workspace(&self, id: &str) -> StoreResult<Option<WorkspaceDeletion>> {
+        tenants::delete_workspace(&self.pool, id).await
+    }
+
+    async fn list_api_keys(&self, workspace_id: &str) -> StoreResult<Vec<ApiKey>> {
+        tenants::list_api_keys(&self.pool, workspace_id).await
+    }
+
+    async fn revoke_api_key(&self, workspace_id: &str, id: &str) -> StoreResult<bool> {
+        tenants::revoke_api_key(&self.pool, workspace_id, id).await
+    }
+
+    async fn touch_api_key(&self, id: &str, at: Millis) -> StoreResult<()> {
+        tenants::touch_api_key(&self.pool, id, at).await
+    }
+
+    async fn get_records(&self, workspace_id: &str, ids: &[String]) -> StoreResult<Vec<(String, String)>> {
+        tenants::get_records(&self.pool, workspace_id, ids).await
     }
 
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
@@ -240,8 +275,14 @@ impl Store for PgStore {
         deliveries::get(&self.pool, workspace_id, id).await
     }
 
-    async fn retry_delivery(&self, workspace_id: &str, id: &str, now: Millis) -> StoreResult<Option<Delivery>> {
-        deliveries::retry(&self.pool, workspace_id, id, now).await
+    async fn retry_delivery(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        now: Millis,
+        note: &str,
+    ) -> StoreResult<Option<Delivery>> {
+        deliveries::retry(&self.pool, workspace_id, id, now, note).await
     }
 
     async fn replay(&self, workspace_id: &str, query: &ReplayQuery, now: Millis) -> StoreResult<u64> {

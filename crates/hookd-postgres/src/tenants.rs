@@ -1,9 +1,10 @@
 //! Workspaces and API keys.
 
-use hookd_core::store::{ApiKey, StoreResult, Workspace};
-use sqlx::{PgPool, Row};
+use hookd_core::clock::Millis;
+use hookd_core::store::{ApiKey, StoreResult, Workspace, WorkspaceDeletion};
+use sqlx::{PgPool, Postgres, Row, Transaction};
 
-use crate::map_err;
+use crate::{CREDENTIALS_CHANNEL, map_err};
 
 pub(crate) async fn create_workspace(pool: &PgPool, ws: &Workspace) -> StoreResult<()> {
     sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)")
@@ -41,31 +42,148 @@ pub(crate) async fn get_workspace(pool: &PgPool, id: &str) -> StoreResult<Option
     row.as_ref().map(workspace).transpose()
 }
 
+pub(crate) async fn rename_workspace(pool: &PgPool, id: &str, name: &str) -> StoreResult<Option<Workspace>> {
+    let row = sqlx::query("UPDATE workspaces SET name = $1 WHERE id = $2 RETURNING id, name, created_at")
+        .bind(name)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
+    row.as_ref().map(workspace).transpose()
+}
+
+/// Tells every process, once `tx` commits, that remembered keys and workspaces may be stale.
+async fn announce(tx: &mut Transaction<'_, Postgres>) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CREDENTIALS_CHANNEL)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+/// Everything of the workspace, children first, in one transaction.
+pub(crate) async fn delete_workspace(pool: &PgPool, id: &str) -> StoreResult<Option<WorkspaceDeletion>> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    // Locks the workspace row, so a concurrent delete waits and then finds nothing.
+    let found = sqlx::query("SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    if found.is_none() {
+        return Ok(None);
+    }
+    let mut delete = async |sql: &str| -> StoreResult<u64> {
+        let done = sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(map_err)?;
+        Ok(done.rows_affected())
+    };
+    delete("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE workspace_id = $1)").await?;
+    let deletion = WorkspaceDeletion {
+        deliveries: delete("DELETE FROM deliveries WHERE workspace_id = $1").await?,
+        records: delete("DELETE FROM records WHERE workspace_id = $1").await?,
+        webhooks: delete("DELETE FROM webhooks WHERE workspace_id = $1").await?,
+        keys: delete("DELETE FROM api_keys WHERE workspace_id = $1").await?,
+    };
+    delete("DELETE FROM idempotency_keys WHERE workspace_id = $1").await?;
+    delete("DELETE FROM workspaces WHERE id = $1").await?;
+    announce(&mut tx).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(Some(deletion))
+}
+
 pub(crate) async fn create_api_key(pool: &PgPool, key: &ApiKey) -> StoreResult<()> {
-    sqlx::query("INSERT INTO api_keys (id, workspace_id, key_hash, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(&key.id)
-        .bind(&key.workspace_id)
-        .bind(&key.key_hash)
-        .bind(key.created_at)
+    sqlx::query(
+        "INSERT INTO api_keys (id, workspace_id, key_hash, prefix, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&key.id)
+    .bind(&key.workspace_id)
+    .bind(&key.key_hash)
+    .bind(&key.prefix)
+    .bind(key.created_at)
+    .bind(key.last_used_at)
+    .execute(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+const KEY_COLUMNS: &str = "id, workspace_id, key_hash, prefix, created_at, last_used_at";
+
+fn api_key(row: &sqlx::postgres::PgRow) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: row.try_get("id").map_err(map_err)?,
+        workspace_id: row.try_get("workspace_id").map_err(map_err)?,
+        key_hash: row.try_get("key_hash").map_err(map_err)?,
+        prefix: row.try_get("prefix").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+        last_used_at: row.try_get("last_used_at").map_err(map_err)?,
+    })
+}
+
+pub(crate) async fn find_api_key(pool: &PgPool, key_hash: &str) -> StoreResult<Option<ApiKey>> {
+    let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"))
+        .bind(key_hash)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
+    row.as_ref().map(api_key).transpose()
+}
+
+pub(crate) async fn list_api_keys(pool: &PgPool, workspace_id: &str) -> StoreResult<Vec<ApiKey>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = $1 ORDER BY id"
+    ))
+    .bind(workspace_id)
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    rows.iter().map(api_key).collect()
+}
+
+pub(crate) async fn revoke_api_key(pool: &PgPool, workspace_id: &str, id: &str) -> StoreResult<bool> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let done = sqlx::query("DELETE FROM api_keys WHERE id = $1 AND workspace_id = $2")
+        .bind(id)
+        .bind(workspace_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    announce(&mut tx).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(true)
+}
+
+pub(crate) async fn touch_api_key(pool: &PgPool, id: &str, at: Millis) -> StoreResult<()> {
+    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(id)
         .execute(pool)
         .await
         .map_err(map_err)?;
     Ok(())
 }
 
-pub(crate) async fn find_api_key(pool: &PgPool, key_hash: &str) -> StoreResult<Option<ApiKey>> {
-    let row = sqlx::query("SELECT id, workspace_id, key_hash, created_at FROM api_keys WHERE key_hash = $1")
-        .bind(key_hash)
-        .fetch_optional(pool)
+pub(crate) async fn get_records(
+    pool: &PgPool,
+    workspace_id: &str,
+    ids: &[String],
+) -> StoreResult<Vec<(String, String)>> {
+    let rows = sqlx::query("SELECT id, body FROM records WHERE id = ANY($1) AND workspace_id = $2")
+        .bind(ids)
+        .bind(workspace_id)
+        .fetch_all(pool)
         .await
         .map_err(map_err)?;
-    row.map(|row| {
-        Ok(ApiKey {
-            id: row.try_get("id").map_err(map_err)?,
-            workspace_id: row.try_get("workspace_id").map_err(map_err)?,
-            key_hash: row.try_get("key_hash").map_err(map_err)?,
-            created_at: row.try_get("created_at").map_err(map_err)?,
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("id").map_err(map_err)?,
+                row.try_get("body").map_err(map_err)?,
+            ))
         })
-    })
-    .transpose()
+        .collect()
 }

@@ -45,13 +45,20 @@ pub(crate) fn get(conn: &Connection, workspace_id: &str, id: &str) -> DbResult<O
     Ok(Some((delivery, attempts)))
 }
 
-pub(crate) fn retry(conn: &Connection, workspace_id: &str, id: &str, now: Millis) -> DbResult<Option<Delivery>> {
+pub(crate) fn retry(
+    conn: &Connection,
+    workspace_id: &str,
+    id: &str,
+    now: Millis,
+    note: &str,
+) -> DbResult<Option<Delivery>> {
     let sql = format!(
-        "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = ?1, locked_until = 0, lease_token = NULL, updated_at = ?1 \
+        "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = ?1, locked_until = 0, lease_token = NULL, updated_at = ?1, \
+           last_explanation = ?4 \
          WHERE id = ?2 AND workspace_id = ?3 AND NOT (state = 'pending' AND locked_until > ?1) RETURNING {DELIVERY_COLUMNS}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut found = stmt.query(params![now, id, workspace_id])?;
+    let mut found = stmt.query(params![now, id, workspace_id, note])?;
     match found.next()? {
         Some(row) => rows::delivery(row).map(Some),
         // In flight right now: leave it to the attempt under way, report it as it is.
@@ -66,7 +73,7 @@ pub(crate) fn replay(conn: &Connection, workspace_id: &str, q: &ReplayQuery, now
     let states: Vec<&str> = q.states.iter().map(|s| s.as_str()).collect();
     let changed = conn
         .prepare_cached(
-            "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = ?1, updated_at = ?1 \
+            "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = ?1, updated_at = ?1, last_explanation = ?7 \
              WHERE workspace_id = ?2 AND webhook_id = ?3 AND created_at >= ?4 AND created_at < ?5 \
                AND state IN (SELECT value FROM json_each(?6)) AND NOT (state = 'pending' AND locked_until > ?1)",
         )?
@@ -76,7 +83,8 @@ pub(crate) fn replay(conn: &Connection, workspace_id: &str, q: &ReplayQuery, now
             q.webhook_id,
             q.since,
             q.until,
-            json_list(&states)
+            json_list(&states),
+            q.note
         ])?;
     Ok(changed as u64)
 }

@@ -94,6 +94,54 @@ impl Store for SqliteStore {
         self.db.readers.run(move |conn| tenants::get_workspace(conn, &id)).await
     }
 
+    async fn rename_workspace(&self, id: &str, name: &str) -> StoreResult<Option<Workspace>> {
+        let (id, name) = (id.to_owned(), name.to_owned());
+        self.db
+            .writer
+            .run(move |conn| tenants::rename_workspace(conn, &id, &name))
+            .await
+    }
+
+    async fn delete_workspace(&self, id: &str) -> StoreResult<Option<WorkspaceDeletion>> {
+        let id = id.to_owned();
+        self.db
+            .writer
+            .run(move |conn| tenants::delete_workspace(conn, &id))
+            .await
+    }
+
+    async fn list_api_keys(&self, workspace_id: &str) -> StoreResult<Vec<ApiKey>> {
+        let workspace_id = workspace_id.to_owned();
+        self.db
+            .readers
+            .run(move |conn| tenants::list_api_keys(conn, &workspace_id))
+            .await
+    }
+
+    async fn revoke_api_key(&self, workspace_id: &str, id: &str) -> StoreResult<bool> {
+        let (workspace_id, id) = (workspace_id.to_owned(), id.to_owned());
+        self.db
+            .writer
+            .run(move |conn| tenants::revoke_api_key(conn, &workspace_id, &id))
+            .await
+    }
+
+    async fn touch_api_key(&self, id: &str, at: Millis) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.db
+            .writer
+            .run_with(Durability::Relaxed, move |conn| tenants::touch_api_key(conn, &id, at))
+            .await
+    }
+
+    async fn get_records(&self, workspace_id: &str, ids: &[String]) -> StoreResult<Vec<(String, String)>> {
+        let (workspace_id, ids) = (workspace_id.to_owned(), ids.to_vec());
+        self.db
+            .readers
+            .run(move |conn| tenants::get_records(conn, &workspace_id, &ids))
+            .await
+    }
+
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
         let key = key.clone();
         self.db
@@ -229,11 +277,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn retry_delivery(&self, workspace_id: &str, id: &str, now: Millis) -> StoreResult<Option<Delivery>> {
-        let (workspace_id, id) = (workspace_id.to_owned(), id.to_owned());
+    async fn retry_delivery(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        now: Millis,
+        note: &str,
+    ) -> StoreResult<Option<Delivery>> {
+        let (workspace_id, id, note) = (workspace_id.to_owned(), id.to_owned(), note.to_owned());
         self.db
             .writer
-            .run(move |conn| deliveries::retry(conn, &workspace_id, &id, now))
+            .run(move |conn| deliveries::retry(conn, &workspace_id, &id, now, &note))
             .await
     }
 

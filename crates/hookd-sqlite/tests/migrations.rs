@@ -39,7 +39,10 @@ async fn a_file_migrated_by_sqlx_continues_from_where_sqlx_left_it() {
     store.close().await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-    assert_eq!(version, 5, "only the migrations sqlx had not run were applied");
+    assert_eq!(
+        version, 6,
+        "the migrations sqlx had not run were applied, and only them"
+    );
     // Opening again changes nothing.
     drop(conn);
     SqliteStore::open(&path).await.unwrap().close().await;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use hookd_core::clock::Clock;
-use hookd_core::store::Store;
+use hookd_core::store::{Change, Store};
 use hookd_postgres::{PgSettings, PgStore};
 use hookd_sqlite::SqliteStore;
 use tokio::net::TcpListener;
@@ -124,6 +124,7 @@ impl App {
                 shutdown.clone(),
             ))
         });
+        let watcher = tokio::spawn(watch_other_processes(state.clone()));
         let router = api::router(state, role);
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -135,11 +136,28 @@ impl App {
         if let Some(task) = pruner_task {
             task.await.context("the pruner panicked")?;
         }
+        watcher.abort();
         // Every handle to the committer is gone with the router: it drains and ends.
         committer_task.await.context("the committer panicked")?;
         store.close().await;
         tracing::info!("hookd stopped");
         Ok(())
+    }
+}
+
+/// Acts on what other processes change (PostgreSQL's NOTIFY): new work wakes the dispatcher,
+/// a revoked key or deleted workspace makes the API forget what it remembered of them.
+async fn watch_other_processes(state: AppState) {
+    let on = |change: Change| match change {
+        Change::Work => state.dispatcher.wake(),
+        Change::Credentials => state.known.forget_all(),
+    };
+    // Returns at once for a store that serves one process, and when the store closes.
+    while let Err(err) = state.store.watch(&on).await {
+        tracing::warn!(error = ?err, "cannot hear of other processes' changes; trying again in 5s");
+        // What changed meanwhile is unknown: remembered keys may have been revoked.
+        state.known.forget_all();
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     }
 }
 

@@ -12,13 +12,14 @@ use crate::model::*;
 /// What can go wrong talking to hookd.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// hookd answered with an error.
-    #[error("{code}: {message}{}", field.as_ref().map(|f| format!(" (field: {f})")).unwrap_or_default())]
+    /// hookd answered with an error (with every problem of the body, when it had several).
+    #[error("{code}: {message}{}{}", field.as_ref().map(|f| format!(" (field: {f})")).unwrap_or_default(), also_text(also))]
     Api {
         status: StatusCode,
         code: String,
         message: String,
         field: Option<String>,
+        also: Vec<ErrorItem>,
     },
     /// hookd could not be reached.
     #[error("cannot reach hookd at {url}: {source}")]
@@ -33,6 +34,14 @@ pub enum ClientError {
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;
+
+/// The problems after the first, one per line.
+fn also_text(also: &[ErrorItem]) -> String {
+    also.iter()
+        .skip(1)
+        .map(|p| format!("\n  also {}: {} (field: {})", p.code, p.message, p.field))
+        .collect()
+}
 
 /// Filters for [`Client::list_deliveries`].
 #[derive(Debug, Clone, Default)]
@@ -105,6 +114,7 @@ impl Client {
                     code: body.error.code,
                     message: body.error.message,
                     field: body.error.field,
+                    also: body.error.errors,
                 },
                 Err(_) => ClientError::Unexpected {
                     status,
@@ -130,11 +140,57 @@ impl Client {
         self.call(Method::GET, "/openapi.json", Self::NO_BODY).await
     }
 
-    pub async fn create_workspace(&self, name: Option<&str>) -> ClientResult<Workspace> {
-        let body = WorkspaceIn {
-            name: name.map(str::to_owned),
-        };
+    pub async fn create_workspace(&self, name: &str) -> ClientResult<Workspace> {
+        let body = WorkspaceIn { name: name.to_owned() };
         self.call(Method::POST, "/v1/workspaces", Some(&body)).await
+    }
+
+    pub async fn get_workspace(&self, ws: &str) -> ClientResult<Workspace> {
+        self.call(Method::GET, &format!("/v1/workspaces/{ws}"), Self::NO_BODY)
+            .await
+    }
+
+    pub async fn rename_workspace(&self, ws: &str, name: &str) -> ClientResult<Workspace> {
+        let body = WorkspaceIn { name: name.to_owned() };
+        self.call(Method::PATCH, &format!("/v1/workspaces/{ws}"), Some(&body))
+            .await
+    }
+
+    /// Deletes the workspace and everything in it.
+    pub async fn delete_workspace(&self, ws: &str) -> ClientResult<WorkspaceDeleted> {
+        let body = WorkspaceDeleteIn { confirm: ws.to_owned() };
+        self.call(Method::DELETE, &format!("/v1/workspaces/{ws}"), Some(&body))
+            .await
+    }
+
+    pub async fn list_api_keys(&self, ws: &str) -> ClientResult<Vec<ApiKey>> {
+        Ok(self
+            .call::<List<ApiKey>>(Method::GET, &format!("/v1/workspaces/{ws}/keys"), Self::NO_BODY)
+            .await?
+            .data)
+    }
+
+    /// Revokes a key; answers what was revoked.
+    pub async fn revoke_api_key(&self, ws: &str, key: &str) -> ClientResult<Revoked> {
+        self.call::<()>(
+            Method::DELETE,
+            &format!("/v1/workspaces/{ws}/keys/{key}"),
+            Self::NO_BODY,
+        )
+        .await?;
+        Ok(Revoked {
+            revoked: key.to_owned(),
+        })
+    }
+
+    /// A record as stored.
+    pub async fn get_record(&self, ws: &str, rec: &str) -> ClientResult<serde_json::Value> {
+        self.call(
+            Method::GET,
+            &format!("/v1/workspaces/{ws}/records/{rec}"),
+            Self::NO_BODY,
+        )
+        .await
     }
 
     pub async fn list_workspaces(&self) -> ClientResult<Vec<Workspace>> {

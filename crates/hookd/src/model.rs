@@ -29,6 +29,19 @@ pub struct ErrorDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "url")]
     pub field: Option<String>,
+    /// When the body had several bad fields: every one of them (up to 50), this one first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ErrorItem>,
+}
+
+/// One of several problems of a request body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorItem {
+    #[schema(example = "missing_field")]
+    pub code: String,
+    pub message: String,
+    #[schema(example = "[1].device_id")]
+    pub field: String,
 }
 
 /// A list.
@@ -40,10 +53,49 @@ pub struct List<T> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspaceIn {
-    /// Defaults to `default`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "acme")]
-    pub name: Option<String>,
+    /// A name for people, 1–200 characters.
+    #[schema(example = "acme", min_length = 1, max_length = 200)]
+    pub name: String,
+}
+
+/// A workspace delete must say which workspace it means to delete, with everything in it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceDeleteIn {
+    /// The id of the workspace being deleted, again.
+    #[schema(example = "ws_01J9Z3K2M4N5P6Q7R8S9T0V1W2")]
+    pub confirm: String,
+}
+
+/// What deleting a workspace removed with it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceDeleted {
+    pub deleted: String,
+    pub webhooks: u64,
+    pub deliveries: u64,
+    pub records: u64,
+    pub keys: u64,
+}
+
+/// What `DELETE …/keys/{key}` revoked (the client's answer; the route answers 204).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Revoked {
+    pub revoked: String,
+}
+
+/// A workspace API key as listed: never the key itself.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApiKey {
+    #[schema(example = "key_01J9Z3K2M4N5P6Q7R8S9T0V1W2")]
+    pub id: String,
+    pub workspace_id: String,
+    /// The key's first characters, to tell keys apart (empty for keys made before hookd
+    /// kept prefixes).
+    #[schema(example = "hk_3J9xQ")]
+    pub prefix: String,
+    pub created_at: String,
+    /// When a request last used it, to the minute; null if never.
+    pub last_used_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -61,6 +113,8 @@ pub struct ApiKeyCreated {
     pub workspace_id: String,
     #[schema(example = "hk_3J9x…")]
     pub key: String,
+    /// The key's first characters, as `GET …/keys` lists them.
+    pub prefix: String,
     pub note: String,
 }
 
@@ -425,11 +479,18 @@ pub struct Delivery {
     pub updated_at: String,
 }
 
-/// A delivery with its attempts, oldest first.
+/// A delivery with the request body it sends and its attempts, oldest first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeliveryDetail {
     #[serde(flatten)]
     pub delivery: Delivery,
+    /// The body every attempt sends (the batch envelope, or the record for `single`); null
+    /// for GET webhooks, or when its records were pruned (see `request_body_note`).
+    #[schema(value_type = Option<Object>)]
+    pub request_body: Option<serde_json::Value>,
+    /// Why there is no `request_body`, when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body_note: Option<String>,
     pub attempts: Vec<Attempt>,
 }
 
@@ -470,6 +531,18 @@ pub struct Health {
 }
 
 // ---- Rendering domain objects -------------------------------------------------------------
+
+impl From<&store::ApiKey> for ApiKey {
+    fn from(key: &store::ApiKey) -> Self {
+        Self {
+            id: key.id.clone(),
+            workspace_id: key.workspace_id.clone(),
+            prefix: key.prefix.clone(),
+            created_at: rfc3339(key.created_at),
+            last_used_at: key.last_used_at.map(rfc3339),
+        }
+    }
+}
 
 impl From<&store::Workspace> for Workspace {
     fn from(ws: &store::Workspace) -> Self {

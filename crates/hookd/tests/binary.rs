@@ -37,7 +37,7 @@ async fn serve_prints_its_address_and_a_new_admin_key_once_and_stops_on_sigterm(
     let created = client
         .post(format!("{}/v1/workspaces", first.url))
         .bearer_auth(&key)
-        .json(&serde_json::json!({}))
+        .json(&serde_json::json!({ "name": "first" }))
         .send()
         .await
         .unwrap();
@@ -156,7 +156,7 @@ async fn the_openapi_document_is_valid_and_a_fuzzer_finds_no_contradiction_or_se
     let post = |path: String, body: serde_json::Value| {
         client.post(format!("{base}{path}")).bearer_auth(KEY).json(&body).send()
     };
-    let ws: serde_json::Value = post("/v1/workspaces".into(), serde_json::json!({}))
+    let ws: serde_json::Value = post("/v1/workspaces".into(), serde_json::json!({ "name": "secrets" }))
         .await
         .unwrap()
         .json()
@@ -244,7 +244,7 @@ async fn secrets_tokens_and_keys_never_appear_in_the_logs() {
         &log,
     );
     let client = hookd::client::Client::new(&server.url, admin);
-    let ws = client.create_workspace(None).await.unwrap().id;
+    let ws = client.create_workspace("load").await.unwrap().id;
     let key = client.create_api_key(&ws).await.unwrap().key;
     let token = "tok-very-secret-0123456789";
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -329,7 +329,7 @@ async fn secrets_are_encrypted_at_rest_with_the_configured_key() {
     ];
     let server = start_with(dir.path(), &env);
     let client = hookd::client::Client::new(&server.url, admin);
-    let ws = client.create_workspace(None).await.unwrap().id;
+    let ws = client.create_workspace("load").await.unwrap().id;
     let (token, secret) = ("tok-at-rest-0123456789", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
     let url = "https://user:password-in-url@example.com/hook";
     let hook = serde_json::json!({ "name": "w", "kind": "data", "url": url, "token": token, "secret": secret });
@@ -382,7 +382,7 @@ async fn new_records_are_handed_to_the_dispatcher_at_once_and_logged_like_any_de
         ],
     );
     let client = Client::new(&server.url, KEY);
-    let ws = client.create_workspace(Some("handoff")).await.unwrap().id;
+    let ws = client.create_workspace("handoff").await.unwrap().id;
     let (hook_url, seen) = common::receiver(Duration::ZERO).await;
     let hook = serde_json::json!({ "name": "sink", "kind": "data", "url": hook_url });
     client.create_webhook(&ws, &hook).await.unwrap();

@@ -52,7 +52,7 @@ async fn three_processes_lose_no_acknowledged_record_when_one_is_killed_mid_load
     let urls: Vec<String> = servers.iter().map(|s| s.as_ref().unwrap().url.clone()).collect();
     let clients: Vec<Client> = urls.iter().map(|u| Client::new(u, KEY)).collect();
 
-    let ws = clients[0].create_workspace(Some("cluster")).await.unwrap().id;
+    let ws = clients[0].create_workspace("cluster").await.unwrap().id;
     let hook = json!({ "name": "sink", "kind": "data", "url": hook_url, "format": "single", "timeout": "2s" });
     clients[0].create_webhook(&ws, &hook).await.unwrap();
 

@@ -38,7 +38,7 @@ async fn crash_repeatedly(env: &[(&str, &str)]) {
         let server = common::start(dir.path(), env);
         let client = Client::new(&server.url, KEY);
         if round == 0 {
-            ws = client.create_workspace(Some("crash")).await.unwrap().id;
+            ws = client.create_workspace("crash").await.unwrap().id;
             let hook = json!({ "name": "sink", "kind": "data", "url": hook_url, "batch_max": 20 });
             client.create_webhook(&ws, &hook).await.unwrap();
         }

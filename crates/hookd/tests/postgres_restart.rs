@@ -72,7 +72,7 @@ async fn ingest_answers_503_while_postgres_is_down_and_recovers_without_losing_a
     ];
     let server = common::start(dir.path(), &env);
     let client = Client::new(&server.url, KEY);
-    let ws = client.create_workspace(None).await.unwrap().id;
+    let ws = client.create_workspace("load").await.unwrap().id;
     client
         .create_webhook(
             &ws,

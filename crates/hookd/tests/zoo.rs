@@ -161,7 +161,7 @@ async fn a_healthy_webhook_keeps_its_latency_while_a_zoo_of_broken_receivers_run
     );
     let client = hookd::client::Client::new(&server.url, admin);
     let healthy = async |client: &hookd::client::Client| {
-        let ws = client.create_workspace(None).await.unwrap().id;
+        let ws = client.create_workspace("load").await.unwrap().id;
         let (url, seen) = common::receiver(Duration::ZERO).await;
         let hook = json!({ "name": "healthy", "kind": "data", "url": url });
         client.create_webhook(&ws, &hook).await.unwrap();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use hookd_core::store::{DeliveryQuery, DeliveryState};
+use hookd_core::store::{Delivery, DeliveryQuery, DeliveryState};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -130,10 +130,42 @@ async fn read_delivery(
         .get_delivery(&ws, &dlv)
         .await?
         .ok_or(ApiError::NotFound("delivery"))?;
+    let (request_body, request_body_note) = match request_body(&state, &delivery).await? {
+        Ok(body) => (body, None),
+        Err(note) => (None, Some(note)),
+    };
     Ok(Json(model::DeliveryDetail {
         delivery: (&delivery).into(),
+        request_body,
+        request_body_note,
         attempts: attempts.iter().map(Into::into).collect(),
     }))
+}
+
+/// The body the delivery's attempts send, built as the dispatcher builds it; or why there is
+/// none to show.
+async fn request_body(state: &AppState, delivery: &Delivery) -> ApiResult<Result<Option<serde_json::Value>, String>> {
+    let Some(webhook) = state
+        .store
+        .get_webhook(&delivery.workspace_id, &delivery.webhook_id)
+        .await?
+    else {
+        return Ok(Err("its webhook was deleted".into()));
+    };
+    let found: HashMap<String, String> = state
+        .store
+        .get_records(&delivery.workspace_id, &delivery.record_ids)
+        .await?
+        .into_iter()
+        .collect();
+    let records: Option<Vec<String>> = delivery.record_ids.iter().map(|id| found.get(id).cloned()).collect();
+    let Some(records) = records else {
+        return Ok(Err("its records were pruned (retention)".into()));
+    };
+    let Some(body) = crate::dispatch::request::body(&webhook, &delivery.id, &records) else {
+        return Ok(Err("GET webhooks send no body".into()));
+    };
+    Ok(Ok(serde_json::from_slice(&body).ok()))
 }
 
 /// Makes the delivery pending and due now, whatever its state (a delivered one is sent again,
@@ -149,9 +181,14 @@ async fn retry_delivery(
     Path((ws, dlv)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<model::Delivery>)> {
     caller.workspace(&state, &ws).await?;
+    let now = state.clock.now();
+    let note = format!(
+        "retried by hand at {}: due now, with its full retry schedule again",
+        hookd_core::timefmt::rfc3339(now)
+    );
     let delivery = state
         .store
-        .retry_delivery(&ws, &dlv, state.clock.now())
+        .retry_delivery(&ws, &dlv, now, &note)
         .await?
         .ok_or(ApiError::NotFound("delivery"))?;
     state.dispatcher.wake();

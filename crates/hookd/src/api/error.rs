@@ -110,6 +110,15 @@ impl IntoResponse for ApiError {
         if let Some(field) = field {
             error["field"] = field.into();
         }
+        if let Self::Invalid(e) = &self {
+            if !e.also.is_empty() {
+                let all: Vec<_> = e
+                    .all()
+                    .map(|p| json!({ "code": p.code, "message": p.message, "field": p.field }))
+                    .collect();
+                error["errors"] = all.into();
+            }
+        }
         let mut response = (status, Json(json!({ "error": error }))).into_response();
         let retry_after = match self {
             Self::Unavailable => Some(1),

@@ -81,6 +81,7 @@ impl FromRequestParts<AppState> for Caller {
                 return Err(ApiError::RateLimited(wait.as_secs_f64().ceil().max(1.0) as u64));
             }
         }
+        state.known.used(&state.store, &found, state.clock.now());
         Ok(Caller::Workspace(found.workspace_id))
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 mod extract;
 mod ingest;
 mod known;
+mod records;
 mod system;
 mod webhooks;
 mod workspaces;
@@ -122,6 +123,7 @@ fn routes(role: Role) -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(ingest::routes())
         .merge(deliveries::routes())
+        .merge(records::routes())
 }
 
 /// The OpenAPI document of the API.

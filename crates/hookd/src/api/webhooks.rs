@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookd_core::id::new_id;
-use hookd_core::record::RecordIn;
+use hookd_core::record::{Kind, RecordIn};
 use hookd_core::signature::{generate_secret, secret_key};
 use hookd_core::store::{Claimed, DeliveryState, NewDelivery, ReplayQuery};
 use hookd_core::timefmt::{parse_rfc3339, rfc3339};
@@ -241,8 +241,10 @@ async fn rotate_secret(
     Ok(Json(secret_view(&webhook, now)))
 }
 
-/// Sends a `TEST` event to the webhook now, outside the queue, and returns the attempt.
-/// The delivery is logged like any other and, if it fails, retried on the webhook's schedule.
+/// Makes one test attempt now, outside the queue, and returns it. The record has the
+/// webhook's kind: an event of type `TEST` for an event webhook, a data point with tag `TEST`
+/// (device `hookd-test`) for a data webhook. The delivery is logged like any other, ends
+/// `delivered` or `failed`, and is never retried.
 #[utoipa::path(
     post, path = "/v1/workspaces/{ws}/webhooks/{wh}/test", tag = "webhooks", params(("ws" = String, Path, description = "Workspace id"), ("wh" = String, Path, description = "Webhook id")),
     responses((status = 200, body = model::TestResult), CommonErrors)
@@ -255,10 +257,12 @@ async fn send_test(
     let webhook = load(&state, &caller, &ws, &wh).await?;
     let now = state.clock.now();
     let record_id = new_id("rec");
-    let record = RecordIn::event(
-        "TEST",
-        json!({ "webhook_id": webhook.id, "message": "This is a test event sent by hookd.", "sent_at": rfc3339(now) }),
-    );
+    let payload =
+        json!({ "webhook_id": webhook.id, "message": "This is a test sent by hookd.", "sent_at": rfc3339(now) });
+    let record = match webhook.spec.kind {
+        Kind::Event => RecordIn::event("TEST", payload),
+        Kind::Data => RecordIn::data_point("hookd-test", "TEST", payload),
+    };
     let lease = state.dispatcher.lease(now);
     let delivery = NewDelivery {
         id: new_id("dlv"),
@@ -283,7 +287,7 @@ async fn send_test(
         .map_err(crate::api::ingest::submit_error)?;
     let records = vec![record.stamp(&record_id, &webhook.workspace_id, &rfc3339(now))];
     let claimed = Claimed::created(&delivery, lease, webhook.into(), records);
-    let attempt = state.dispatcher.deliver(claimed).await;
+    let attempt = state.dispatcher.deliver_once(claimed).await;
     Ok(Json(model::TestResult {
         delivery_id: delivery.id,
         attempt: (&attempt).into(),
@@ -338,13 +342,18 @@ async fn replay_deliveries(
             })
             .collect::<Result<_, _>>()?,
     };
+    let now = state.clock.now();
     let query = ReplayQuery {
         webhook_id: wh,
         since,
         until,
         states,
+        note: format!(
+            "replayed at {}: due now, with its full retry schedule again",
+            rfc3339(now)
+        ),
     };
-    let replayed = state.store.replay(&ws, &query, state.clock.now()).await?;
+    let replayed = state.store.replay(&ws, &query, now).await?;
     if replayed > 0 {
         state.dispatcher.wake();
     }

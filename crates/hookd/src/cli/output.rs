@@ -1,5 +1,9 @@
-//! Output: tables for people, JSON for machines, errors on stderr with an exit code.
+//! Output: tables for people, JSON for machines (an object for one thing, an array for a
+//! list), errors and warnings on stderr with an exit code. Everything printed goes through
+//! [`write_all`], so a closed pipe (`hookd deliveries list | head -1`) ends the command
+//! quietly, as Unix tools do, instead of panicking.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use comfy_table::presets::NOTHING;
@@ -7,6 +11,24 @@ use comfy_table::{ContentArrangement, Table};
 use serde::Serialize;
 
 use crate::client::ClientError;
+
+/// `println!` to stdout through [`write_all`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_all(format!("{}\n", format_args!($($arg)*)).as_bytes())
+    };
+}
+
+/// Writes `bytes` to stdout. When the reader has gone away (a closed pipe), the process exits
+/// at once with success: nobody is left to read what follows.
+pub(crate) fn write_all(bytes: &[u8]) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
 
 /// Why a command failed, and its exit code.
 #[derive(Debug)]
@@ -55,37 +77,51 @@ impl From<ClientError> for Failure {
     }
 }
 
-/// Prints `value` as JSON, or as the table `rows` builds.
-pub(crate) fn print<T: Serialize>(json: bool, value: &T, header: &[&str], rows: impl FnOnce(&T) -> Vec<Vec<String>>) {
-    if json {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
-        return;
+/// Prints what the API says is worth knowing (`warnings` of a webhook) on stderr.
+pub(crate) fn warn(warnings: &[String]) {
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// Prints `value` as pretty JSON.
+pub(crate) fn json<T: Serialize + ?Sized>(value: &T) {
+    out!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+/// Prints a list: a JSON array, or the table `rows` builds.
+pub(crate) fn list<T: Serialize>(as_json: bool, items: &[T], header: &[&str], row: impl Fn(&T) -> Vec<String>) {
+    if as_json {
+        return json(items);
     }
     let mut table = Table::new();
     table
         .load_preset(NOTHING)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header);
-    for row in rows(value) {
-        table.add_row(row);
+    for item in items {
+        table.add_row(row(item));
     }
-    println!("{table}");
+    out!("{table}");
 }
 
-/// Prints `value` as JSON, or as `label: value` lines.
-pub(crate) fn print_fields<T: Serialize>(
-    json: bool,
+/// Prints one thing: a JSON object, or `label: value` lines.
+pub(crate) fn fields<T: Serialize + ?Sized>(
+    as_json: bool,
     value: &T,
     fields: impl FnOnce(&T) -> Vec<(&'static str, String)>,
 ) {
-    if json {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
-        return;
+    if as_json {
+        return json(value);
     }
-    let fields = fields(value);
+    print_lines(&fields(value));
+}
+
+/// `label: value` lines, labels right-aligned.
+pub(crate) fn print_lines(fields: &[(&str, String)]) {
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, value) in fields {
-        println!("{key:>width$}: {value}");
+        out!("{key:>width$}: {value}");
     }
 }
 

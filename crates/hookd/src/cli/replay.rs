@@ -2,16 +2,14 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::Remote;
 use super::deliveries::StateFlag;
 use super::output::{self, Failure};
-use super::{Remote, WorkspaceArg};
 use crate::client::DeliveryFilter;
 use crate::model::{Delivery, DeliveryState, ReplayIn};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReplayArgs {
-    #[command(flatten)]
-    workspace: WorkspaceArg,
     /// The webhook whose deliveries to send again.
     #[arg(long)]
     webhook: String,
@@ -39,7 +37,7 @@ fn time(s: &str, flag: &str) -> Result<i64, Failure> {
 
 pub(crate) async fn run(args: ReplayArgs, remote: Remote) -> Result<(), Failure> {
     let client = remote.client()?;
-    let ws = args.workspace.resolve(&client).await?;
+    let ws = remote.workspace(&client).await?;
     let since = time(&args.since, "since")?;
     let until = args
         .until
@@ -79,20 +77,16 @@ pub(crate) async fn run(args: ReplayArgs, remote: Remote) -> Result<(), Failure>
     progress.finish_and_clear();
 
     if args.dry_run {
-        output::print(remote.json, &matched, &["ID", "STATE", "ATTEMPTS", "CREATED"], |list| {
-            list.iter()
-                .map(|d| {
-                    vec![
-                        d.id.clone(),
-                        d.state.as_str().into(),
-                        d.attempt_count.to_string(),
-                        d.created_at.clone(),
-                    ]
-                })
-                .collect()
+        output::list(remote.json, &matched, &["ID", "STATE", "ATTEMPTS", "CREATED"], |d| {
+            vec![
+                d.id.clone(),
+                d.state.as_str().into(),
+                d.attempt_count.to_string(),
+                d.created_at.clone(),
+            ]
         });
         if !remote.json {
-            println!("dry run: {} deliveries would be sent again", matched.len());
+            out!("dry run: {} deliveries would be sent again", matched.len());
         }
         return Ok(());
     }
@@ -102,6 +96,6 @@ pub(crate) async fn run(args: ReplayArgs, remote: Remote) -> Result<(), Failure>
         states: Some(args.state.iter().copied().map(Into::into).collect()),
     };
     let result = client.replay(&ws, &args.webhook, &replay).await?;
-    output::print_fields(remote.json, &result, |r| vec![("replayed", r.replayed.to_string())]);
+    output::fields(remote.json, &result, |r| vec![("replayed", r.replayed.to_string())]);
     Ok(())
 }

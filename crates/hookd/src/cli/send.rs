@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
 
+use super::Remote;
 use super::output::{self, Failure};
-use super::{Remote, WorkspaceArg};
 use crate::client::{Client, ClientError};
 
 #[derive(Debug, clap::Subcommand)]
@@ -17,12 +17,24 @@ pub(crate) enum SendCommand {
     Data {
         #[command(flatten)]
         common: SendArgs,
-        /// The device the data point comes from.
+        /// The device the data point comes from (`device_id`).
         #[arg(long, required_unless_present = "file")]
         device: Option<String>,
         /// The data point's tag.
         #[arg(long, required_unless_present = "file")]
         tag: Option<String>,
+        /// The device's name for people (`device_name`).
+        #[arg(long)]
+        device_name: Option<String>,
+        /// The asset the device belongs to (`asset_id`).
+        #[arg(long)]
+        asset_id: Option<String>,
+        /// The asset's name for people (`asset_name`).
+        #[arg(long)]
+        asset_name: Option<String>,
+        /// When the device measured it, RFC 3339 (`timestamp_device`).
+        #[arg(long)]
+        timestamp_device: Option<String>,
     },
     /// Send events.
     Event {
@@ -31,21 +43,27 @@ pub(crate) enum SendCommand {
         /// The event type.
         #[arg(long = "type", required_unless_present = "file")]
         event_type: Option<String>,
+        /// The device the event is about (`device_id`).
         #[arg(long)]
         device: Option<String>,
+        /// `d2c` (device to cloud) or `c2d` (cloud to device).
+        #[arg(long, value_parser = ["d2c", "c2d"])]
+        direction: Option<String>,
+        /// When it happened, RFC 3339 (`ts`).
+        #[arg(long)]
+        ts: Option<String>,
     },
 }
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SendArgs {
-    #[command(flatten)]
-    workspace: WorkspaceArg,
     /// Records to send: a JSON array or NDJSON; `-` reads stdin.
     #[arg(long, conflicts_with_all = ["payload", "fleet", "label"])]
     file: Option<PathBuf>,
     /// The payload, as JSON.
     #[arg(long, default_value = "{}")]
     payload: String,
+    /// The fleet the record comes from (`fleet_id`).
     #[arg(long)]
     fleet: Option<String>,
     /// A label, KEY=VALUE (repeatable).
@@ -107,10 +125,28 @@ fn record_from_flags(common: &SendArgs, fields: &[(&str, &Option<String>)]) -> R
 pub(crate) async fn run(command: SendCommand, remote: Remote) -> Result<(), Failure> {
     let client = remote.client()?;
     let (common, events, records) = match &command {
-        SendCommand::Data { common, device, tag } => {
+        SendCommand::Data {
+            common,
+            device,
+            tag,
+            device_name,
+            asset_id,
+            asset_name,
+            timestamp_device,
+        } => {
             let records = match &common.file {
                 Some(path) => read_records(path)?,
-                None => vec![record_from_flags(common, &[("device_id", device), ("tag", tag)])?],
+                None => vec![record_from_flags(
+                    common,
+                    &[
+                        ("device_id", device),
+                        ("tag", tag),
+                        ("device_name", device_name),
+                        ("asset_id", asset_id),
+                        ("asset_name", asset_name),
+                        ("timestamp_device", timestamp_device),
+                    ],
+                )?],
             };
             (common, false, records)
         }
@@ -118,12 +154,19 @@ pub(crate) async fn run(command: SendCommand, remote: Remote) -> Result<(), Fail
             common,
             event_type,
             device,
+            direction,
+            ts,
         } => {
             let records = match &common.file {
                 Some(path) => read_records(path)?,
                 None => vec![record_from_flags(
                     common,
-                    &[("type", event_type), ("device_id", device)],
+                    &[
+                        ("type", event_type),
+                        ("device_id", device),
+                        ("direction", direction),
+                        ("ts", ts),
+                    ],
                 )?],
             };
             (common, true, records)
@@ -140,12 +183,12 @@ pub(crate) async fn run(command: SendCommand, remote: Remote) -> Result<(), Fail
             "--idempotency-key applies to one request; send at most --batch records with it",
         ));
     }
-    let ws = common.workspace.resolve(&client).await?;
+    let ws = remote.workspace(&client).await?;
     let ids = send_all(&client, &ws, events, &records, common).await?;
     if remote.json {
-        println!("{}", json!({ "ids": ids }));
+        output::json(&json!({ "ids": ids }));
     } else {
-        println!(
+        out!(
             "sent {} record(s) in {} request(s)",
             ids.len(),
             records.len().div_ceil(common.batch)

@@ -14,7 +14,7 @@ use crate::{App, Dispatch, telemetry};
 #[derive(Debug, clap::Args)]
 pub(super) struct ServeArgs {
     /// A TOML file overriding config.default.toml.
-    #[arg(long, env = "HOOKD_CONFIG")]
+    #[arg(long, env = "HOOKD_CONFIG", hide_env_values = true)]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080; env: HOOKD_LISTEN].
     #[arg(long)]
@@ -28,8 +28,12 @@ pub(super) struct ServeArgs {
     /// What this process runs: all, api or worker [default: all; env: HOOKD_ROLE].
     #[arg(long)]
     role: Option<String>,
-    /// Log JSON lines instead of text.
-    #[arg(long)]
+    /// How logs are written to stderr: text for people, JSON lines for log collectors
+    /// [default: log.format, text].
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+    /// The same as --log-format json.
+    #[arg(long, hide = true, conflicts_with = "log_format")]
     log_json: bool,
 }
 
@@ -47,10 +51,10 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let format = if args.log_json {
-        LogFormat::Json
-    } else {
-        settings.log.format
+    let format = match (args.log_format, args.log_json) {
+        (Some(format), _) => format,
+        (None, true) => LogFormat::Json,
+        (None, false) => settings.log.format,
     };
     telemetry::init(format, &settings.log.level);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -73,22 +77,22 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let database = settings.storage_description();
     let role = settings.role;
     let app = App::build(settings, Arc::new(SystemClock)).await?;
-    println!(
+    out!(
         "hookd {} listening on http://{}",
         env!("CARGO_PKG_VERSION"),
         app.local_addr()
     );
-    println!("data: {database}");
+    out!("data: {database}");
     match &app.admin_key().origin {
         Origin::Generated(path) => {
-            println!(
+            out!(
                 "admin key (shown once; also saved to {} with mode 0600):",
                 path.display()
             );
-            println!("  {}", app.admin_key().key);
+            out!("  {}", app.admin_key().key);
         }
-        Origin::Stored(path) => println!("admin key: in {}", path.display()),
-        Origin::Configured => println!("admin key: from HOOKD_ADMIN_KEY"),
+        Origin::Stored(path) => out!("admin key: in {}", path.display()),
+        Origin::Configured => out!("admin key: from HOOKD_ADMIN_KEY"),
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));

@@ -43,7 +43,7 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<(), Failure> {
         args.tolerance,
     ) {
         Ok(()) => {
-            println!("valid");
+            out!("valid");
             Ok(())
         }
         Err(err) => Err(Failure::other(format!("invalid signature: {err}"))),

@@ -1,17 +1,18 @@
 //! `hookd webhooks …`: every field of a webhook as a flag.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value, json};
 
+use super::Remote;
+use super::deliveries::print_attempt;
 use super::output::{self, Failure, or_dash};
-use super::{Remote, WorkspaceArg};
-use crate::model::{Format, HttpMethod, RecordKind, Webhook};
+use crate::model::{Filters, Format, HttpMethod, RecordKind, Webhook};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum WebhookCommand {
     /// Create a webhook; prints it with its signing secret.
     Create {
-        #[command(flatten)]
-        workspace: WorkspaceArg,
         #[command(flatten)]
         fields: WebhookFlags,
         /// The signing secret (`whsec_…`); generated when left out.
@@ -19,46 +20,41 @@ pub(crate) enum WebhookCommand {
         secret: Option<String>,
     },
     /// List webhooks.
-    List {
-        #[command(flatten)]
-        workspace: WorkspaceArg,
-    },
-    /// Show one webhook.
+    List,
+    /// Show one webhook, with how its receiver has been doing.
     Get {
-        #[command(flatten)]
-        workspace: WorkspaceArg,
+        /// The webhook id (`wh_…`).
         webhook: String,
     },
-    /// Change the fields given; filter flags replace all filters of their kind.
+    /// Change the fields given. A filter flag replaces that filter only; an empty value
+    /// (`--fleet ''`, `--token ''`, `--header ''`) clears the field.
     Update {
-        #[command(flatten)]
-        workspace: WorkspaceArg,
+        /// The webhook id (`wh_…`).
         webhook: String,
         #[command(flatten)]
         fields: WebhookFlags,
+        /// Remove every filter: the webhook then takes every record of its kind.
+        #[arg(long)]
+        clear_filters: bool,
     },
     /// Delete a webhook and its deliveries.
     Delete {
-        #[command(flatten)]
-        workspace: WorkspaceArg,
+        /// The webhook id (`wh_…`).
         webhook: String,
     },
-    /// Send a TEST event now and show the attempt.
+    /// Make one test attempt now and show it (status, latency, response). It is never retried.
     Test {
-        #[command(flatten)]
-        workspace: WorkspaceArg,
+        /// The webhook id (`wh_…`).
         webhook: String,
     },
     /// Show the signing secret.
     Secret {
-        #[command(flatten)]
-        workspace: WorkspaceArg,
+        /// The webhook id (`wh_…`).
         webhook: String,
     },
     /// Replace the signing secret; the old one keeps signing for the grace period.
     RotateSecret {
-        #[command(flatten)]
-        workspace: WorkspaceArg,
+        /// The webhook id (`wh_…`).
         webhook: String,
         /// The new secret; generated when left out.
         #[arg(long)]
@@ -78,32 +74,35 @@ pub(crate) struct WebhookFlags {
     /// Where to deliver (http or https).
     #[arg(long)]
     url: Option<String>,
+    /// The HTTP method; GET webhooks send no body.
     #[arg(long, value_enum)]
     method: Option<MethodFlag>,
-    /// Only records of this fleet (repeatable).
+    /// Only records of this fleet (repeatable; '' clears).
     #[arg(long = "fleet")]
     fleets: Vec<String>,
-    /// Only data points with this tag (repeatable).
+    /// Only data points with this tag (repeatable; '' clears).
     #[arg(long = "tag")]
     tags: Vec<String>,
-    /// Only events of this type (repeatable).
+    /// Only events of this type (repeatable; '' clears).
     #[arg(long = "event-type")]
     event_types: Vec<String>,
-    /// Only records of this device (repeatable).
+    /// Only records of this device (repeatable; '' clears).
     #[arg(long = "device")]
     devices: Vec<String>,
-    /// Only records with this label, KEY=VALUE (repeatable).
+    /// Only records with this label, KEY=VALUE (repeatable; '' clears).
     #[arg(long = "label")]
     labels: Vec<String>,
-    /// A token sent with every request.
+    /// A token sent with every request ('' removes it).
     #[arg(long)]
     token: Option<String>,
     /// The header the token is sent in (default X-AUTH-TOKEN).
     #[arg(long)]
     token_header: Option<String>,
-    /// An extra header, NAME=VALUE; values may use {{device_id}}, {{labels.x}} (repeatable).
+    /// An extra header, NAME=VALUE; values may use {{device_id}}, {{labels.x}} (repeatable;
+    /// '' removes every extra header).
     #[arg(long = "header")]
     headers: Vec<String>,
+    /// `batch`: up to --batch-max records per request; `single`: one record per request.
     #[arg(long, value_enum)]
     format: Option<FormatFlag>,
     /// Records per batch, 1–1000.
@@ -143,9 +142,44 @@ enum FormatFlag {
     Single,
 }
 
+/// A repeatable flag's values; a lone empty value means "none".
+fn listed(values: &[String]) -> Vec<String> {
+    values.iter().filter(|v| !v.is_empty()).cloned().collect()
+}
+
+/// A repeatable KEY=VALUE flag's pairs; a lone empty value means "none".
+fn paired(values: &[String], flag: &str) -> Result<BTreeMap<String, String>, Failure> {
+    output::pairs(&listed(values), flag)
+}
+
 impl WebhookFlags {
-    /// The flags given, as a request body (absent flags are left out).
-    fn body(&self) -> Result<Map<String, Value>, Failure> {
+    /// Whether any filter flag is given.
+    fn any_filter(&self) -> bool {
+        [&self.fleets, &self.tags, &self.event_types, &self.devices, &self.labels]
+            .iter()
+            .any(|values| !values.is_empty())
+    }
+
+    /// `current` with the filters these flags name replaced, the others kept.
+    fn filters(&self, mut current: Filters) -> Result<Filters, Failure> {
+        let replace = |target: &mut Vec<String>, given: &[String]| {
+            if !given.is_empty() {
+                *target = listed(given);
+            }
+        };
+        replace(&mut current.fleets, &self.fleets);
+        replace(&mut current.tags, &self.tags);
+        replace(&mut current.event_types, &self.event_types);
+        replace(&mut current.devices, &self.devices);
+        if !self.labels.is_empty() {
+            current.labels = paired(&self.labels, "label")?;
+        }
+        Ok(current)
+    }
+
+    /// The flags given, as a request body (absent flags are left out). `filters` are the
+    /// webhook's filters before the change.
+    fn body(&self, filters: Filters) -> Result<Map<String, Value>, Failure> {
         let mut body = Map::new();
         let mut put = |key: &str, value: Value| {
             body.insert(key.to_owned(), value);
@@ -174,26 +208,17 @@ impl WebhookFlags {
                 }),
             );
         }
-        let labels = output::pairs(&self.labels, "label")?;
-        let any_filter = !(self.fleets.is_empty()
-            && self.tags.is_empty()
-            && self.event_types.is_empty()
-            && self.devices.is_empty()
-            && labels.is_empty());
-        if any_filter {
-            put(
-                "filters",
-                json!({ "fleets": self.fleets, "tags": self.tags, "event_types": self.event_types, "devices": self.devices, "labels": labels }),
-            );
+        if self.any_filter() {
+            put("filters", json!(self.filters(filters)?));
         }
         if let Some(token) = &self.token {
-            put("token", json!(token));
+            put("token", if token.is_empty() { Value::Null } else { json!(token) });
         }
         if let Some(header) = &self.token_header {
             put("token_header", json!(header));
         }
         if !self.headers.is_empty() {
-            put("headers", json!(output::pairs(&self.headers, "header")?));
+            put("headers", json!(paired(&self.headers, "header")?));
         }
         if let Some(format) = self.format {
             put(
@@ -220,14 +245,17 @@ impl WebhookFlags {
     }
 }
 
+fn word<T: serde::Serialize>(value: T) -> String {
+    json!(value).as_str().unwrap_or_default().to_owned()
+}
+
 fn show(json: bool, webhook: &Webhook, secret: Option<&str>) {
     if json {
         let mut value = serde_json::to_value(webhook).unwrap_or_default();
         if let Some(secret) = secret {
             value["secret"] = json!(secret);
         }
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
-        return;
+        return output::json(&value);
     }
     let f = &webhook.filters;
     let list = |items: &[String]| {
@@ -237,79 +265,66 @@ fn show(json: bool, webhook: &Webhook, secret: Option<&str>) {
             items.join(", ")
         }
     };
-    output::print_fields(false, webhook, |w| {
-        let mut fields = vec![
-            ("id", w.id.clone()),
-            ("name", w.name.clone()),
-            ("kind", json!(w.kind).as_str().unwrap_or_default().to_owned()),
-            (
-                "url",
-                format!("{} {}", json!(w.method).as_str().unwrap_or_default(), w.url),
-            ),
-            ("fleets", list(&f.fleets)),
-            ("tags", list(&f.tags)),
-            ("event types", list(&f.event_types)),
-            ("devices", list(&f.devices)),
-            (
-                "labels",
-                if f.labels.is_empty() {
-                    "any".into()
-                } else {
-                    format!("{:?}", f.labels)
-                },
-            ),
-            (
-                "token",
-                if w.has_token {
-                    format!("set, sent in {}", w.token_header)
-                } else {
-                    "none".into()
-                },
-            ),
-            (
-                "headers",
-                if w.headers.is_empty() {
-                    "none".into()
-                } else {
-                    format!("{:?}", w.headers)
-                },
-            ),
-            (
-                "format",
-                format!(
-                    "{} (batch_max {})",
-                    json!(w.format).as_str().unwrap_or_default(),
-                    w.batch_max
-                ),
-            ),
-            ("timeout", w.timeout.clone()),
-            ("retries", w.retry_schedule.join(", ")),
-            (
-                "enabled",
-                if w.enabled {
-                    "yes".into()
-                } else {
-                    format!("no — {}", or_dash(w.disabled_reason.as_deref()))
-                },
-            ),
-        ];
-        if let Some(secret) = secret {
-            fields.push(("secret", secret.to_owned()));
-        }
-        fields
-    });
+    let mut fields = vec![
+        ("id", webhook.id.clone()),
+        ("name", webhook.name.clone()),
+        ("kind", word(webhook.kind)),
+        ("url", format!("{} {}", word(webhook.method), webhook.url)),
+        ("fleets", list(&f.fleets)),
+        ("tags", list(&f.tags)),
+        ("event types", list(&f.event_types)),
+        ("devices", list(&f.devices)),
+        (
+            "labels",
+            if f.labels.is_empty() {
+                "any".into()
+            } else {
+                format!("{:?}", f.labels)
+            },
+        ),
+        (
+            "token",
+            if webhook.has_token {
+                format!("set, sent in {}", webhook.token_header)
+            } else {
+                "none".into()
+            },
+        ),
+        (
+            "headers",
+            if webhook.headers.is_empty() {
+                "none".into()
+            } else {
+                format!("{:?}", webhook.headers)
+            },
+        ),
+        (
+            "format",
+            format!("{} (batch_max {})", word(webhook.format), webhook.batch_max),
+        ),
+        ("timeout", webhook.timeout.clone()),
+        ("retries", webhook.retry_schedule.join(", ")),
+        (
+            "enabled",
+            if webhook.enabled {
+                "yes".into()
+            } else {
+                format!("no — {}", or_dash(webhook.disabled_reason.as_deref()))
+            },
+        ),
+    ];
+    if let Some(secret) = secret {
+        fields.push(("secret", secret.to_owned()));
+    }
+    output::print_lines(&fields);
 }
 
 pub(crate) async fn run(command: WebhookCommand, remote: Remote) -> Result<(), Failure> {
     let client = remote.client()?;
+    let ws = remote.workspace(&client).await?;
     match command {
-        WebhookCommand::Create {
-            workspace,
-            fields,
-            secret,
-        } => {
-            let ws = workspace.resolve(&client).await?;
-            let mut body = fields.body()?;
+        WebhookCommand::Create { fields, secret } => {
+            let mut body = fields.body(Filters::default())?;
             let url = body
                 .get("url")
                 .and_then(Value::as_str)
@@ -329,76 +344,68 @@ pub(crate) async fn run(command: WebhookCommand, remote: Remote) -> Result<(), F
                 body.insert("secret".into(), json!(secret));
             }
             let created = client.create_webhook(&ws, &body).await?;
+            output::warn(&created.webhook.warnings);
             show(remote.json, &created.webhook, Some(&created.secret));
         }
-        WebhookCommand::List { workspace } => {
-            let ws = workspace.resolve(&client).await?;
+        WebhookCommand::List => {
             let list = client.list_webhooks(&ws).await?;
-            output::print(remote.json, &list, &["ID", "NAME", "KIND", "URL", "ENABLED"], |list| {
-                list.iter()
-                    .map(|w| {
-                        let kind = json!(w.kind).as_str().unwrap_or_default().to_owned();
-                        vec![
-                            w.id.clone(),
-                            w.name.clone(),
-                            kind,
-                            w.url.clone(),
-                            if w.enabled { "yes".into() } else { "no".into() },
-                        ]
-                    })
-                    .collect()
-            });
+            output::list(
+                remote.json,
+                &list,
+                &["ID", "NAME", "KIND", "URL", "ENABLED"],
+                |w: &Webhook| {
+                    vec![
+                        w.id.clone(),
+                        w.name.clone(),
+                        word(w.kind),
+                        w.url.clone(),
+                        if w.enabled { "yes".into() } else { "no".into() },
+                    ]
+                },
+            );
         }
-        WebhookCommand::Get { workspace, webhook } => {
-            let ws = workspace.resolve(&client).await?;
-            show(remote.json, &client.get_webhook(&ws, &webhook).await?, None);
-        }
+        WebhookCommand::Get { webhook } => show(remote.json, &client.get_webhook(&ws, &webhook).await?, None),
         WebhookCommand::Update {
-            workspace,
             webhook,
             fields,
+            clear_filters,
         } => {
-            let ws = workspace.resolve(&client).await?;
-            let body = fields.body()?;
+            let filters = if fields.any_filter() && !clear_filters {
+                client.get_webhook(&ws, &webhook).await?.filters
+            } else {
+                Filters::default()
+            };
+            let mut body = fields.body(filters)?;
+            if clear_filters {
+                body.entry("filters").or_insert(json!(Filters::default()));
+            }
             if body.is_empty() {
                 return Err(Failure::usage("nothing to change: give at least one field flag"));
             }
-            show(remote.json, &client.update_webhook(&ws, &webhook, &body).await?, None);
+            let updated = client.update_webhook(&ws, &webhook, &body).await?;
+            output::warn(&updated.warnings);
+            show(remote.json, &updated, None);
         }
-        WebhookCommand::Delete { workspace, webhook } => {
-            let ws = workspace.resolve(&client).await?;
+        WebhookCommand::Delete { webhook } => {
             client.delete_webhook(&ws, &webhook).await?;
-            if !remote.json {
-                println!("deleted {webhook}");
-            }
-        }
-        WebhookCommand::Test { workspace, webhook } => {
-            let ws = workspace.resolve(&client).await?;
-            let result = client.test_webhook(&ws, &webhook).await?;
-            output::print_fields(remote.json, &result, |r| {
-                vec![
-                    ("delivery", r.delivery_id.clone()),
-                    (
-                        "status",
-                        or_dash(r.attempt.status.map(|s| s.to_string()).or(r.attempt.error_kind.clone())),
-                    ),
-                    ("took", format!("{} ms", r.attempt.duration_ms)),
-                    ("outcome", r.attempt.outcome.as_str().to_owned()),
-                    ("explanation", r.attempt.explanation.clone()),
-                ]
+            output::fields(remote.json, &json!({ "deleted": webhook }), |_| {
+                vec![("deleted", webhook.clone())]
             });
         }
-        WebhookCommand::Secret { workspace, webhook } => {
-            let ws = workspace.resolve(&client).await?;
+        WebhookCommand::Test { webhook } => {
+            let result = client.test_webhook(&ws, &webhook).await?;
+            if remote.json {
+                output::json(&result);
+                return Ok(());
+            }
+            output::print_lines(&[("delivery", result.delivery_id.clone())]);
+            print_attempt(&result.attempt);
+        }
+        WebhookCommand::Secret { webhook } => {
             let secret = client.read_secret(&ws, &webhook).await?;
             print_secret(remote.json, &secret);
         }
-        WebhookCommand::RotateSecret {
-            workspace,
-            webhook,
-            secret,
-        } => {
-            let ws = workspace.resolve(&client).await?;
+        WebhookCommand::RotateSecret { webhook, secret } => {
             let secret = client.rotate_secret(&ws, &webhook, secret.as_deref()).await?;
             print_secret(remote.json, &secret);
         }
@@ -407,7 +414,7 @@ pub(crate) async fn run(command: WebhookCommand, remote: Remote) -> Result<(), F
 }
 
 fn print_secret(json: bool, secret: &crate::model::Secret) {
-    output::print_fields(json, secret, |s| {
+    output::fields(json, secret, |s| {
         let mut fields = vec![("secret", s.secret.clone())];
         for previous in &s.previous {
             fields.push(("previous", format!("still signing until {}", previous.expires_at)));

@@ -1,54 +1,131 @@
 //! `hookd workspaces …` and `hookd keys …`.
 
-use super::output::{self, Failure};
-use super::{Remote, WorkspaceArg};
+use super::Remote;
+use super::output::{self, Failure, or_dash};
+use crate::model::{ApiKey, Workspace};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum WorkspaceCommand {
     /// Create a workspace (admin key).
     Create {
+        /// A name for people.
         #[arg(long)]
-        name: Option<String>,
+        name: String,
     },
     /// List the workspaces this key sees.
     List,
+    /// Show one workspace.
+    Get {
+        /// The workspace id (`ws_…`).
+        workspace: String,
+    },
+    /// Rename a workspace.
+    Rename {
+        /// The workspace id (`ws_…`).
+        workspace: String,
+        /// The new name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Delete a workspace and everything in it: webhooks, deliveries, records and keys.
+    Delete {
+        /// The workspace id (`ws_…`).
+        workspace: String,
+        /// Say yes: the workspace and everything in it is deleted for good.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum KeyCommand {
     /// Create a workspace API key; it is shown once.
-    Create {
-        #[command(flatten)]
-        workspace: WorkspaceArg,
+    Create,
+    /// List the workspace's keys: id, prefix, created, last used (never the key itself).
+    List,
+    /// Revoke a key: from now on it is refused, by every hookd process.
+    Revoke {
+        /// The key's id (`key_…`).
+        key: String,
     },
+}
+
+const WORKSPACE_HEADER: [&str; 3] = ["ID", "NAME", "CREATED"];
+
+fn workspace_row(w: &Workspace) -> Vec<String> {
+    vec![w.id.clone(), w.name.clone(), w.created_at.clone()]
+}
+
+fn show_workspace(json: bool, workspace: &Workspace) {
+    output::fields(json, workspace, |w| {
+        vec![
+            ("id", w.id.clone()),
+            ("name", w.name.clone()),
+            ("created", w.created_at.clone()),
+        ]
+    });
 }
 
 pub(crate) async fn workspaces(command: WorkspaceCommand, remote: Remote) -> Result<(), Failure> {
     let client = remote.client()?;
-    let list = match command {
-        WorkspaceCommand::Create { name } => vec![client.create_workspace(name.as_deref()).await?],
-        WorkspaceCommand::List => client.list_workspaces().await?,
-    };
-    output::print(remote.json, &list, &["ID", "NAME", "CREATED"], |list| {
-        list.iter()
-            .map(|w| vec![w.id.clone(), w.name.clone(), w.created_at.clone()])
-            .collect()
-    });
+    match command {
+        WorkspaceCommand::Create { name } => show_workspace(remote.json, &client.create_workspace(&name).await?),
+        WorkspaceCommand::List => {
+            let list = client.list_workspaces().await?;
+            output::list(remote.json, &list, &WORKSPACE_HEADER, workspace_row);
+        }
+        WorkspaceCommand::Get { workspace } => show_workspace(remote.json, &client.get_workspace(&workspace).await?),
+        WorkspaceCommand::Rename { workspace, name } => {
+            show_workspace(remote.json, &client.rename_workspace(&workspace, &name).await?);
+        }
+        WorkspaceCommand::Delete { workspace, yes } => {
+            if !yes {
+                return Err(Failure::usage(format!(
+                    "deleting {workspace} deletes its webhooks, deliveries, records and keys for good: add --yes to go ahead"
+                )));
+            }
+            let deleted = client.delete_workspace(&workspace).await?;
+            output::fields(remote.json, &deleted, |d| vec![("deleted", d.deleted.clone())]);
+        }
+    }
     Ok(())
 }
 
 pub(crate) async fn keys(command: KeyCommand, remote: Remote) -> Result<(), Failure> {
     let client = remote.client()?;
-    let KeyCommand::Create { workspace } = command;
-    let ws = workspace.resolve(&client).await?;
-    let key = client.create_api_key(&ws).await?;
-    output::print_fields(remote.json, &key, |k| {
-        vec![
-            ("id", k.id.clone()),
-            ("workspace", k.workspace_id.clone()),
-            ("key", k.key.clone()),
-            ("note", k.note.clone()),
-        ]
-    });
+    let ws = remote.workspace(&client).await?;
+    match command {
+        KeyCommand::Create => {
+            let key = client.create_api_key(&ws).await?;
+            output::fields(remote.json, &key, |k| {
+                vec![
+                    ("id", k.id.clone()),
+                    ("workspace", k.workspace_id.clone()),
+                    ("key", k.key.clone()),
+                    ("note", k.note.clone()),
+                ]
+            });
+        }
+        KeyCommand::List => {
+            let keys = client.list_api_keys(&ws).await?;
+            output::list(
+                remote.json,
+                &keys,
+                &["ID", "PREFIX", "CREATED", "LAST USED"],
+                |k: &ApiKey| {
+                    vec![
+                        k.id.clone(),
+                        format!("{}…", k.prefix),
+                        k.created_at.clone(),
+                        or_dash(k.last_used_at.clone()),
+                    ]
+                },
+            );
+        }
+        KeyCommand::Revoke { key } => {
+            let revoked = client.revoke_api_key(&ws, &key).await?;
+            output::fields(remote.json, &revoked, |r| vec![("revoked", r.revoked.clone())]);
+        }
+    }
     Ok(())
 }

@@ -11,7 +11,7 @@
 mod events;
 mod handoff;
 pub mod network;
-mod request;
+pub mod request;
 pub mod sender;
 
 use std::collections::HashMap;
@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use hookd_core::clock::{Clock, Millis};
 use hookd_core::id::new_id;
-use hookd_core::outcome::{ErrorKind, Response, decide};
+use hookd_core::outcome::{ErrorKind, Response, decide, decide_once};
 use hookd_core::store::{Attempt, ClaimRequest, Claimed, DeliveryState, Finish, Health, Lease, Store, StoreError};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -114,16 +114,6 @@ impl Dispatcher {
             return;
         };
         self.inner.handoff.running.store(true, Ordering::Release);
-        // Other processes' new work (PostgreSQL's NOTIFY) wakes this loop too.
-        let watcher = {
-            let this = self.clone();
-            tokio::spawn(async move {
-                let wake = || this.wake();
-                if let Err(err) = this.inner.store.watch_for_work(&wake).await {
-                    tracing::warn!(error = ?err, "cannot watch for other processes' work; polling only");
-                }
-            })
-        };
         let poll = self.inner.settings.poll_interval;
         // Claim in rounds of at least this many free slots while attempts are in flight, so a
         // busy dispatcher makes a few large claims rather than one per finished attempt.
@@ -173,7 +163,6 @@ impl Dispatcher {
                 () = shutdown.cancelled() => {}
             }
         }
-        watcher.abort();
         self.inner.handoff.running.store(false, Ordering::Release);
         while let Ok(claimed) = arrivals.try_recv() {
             spawn(&mut tasks, claimed);
@@ -299,6 +288,16 @@ impl Dispatcher {
     /// Attempts one claimed delivery and records the result. Never fails: a storage error
     /// leaves the lease to expire, and the delivery is attempted again.
     pub async fn deliver(&self, claimed: Claimed) -> Attempt {
+        self.attempt(claimed, Attempts::Scheduled).await
+    }
+
+    /// Attempts a delivery once and records the result: delivered or failed, never retried
+    /// (the test send).
+    pub async fn deliver_once(&self, claimed: Claimed) -> Attempt {
+        self.attempt(claimed, Attempts::Once).await
+    }
+
+    async fn attempt(&self, claimed: Claimed, attempts: Attempts) -> Attempt {
         let inner = &self.inner;
         let started_at = inner.clock.now();
         let outgoing = request::build(&claimed, started_at);
@@ -310,12 +309,15 @@ impl Dispatcher {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&claimed.delivery.id);
-        let decision = decide(
-            &answer.response,
-            claimed.delivery.failures,
-            &claimed.webhook.spec.retry_schedule,
-            rand::random(),
-        );
+        let decision = match attempts {
+            Attempts::Scheduled => decide(
+                &answer.response,
+                claimed.delivery.failures,
+                &claimed.webhook.spec.retry_schedule,
+                rand::random(),
+            ),
+            Attempts::Once => decide_once(&answer.response, claimed.delivery.failures),
+        };
         let now = inner.clock.now();
         let (status, error_kind) = match &answer.response {
             Response::Status { code, .. } => (Some(*code), None),
@@ -380,6 +382,13 @@ impl Dispatcher {
         }
         attempt
     }
+}
+
+/// Whether a delivery follows its webhook's retry schedule, or is attempted once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempts {
+    Scheduled,
+    Once,
 }
 
 /// Attempts in flight per webhook, from the map of attempts in flight.

@@ -10,20 +10,20 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::sender::Outgoing;
 
-/// The body of a delivery. `None` for GET webhooks.
-fn body(claimed: &Claimed) -> Option<Bytes> {
-    let webhook = &claimed.webhook;
+/// The body of delivery `delivery_id` to `webhook`, carrying `records` (their stored JSON).
+/// `None` for GET webhooks.
+pub fn body(webhook: &Webhook, delivery_id: &str, records: &[String]) -> Option<Bytes> {
     if webhook.spec.method == Method::Get {
         return None;
     }
     let body = match webhook.spec.format {
-        Format::Single => claimed.records.first().cloned().unwrap_or_else(|| "{}".into()),
+        Format::Single => records.first().cloned().unwrap_or_else(|| "{}".into()),
         Format::Batch => {
-            let records_len: usize = claimed.records.iter().map(|r| r.len() + 1).sum();
+            let records_len: usize = records.iter().map(|r| r.len() + 1).sum();
             let mut out = String::with_capacity(records_len + 160);
             // Ids are [A-Za-z0-9_] only, so they need no JSON escaping.
             out.push_str("{\"batch_id\":\"");
-            out.push_str(&claimed.delivery.id);
+            out.push_str(delivery_id);
             out.push_str("\",\"webhook_id\":\"");
             out.push_str(&webhook.id);
             out.push_str("\",\"workspace_id\":\"");
@@ -31,7 +31,7 @@ fn body(claimed: &Claimed) -> Option<Bytes> {
             out.push_str("\",\"kind\":\"");
             out.push_str(webhook.spec.kind.as_str());
             out.push_str("\",\"result\":[");
-            for (i, record) in claimed.records.iter().enumerate() {
+            for (i, record) in records.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -47,7 +47,7 @@ fn body(claimed: &Claimed) -> Option<Bytes> {
 /// The full request for one attempt at `now`.
 pub(super) fn build(claimed: &Claimed, now: Millis) -> Outgoing {
     let webhook: &Webhook = &claimed.webhook;
-    let body = body(claimed);
+    let body = body(webhook, &claimed.delivery.id, &claimed.records);
     let timestamp = now.div_euclid(1000);
     let mut headers = HeaderMap::new();
     // Custom headers first, so hookd's own can never be shadowed.

@@ -14,7 +14,7 @@ use crate::receiver::{Receiver, Reply};
 /// server in this process keeps serving while the CLI runs.
 async fn hookd(app: &TestApp, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_hookd"))
-        .args(["--url", &app.base])
+        .args(["--server", &app.base])
         .args(args)
         .env("HOOKD_KEY", &app.admin)
         .env_remove("HOOKD_WORKSPACE")
@@ -44,7 +44,7 @@ async fn the_cli_creates_sends_shows_replays_and_rotates() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let app = TestApp::spawn_in(dir.clone(), |_| {}, Dispatch::Loop).await;
     let receiver = Receiver::start(Reply::Status(200)).await;
-    let ws = hookd_json(&app, &["workspaces", "create", "--name", "plant"]).await[0]["id"]
+    let ws = hookd_json(&app, &["workspaces", "create", "--name", "plant"]).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -185,7 +185,7 @@ async fn cli_errors_name_the_api_code_and_use_documented_exit_codes() {
     let missing = hookd(&app, &["webhooks", "create", "-w", &ws, "--url", "https://example.com"]).await;
     assert_eq!(missing.status.code(), Some(2));
     let unreachable = Command::new(env!("CARGO_BIN_EXE_hookd"))
-        .args(["--url", "http://127.0.0.1:9", "--key", "k", "workspaces", "list"])
+        .args(["--server", "http://127.0.0.1:9", "--key", "k", "workspaces", "list"])
         .output()
         .unwrap();
     assert_eq!(unreachable.status.code(), Some(3));

@@ -203,3 +203,92 @@ async fn during_a_rotation_both_secrets_sign_until_the_grace_period_ends() {
     let later = &receiver.requests()[1];
     assert_eq!(later.header("webhook-signature").unwrap().split(' ').count(), 1);
 }
+
+#[tokio::test]
+async fn a_delivery_shows_the_body_it_sends_and_its_records_read_back_as_stored() {
+    let app = TestApp::spawn().await;
+    let (receiver, ws, _) = app.with_receiver(Reply::Status(200), json!({})).await;
+    let ids = app
+        .send(&ws, "data", json!([data_point("dev-1", "t"), data_point("dev-2", "t")]))
+        .await;
+    app.dispatch_until_idle().await;
+    let sent = receiver.requests()[0].json();
+    let dlv = sent["batch_id"].as_str().unwrap();
+    let delivery = app.delivery(&ws, dlv).await;
+    assert_eq!(delivery["request_body"], sent, "the body shown is the body sent");
+
+    let record = app.api.get_record(&ws, &ids[1]).await.unwrap();
+    assert_eq!(
+        record, sent["result"][1],
+        "the record as stored is the record delivered"
+    );
+    let (other, other_key) = app.workspace().await;
+    let (status, _) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/workspaces/{other}/records/{}", ids[1]),
+            &other_key,
+            None,
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "another workspace's record");
+
+    // A GET webhook sends no body, and says so.
+    let (get_receiver, ws, _) = app.with_receiver(Reply::Status(200), json!({ "method": "GET" })).await;
+    app.send(&ws, "data", data_point("dev-3", "t")).await;
+    app.dispatch_until_idle().await;
+    let dlv = get_receiver.requests()[0].header("webhook-id").unwrap().to_owned();
+    let delivery = app.delivery(&ws, &dlv).await;
+    assert_eq!(delivery["request_body"], serde_json::Value::Null);
+    assert_eq!(delivery["request_body_note"], "GET webhooks send no body");
+}
+
+#[tokio::test]
+async fn after_a_retry_or_a_replay_the_summary_says_the_delivery_is_due_again() {
+    let app = TestApp::spawn().await;
+    let (receiver, ws, webhook) = app
+        .with_receiver(Reply::Status(503), json!({ "retry_schedule": ["1s"] }))
+        .await;
+    let wh = webhook["id"].as_str().unwrap();
+    app.send(&ws, "data", data_point("d", "t")).await;
+    app.dispatch_until_idle().await;
+    app.advance(Duration::from_secs(2));
+    app.dispatch_until_idle().await;
+    let dlv = app.deliveries(&ws).await[0]["id"].as_str().unwrap().to_owned();
+    let dead = app.delivery(&ws, &dlv).await;
+    assert_eq!(dead["state"], "dead");
+    assert!(
+        dead["last_explanation"].as_str().unwrap().contains("no retries left"),
+        "{dead}"
+    );
+
+    let retried = app.api.retry_delivery(&ws, &dlv).await.unwrap();
+    let summary = retried.last_explanation.unwrap();
+    assert!(summary.starts_with("retried by hand at "), "{summary}");
+    assert!(!summary.contains("no retries left") && !summary.contains("retrying in"));
+    assert_eq!(app.delivery(&ws, &dlv).await["last_explanation"], summary.as_str());
+
+    // It fails again: the summary is the new attempt's, on a fresh schedule.
+    app.dispatch_until_idle().await;
+    let again = app.delivery(&ws, &dlv).await;
+    let summary = again["last_explanation"].as_str().unwrap();
+    assert!(
+        summary.contains("retrying in ") && summary.ends_with("(attempt 2 of 2)"),
+        "{summary}"
+    );
+    app.advance(Duration::from_secs(2));
+    app.dispatch_until_idle().await;
+    assert_eq!(app.delivery(&ws, &dlv).await["state"], "dead");
+
+    let replay = hookd::model::ReplayIn {
+        since: "2000-01-01T00:00:00Z".into(),
+        until: None,
+        states: None,
+    };
+    assert_eq!(app.api.replay(&ws, wh, &replay).await.unwrap().replayed, 1);
+    let replayed = app.delivery(&ws, &dlv).await;
+    let summary = replayed["last_explanation"].as_str().unwrap();
+    assert_eq!(replayed["state"], "pending");
+    assert!(summary.starts_with("replayed at "), "{summary}");
+    assert_eq!(receiver.requests().len(), 4);
+}

@@ -138,11 +138,7 @@ impl TestApp {
 
     /// A new workspace and one of its API keys.
     pub async fn workspace(&self) -> (String, String) {
-        let ws = self
-            .api
-            .create_workspace(Some("acme"))
-            .await
-            .expect("workspace created");
+        let ws = self.api.create_workspace("acme").await.expect("workspace created");
         let key = self.api.create_api_key(&ws.id).await.expect("key created");
         (ws.id, key.key)
     }

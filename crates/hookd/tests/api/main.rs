@@ -10,6 +10,7 @@ mod cli;
 mod delivery;
 mod filters;
 mod ingest;
+mod keys;
 mod lifecycle;
 mod outcomes;
 mod tenancy;

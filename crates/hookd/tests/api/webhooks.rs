@@ -125,29 +125,60 @@ async fn invalid_webhooks_are_refused_with_the_field_named_and_nothing_is_create
 }
 
 #[tokio::test]
-async fn the_test_send_delivers_a_test_event_at_once_and_returns_the_attempt() {
+async fn the_test_send_makes_one_attempt_with_a_record_of_the_webhooks_kind() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(Reply::Status(200)).await;
     let (ws, _) = app.workspace().await;
-    let webhook = app
-        .webhook(&ws, json!({ "name": "t", "kind": "data", "url": receiver.url("/") }))
-        .await;
+    for (kind, field, value) in [("data", "tag", "TEST"), ("event", "type", "TEST")] {
+        let webhook = app
+            .webhook(&ws, json!({ "name": kind, "kind": kind, "url": receiver.url("/") }))
+            .await;
+        let before = receiver.requests().len();
+        let (status, answer) = app
+            .post(
+                &format!("/v1/workspaces/{ws}/webhooks/{}/test", webhook["id"].as_str().unwrap()),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["attempt"]["status"], 200);
+        assert_eq!(answer["attempt"]["outcome"], "delivered");
+        let got = receiver.requests();
+        assert_eq!(got.len(), before + 1, "sent at once, without the dispatcher");
+        let body = got[before].json();
+        assert_eq!(body["kind"], kind);
+        let record = &body["result"][0];
+        assert_eq!(record[field], value, "{kind} webhook: {record}");
+        if kind == "data" {
+            assert_eq!(record["device_id"], "hookd-test");
+            assert!(record.get("type").is_none(), "a data point, not an event: {record}");
+        }
+        let delivery = app.delivery(&ws, answer["delivery_id"].as_str().unwrap()).await;
+        assert_eq!(delivery["state"], "delivered");
+        assert_eq!(app.dispatch_until_idle().await, 0, "nothing left to send");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_test_send_is_never_retried() {
+    let app = TestApp::spawn().await;
+    let (receiver, ws, webhook) = app.with_receiver(Reply::Status(503), json!({})).await;
+    let wh = webhook["id"].as_str().unwrap();
     let (status, answer) = app
-        .post(
-            &format!("/v1/workspaces/{ws}/webhooks/{}/test", webhook["id"].as_str().unwrap()),
-            json!({}),
-        )
+        .post(&format!("/v1/workspaces/{ws}/webhooks/{wh}/test"), json!({}))
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer["attempt"]["status"], 200);
-    assert_eq!(answer["attempt"]["outcome"], "delivered");
-
-    let got = receiver.requests();
-    assert_eq!(got.len(), 1, "sent at once, without the dispatcher");
-    assert_eq!(got[0].json()["result"][0]["type"], "TEST");
+    assert_eq!(answer["attempt"]["status"], 503);
+    assert_eq!(answer["attempt"]["outcome"], "failed");
+    let explanation = answer["attempt"]["explanation"].as_str().unwrap();
+    assert!(explanation.contains("never retried"), "{explanation}");
     let delivery = app.delivery(&ws, answer["delivery_id"].as_str().unwrap()).await;
-    assert_eq!(delivery["state"], "delivered");
-    assert_eq!(app.dispatch_until_idle().await, 0, "nothing left to send");
+    assert_eq!(delivery["state"], "failed");
+    assert_eq!(delivery["next_attempt_at"], serde_json::Value::Null);
+    // Past every step of the retry schedule, nothing is attempted again.
+    app.advance(Duration::from_secs(3 * 24 * 3600));
+    assert_eq!(app.dispatch_until_idle().await, 0);
+    assert_eq!(receiver.requests().len(), 1);
 }
 
 #[tokio::test]
