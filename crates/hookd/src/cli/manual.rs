@@ -13,7 +13,11 @@ pub(super) fn render(mut command: clap::Command) -> Result<(), Failure> {
 
 /// Renders `command` under `name`, then each of its subcommands under `name-sub`.
 fn page(command: &clap::Command, name: &str, out: &mut Vec<u8>) -> Result<(), Failure> {
-    let named = command.clone().name(name.to_owned()).bin_name(name.replace('-', " "));
+    let named = command
+        .clone()
+        .name(name.to_owned())
+        .bin_name(name.replace('-', " "))
+        .version(env!("CARGO_PKG_VERSION"));
     clap_mangen::Man::new(named)
         .render(out)
         .map_err(|e| Failure::other(e.to_string()))?;

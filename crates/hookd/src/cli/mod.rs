@@ -183,6 +183,11 @@ enum SecretsCommand {
     GenerateKey,
 }
 
+/// The whole command line, as `--help`, completions and man pages describe it.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let before = cli.connection;
@@ -285,6 +290,21 @@ mod tests {
                 create.get_arguments().any(|a| a.get_id() == flag),
                 "webhooks create lacks --{flag}"
             );
+        }
+    }
+
+    #[test]
+    fn no_argument_of_a_command_shares_an_id_with_a_connection_flag() {
+        let mut args = Vec::new();
+        every_argument(&built(), "hookd", &mut args);
+        for (path, arg) in args {
+            if ["key", "json", "server", "workspace"].contains(&arg.get_id().as_str()) {
+                assert!(
+                    arg.is_global_set() || path == "hookd",
+                    "{path} has an argument `{}` that would overwrite the connection flag",
+                    arg.get_id()
+                );
+            }
         }
     }
 

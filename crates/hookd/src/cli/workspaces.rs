@@ -17,11 +17,13 @@ pub(crate) enum WorkspaceCommand {
     /// Show one workspace.
     Get {
         /// The workspace id (`ws_…`).
+        #[arg(id = "workspace_id", value_name = "WORKSPACE_ID")]
         workspace: String,
     },
     /// Rename a workspace.
     Rename {
         /// The workspace id (`ws_…`).
+        #[arg(id = "workspace_id", value_name = "WORKSPACE_ID")]
         workspace: String,
         /// The new name.
         #[arg(long)]
@@ -30,6 +32,7 @@ pub(crate) enum WorkspaceCommand {
     /// Delete a workspace and everything in it: webhooks, deliveries, records and keys.
     Delete {
         /// The workspace id (`ws_…`).
+        #[arg(id = "workspace_id", value_name = "WORKSPACE_ID")]
         workspace: String,
         /// Say yes: the workspace and everything in it is deleted for good.
         #[arg(long)]
@@ -46,6 +49,7 @@ pub(crate) enum KeyCommand {
     /// Revoke a key: from now on it is refused, by every hookd process.
     Revoke {
         /// The key's id (`key_…`).
+        #[arg(id = "key_id", value_name = "KEY_ID")]
         key: String,
     },
 }

@@ -12,7 +12,7 @@ use crate::receiver::{Receiver, Reply};
 
 /// Runs `hookd` with `args` against `app` as the admin; returns the output. Async, so the
 /// server in this process keeps serving while the CLI runs.
-async fn hookd(app: &TestApp, args: &[&str]) -> Output {
+pub async fn hookd(app: &TestApp, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_hookd"))
         .args(["--server", &app.base])
         .args(args)
@@ -24,7 +24,7 @@ async fn hookd(app: &TestApp, args: &[&str]) -> Output {
 }
 
 /// Runs `hookd … --json`, asserting success, and parses what it printed.
-async fn hookd_json(app: &TestApp, args: &[&str]) -> Value {
+pub async fn hookd_json(app: &TestApp, args: &[&str]) -> Value {
     let output = hookd(app, &[args, &["--json"]].concat()).await;
     assert!(
         output.status.success(),

@@ -7,11 +7,13 @@ mod helpers;
 mod receiver;
 
 mod cli;
+mod cli_habits;
 mod delivery;
 mod filters;
 mod ingest;
 mod keys;
 mod lifecycle;
+mod listen;
 mod outcomes;
 mod tenancy;
 mod webhooks;
