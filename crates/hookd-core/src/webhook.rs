@@ -223,7 +223,53 @@ pub fn apply_patch(
             merged.insert(key.clone(), value.clone());
         }
     }
+    // The URL as the API shows it (credentials as `***`) means the URL as it is.
+    if f.opt_str("url").ok().flatten() == Some(redacted_url(&current.url).as_str()) {
+        merged.insert("url".into(), Value::String(current.url.to_string()));
+    }
     WebhookSpec::parse(&Value::Object(merged), limits)
+}
+
+/// Query parameters whose values are taken for credentials: a name containing one of these.
+const SECRET_PARAMS: [&str; 9] = [
+    "token",
+    "key",
+    "secret",
+    "pass",
+    "pwd",
+    "auth",
+    "sig",
+    "credential",
+    "session",
+];
+
+/// The URL as it may be shown (API answers, logs): a password in it and the values of query
+/// parameters named like credentials (`token`, `api_key`, `sig`, …) replaced by `***`. The
+/// stored URL, and the one requests go to, keep them.
+pub fn redacted_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    let secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        SECRET_PARAMS.iter().any(|s| name.contains(s))
+    };
+    if url.query_pairs().any(|(name, _)| secret(&name)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if secret(&name) {
+                    "***".into()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    shown.to_string()
 }
 
 fn parse_kind(f: &Fields<'_>) -> Result<Kind, ValidationError> {
@@ -537,6 +583,32 @@ mod tests {
         assert_eq!(patched.name, "m");
         assert_eq!(patched.token, None);
         assert_eq!(patched.url, spec.url);
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_not_shown() {
+        let shown = |url: &str| redacted_url(&Url::parse(url).unwrap());
+        assert_eq!(shown("https://u:p@host.example/x"), "https://u:***@host.example/x");
+        assert_eq!(
+            shown("https://host.example/x?site=3&token=abc&API_KEY=k&sig=s"),
+            "https://host.example/x?site=3&token=***&API_KEY=***&sig=***"
+        );
+        assert_eq!(shown("https://host.example/x?site=3"), "https://host.example/x?site=3");
+        assert_eq!(shown("https://user@host.example/"), "https://user@host.example/");
+    }
+
+    #[test]
+    fn a_patch_sending_the_shown_url_back_keeps_the_real_one() {
+        let spec = WebhookSpec::parse(
+            &json!({"name": "n", "kind": "data", "url": "https://u:p@a.example/?token=t"}),
+            LIMITS,
+        )
+        .unwrap();
+        let shown = redacted_url(&spec.url);
+        let patched = apply_patch(&spec, &json!({"url": shown, "name": "m"}), LIMITS).unwrap();
+        assert_eq!(patched.url, spec.url);
+        let moved = apply_patch(&spec, &json!({"url": "https://b.example/"}), LIMITS).unwrap();
+        assert_eq!(moved.url.as_str(), "https://b.example/");
     }
 
     #[test]

@@ -238,6 +238,9 @@ pub struct Webhook {
     pub workspace_id: String,
     pub name: String,
     pub kind: RecordKind,
+    /// Where deliveries go. A password in it and the values of query parameters named like
+    /// credentials (`token`, `api_key`, `sig`, …) are shown as `***`; a PATCH sending this
+    /// shown form back keeps the real URL.
     pub url: String,
     pub method: HttpMethod,
     pub filters: Filters,
@@ -595,7 +598,7 @@ impl From<&hookd_core::webhook::Webhook> for Webhook {
                 hookd_core::record::Kind::Data => RecordKind::Data,
                 hookd_core::record::Kind::Event => RecordKind::Event,
             },
-            url: spec.url.to_string(),
+            url: hookd_core::webhook::redacted_url(&spec.url),
             method: match spec.method {
                 M::Post => HttpMethod::Post,
                 M::Get => HttpMethod::Get,

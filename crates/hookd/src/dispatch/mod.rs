@@ -378,7 +378,7 @@ impl Dispatcher {
             }
         }
         if matches!(answer.response, Response::Error(ErrorKind::Blocked)) {
-            tracing::info!(delivery = %claimed.delivery.id, url = %claimed.webhook.spec.url, "delivery blocked by the SSRF policy");
+            tracing::info!(delivery = %claimed.delivery.id, url = %hookd_core::webhook::redacted_url(&claimed.webhook.spec.url), "delivery blocked by the SSRF policy");
         }
         attempt
     }

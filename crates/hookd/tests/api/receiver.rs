@@ -25,6 +25,7 @@ pub enum Reply {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub method: Method,
+    /// The path and query the request was sent to.
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -127,7 +128,9 @@ async fn answer(
         let mut inner = receiver.inner.lock().unwrap();
         inner.requests.push(Received {
             method,
-            path: uri.path().to_owned(),
+            path: uri
+                .path_and_query()
+                .map_or_else(|| uri.path().to_owned(), ToString::to_string),
             headers,
             body,
         });

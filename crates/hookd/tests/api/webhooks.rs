@@ -341,3 +341,53 @@ async fn a_workspace_cannot_exceed_its_webhook_limit() {
     let (_, list) = app.get(&format!("/v1/workspaces/{ws}/webhooks")).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn credentials_in_a_webhook_url_are_used_but_never_shown() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = app.workspace().await;
+    let real = receiver
+        .url("/hook?site=3&token=t0ps3cret")
+        .replace("http://", "http://user:pa55word@");
+    let created = app
+        .webhook(&ws, json!({ "name": "creds", "kind": "data", "url": real }))
+        .await;
+    let wh = created["id"].as_str().unwrap();
+    let shown = created["url"].as_str().unwrap();
+    assert!(
+        shown.contains("user:***@") && shown.contains("token=***") && shown.contains("site=3"),
+        "{shown}"
+    );
+    for (_, body) in [
+        app.get(&format!("/v1/workspaces/{ws}/webhooks/{wh}")).await,
+        app.get(&format!("/v1/workspaces/{ws}/webhooks")).await,
+    ] {
+        let text = body.to_string();
+        assert!(!text.contains("pa55word") && !text.contains("t0ps3cret"), "{text}");
+    }
+    let listed = crate::cli::hookd(&app, &["webhooks", "get", "-w", &ws, wh]).await;
+    let printed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        printed.contains("user:***@") && !printed.contains("pa55word"),
+        "{printed}"
+    );
+
+    // Sending the shown URL back (a read-modify-write) keeps the real one.
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/workspaces/{ws}/webhooks/{wh}"),
+            &app.admin.clone(),
+            Some(json!({ "url": shown, "name": "renamed" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.send(&ws, "data", data_point("d", "t")).await;
+    app.dispatch_until_idle().await;
+    let got = &receiver.requests()[0];
+    assert_eq!(got.path, "/hook?site=3&token=t0ps3cret", "delivered to the real URL");
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("user:pa55word");
+    assert_eq!(got.header("authorization"), Some(format!("Basic {basic}").as_str()));
+}
