@@ -208,6 +208,17 @@ pub struct Decision {
     pub disable_webhook: bool,
     /// The one-line explanation: what the receiver did and what hookd does about it.
     pub explanation: String,
+    /// What hookd does about it: the explanation's second half.
+    pub consequence: String,
+}
+
+impl Decision {
+    /// The same decision, its explanation saying more of what went wrong than the error kind
+    /// does (`connection refused`, `the certificate has expired`).
+    pub fn with_detail(mut self, response: &Response, detail: &str) -> Self {
+        self.explanation = format!("{} ({detail}); {}", describe(response), self.consequence);
+        self
+    }
 }
 
 /// Applies the outcome table and the retry schedule to one answer. `failures` counts the
@@ -261,6 +272,7 @@ pub fn decide(response: &Response, failures: u32, schedule: &[Duration], jitter:
         retry_in,
         disable_webhook: matches!(verdict, Verdict::Failed { disable: true }),
         explanation: format!("{what}; {consequence}"),
+        consequence,
     }
 }
 
@@ -289,6 +301,7 @@ pub fn decide_once(response: &Response, failures: u32) -> Decision {
         retry_in: None,
         disable_webhook: matches!(verdict, Verdict::Failed { disable: true }),
         explanation: format!("{what}; {consequence}"),
+        consequence: consequence.to_owned(),
     }
 }
 

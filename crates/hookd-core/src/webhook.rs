@@ -40,7 +40,7 @@ const RESERVED_HEADERS: [&str; 8] = [
     "transfer-encoding",
 ];
 
-const FIELDS: [&str; 14] = [
+const FIELDS: [&str; 15] = [
     "name",
     "kind",
     "url",
@@ -55,7 +55,82 @@ const FIELDS: [&str; 14] = [
     "timeout",
     "retry_schedule",
     "enabled",
+    "tls",
 ];
+
+/// The largest PEM text a webhook's `tls` may hold, per field.
+const MAX_PEM_LEN: usize = 64 * 1024;
+
+/// How deliveries of one webhook check (and present) certificates, beyond the server's own
+/// `[delivery]` TLS settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TlsSpec {
+    /// PEM certificates to trust as issuers, besides the public roots (an on-prem CA).
+    pub ca: Option<String>,
+    /// A PEM client certificate (chain) for mutual TLS, with its key.
+    pub client_cert: Option<String>,
+    /// The client certificate's PEM private key. A secret: stored sealed, never shown.
+    pub client_key: Option<String>,
+    /// Turned off: any certificate is accepted, so anyone between hookd and the receiver can
+    /// read and change deliveries. A named, per-webhook choice, warned about when made and at
+    /// every start.
+    pub skip_verify: bool,
+}
+
+impl TlsSpec {
+    /// Whether this asks for nothing beyond the server's settings.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn parse(value: Option<&Value>) -> Result<Self, ValidationError> {
+        let Some(value) = value.filter(|v| !v.is_null()) else {
+            return Ok(Self::default());
+        };
+        let f = Fields::new(value, "tls")?;
+        f.deny_unknown(&["ca", "client_cert", "client_key", "verify"])?;
+        let pem = |key: &str, marker: &str| -> Result<Option<String>, ValidationError> {
+            let Some(text) = f.opt_str(key)? else {
+                return Ok(None);
+            };
+            if text.len() > MAX_PEM_LEN {
+                return Err(f.invalid(key, format!("`{key}` is larger than {MAX_PEM_LEN} bytes")));
+            }
+            if !text.contains("-----BEGIN ") || !text.contains(marker) {
+                return Err(ValidationError::new(
+                    "invalid_tls",
+                    f.path(key),
+                    format!("`{key}` must be PEM text holding a {marker} block (-----BEGIN …-----)"),
+                ));
+            }
+            Ok(Some(text.to_owned()))
+        };
+        let tls = Self {
+            ca: pem("ca", "CERTIFICATE")?,
+            client_cert: pem("client_cert", "CERTIFICATE")?,
+            client_key: pem("client_key", "PRIVATE KEY")?,
+            skip_verify: !f.opt_bool("verify")?.unwrap_or(true),
+        };
+        if tls.client_cert.is_some() != tls.client_key.is_some() {
+            let missing = if tls.client_cert.is_some() {
+                "client_key"
+            } else {
+                "client_cert"
+            };
+            return Err(f.missing(missing));
+        }
+        Ok(tls)
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "ca": self.ca,
+            "client_cert": self.client_cert,
+            "client_key": self.client_key,
+            "verify": !self.skip_verify,
+        })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -111,6 +186,7 @@ pub struct WebhookSpec {
     pub timeout: Duration,
     pub retry_schedule: Vec<Duration>,
     pub enabled: bool,
+    pub tls: TlsSpec,
 }
 
 impl WebhookSpec {
@@ -137,6 +213,7 @@ impl WebhookSpec {
         let timeout = problems.check(parse_timeout(&f, limits));
         let retry_schedule = problems.check(parse_schedule(&f));
         let enabled = problems.check(f.opt_bool("enabled"));
+        let tls = problems.check(TlsSpec::parse(f.value("tls")));
         let spec = (|| {
             Some(Self {
                 name: name?,
@@ -152,6 +229,7 @@ impl WebhookSpec {
                 timeout: timeout?,
                 retry_schedule: retry_schedule?,
                 enabled: enabled?.unwrap_or(true),
+                tls: tls?,
             })
         })();
         problems.and(spec)
@@ -184,6 +262,7 @@ impl WebhookSpec {
             "timeout": duration::format(self.timeout),
             "retry_schedule": self.retry_schedule.iter().map(|d| duration::format(*d)).collect::<Vec<_>>(),
             "enabled": self.enabled,
+            "tls": self.tls.to_json(),
         })
     }
 
@@ -570,6 +649,27 @@ mod tests {
         .unwrap_err();
         let fields: Vec<&str> = err.all().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["name", "url", "batch_max", "timeout"]);
+    }
+
+    #[test]
+    fn tls_settings_are_pem_and_come_in_pairs() {
+        let with = |tls: Value| {
+            WebhookSpec::parse(
+                &json!({"name": "n", "kind": "data", "url": "https://a.example", "tls": tls}),
+                LIMITS,
+            )
+        };
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+        let spec = with(json!({"ca": cert, "client_cert": cert, "client_key": key})).unwrap();
+        assert_eq!(spec.tls.ca.as_deref(), Some(cert));
+        assert!(!spec.tls.skip_verify, "verification is on unless turned off");
+        assert_eq!(WebhookSpec::from_stored(&spec.to_json()).unwrap(), spec);
+        assert!(with(json!({"verify": false})).unwrap().tls.skip_verify);
+        assert_eq!(with(json!({"ca": "not pem"})).unwrap_err().field, "tls.ca");
+        assert_eq!(with(json!({"client_cert": cert})).unwrap_err().field, "tls.client_key");
+        assert_eq!(with(json!({"colour": 1})).unwrap_err().code, "unknown_field");
+        assert!(with(Value::Null).unwrap().tls.is_default());
     }
 
     #[test]

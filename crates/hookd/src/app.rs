@@ -18,7 +18,7 @@ use crate::api::{self, AppState, Shared, key_hash};
 use crate::config::{Settings, redact};
 use crate::dispatch::Dispatcher;
 use crate::dispatch::network::NetworkPolicy;
-use crate::dispatch::sender::Sender;
+use crate::dispatch::sender::{Sender, ServerTls};
 use crate::ingest::Committer;
 use crate::{admin_key, metrics, retention};
 
@@ -43,14 +43,22 @@ impl App {
         let settings = Arc::new(settings);
         let shared_store = open_store(&settings).await?;
         let admin_key = admin_key::load_or_create(&settings)?;
+        warn_of_unverified_tls(shared_store.as_ref()).await?;
         let network = Arc::new(NetworkPolicy::new(
             settings.delivery.allow_networks.clone(),
             settings.delivery.restrict_to_networks.clone(),
         ));
+        let delivery = &settings.delivery;
+        let server_tls = ServerTls::load(
+            delivery.tls_ca_file.as_deref(),
+            delivery.tls_client_cert_file.as_deref(),
+            delivery.tls_client_key_file.as_deref(),
+        )?;
         let sender = Sender::new(
             network.clone(),
             settings.delivery.response_body_max,
             settings.dispatch.concurrency,
+            server_tls,
         )?;
         let dispatcher = Dispatcher::new(shared_store.clone(), clock.clone(), sender, settings.dispatch.clone());
         let (committer, committer_task) = Committer::start(
@@ -143,6 +151,24 @@ impl App {
         tracing::info!("hookd stopped");
         Ok(())
     }
+}
+
+/// Says at every start which webhooks accept any certificate (`tls.verify: false`).
+async fn warn_of_unverified_tls(store: &dyn Store) -> anyhow::Result<()> {
+    let workspaces: Vec<String> = store.list_workspaces().await?.into_iter().map(|w| w.id).collect();
+    if workspaces.is_empty() {
+        return Ok(());
+    }
+    for webhook in store.enabled_webhooks(&workspaces).await? {
+        if webhook.spec.tls.skip_verify {
+            tracing::warn!(
+                webhook = %webhook.id,
+                workspace = %webhook.workspace_id,
+                "TLS certificate verification is off for this webhook (tls.verify = false): its deliveries can be read and changed on the way"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Acts on what other processes change (PostgreSQL's NOTIFY): new work wakes the dispatcher,

@@ -146,6 +146,13 @@ pub struct DeliverySettings {
     pub allow_networks: Vec<IpNet>,
     #[serde(deserialize_with = "networks")]
     pub restrict_to_networks: Vec<IpNet>,
+    /// PEM files: certificates to trust for every webhook, and a client identity.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_client_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_client_key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Deserialize)]

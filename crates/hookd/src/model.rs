@@ -197,8 +197,41 @@ macro_rules! webhook_body {
             pub retry_schedule: Option<Vec<String>>,
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub enabled: Option<bool>,
+            /// Certificates for `https` receivers: a CA to trust, a client certificate.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub tls: Option<TlsIn>,
         }
     };
+}
+
+/// How deliveries to an `https` receiver check and present certificates, beyond the server's
+/// `[delivery]` TLS settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsIn {
+    /// PEM certificates to trust as issuers, besides the public roots (an on-prem CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    /// A PEM client certificate (chain) for mutual TLS; needs `client_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<String>,
+    /// The client certificate's PEM private key; stored sealed, never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
+    /// Default `true`. `false` accepts any certificate, so anyone on the way can read and
+    /// change deliveries; hookd warns about it when it is set and at every start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<bool>,
+}
+
+/// A webhook's TLS settings as shown: never the client key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Tls {
+    pub ca: Option<String>,
+    pub client_cert: Option<String>,
+    /// Whether a client key is set (it is never shown).
+    pub has_client_key: bool,
+    pub verify: bool,
 }
 
 webhook_body!(
@@ -251,6 +284,7 @@ pub struct Webhook {
     pub timeout: String,
     pub retry_schedule: Vec<String>,
     pub enabled: bool,
+    pub tls: Tls,
     /// Whether a token is set (tokens are never shown).
     pub has_token: bool,
     pub disabled_reason: Option<String>,
@@ -624,6 +658,12 @@ impl From<&hookd_core::webhook::Webhook> for Webhook {
                 .map(|d| hookd_core::duration::format(*d))
                 .collect(),
             enabled: spec.enabled,
+            tls: Tls {
+                ca: spec.tls.ca.clone(),
+                client_cert: spec.tls.client_cert.clone(),
+                has_client_key: spec.tls.client_key.is_some(),
+                verify: !spec.tls.skip_verify,
+            },
             has_token: spec.token.is_some(),
             disabled_reason: wh.disabled_reason.clone(),
             created_at: rfc3339(wh.created_at),

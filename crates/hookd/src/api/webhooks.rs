@@ -9,7 +9,7 @@ use hookd_core::signature::{generate_secret, secret_key};
 use hookd_core::store::{Claimed, DeliveryState, NewDelivery, ReplayQuery};
 use hookd_core::timefmt::{parse_rfc3339, rfc3339};
 use hookd_core::validation::Fields;
-use hookd_core::webhook::{PreviousSecret, Webhook, WebhookLimits, WebhookSpec, apply_patch};
+use hookd_core::webhook::{PreviousSecret, TlsSpec, Webhook, WebhookLimits, WebhookSpec, apply_patch};
 use hookd_core::{ValidationError, timefmt};
 use serde_json::{Value, json};
 
@@ -50,12 +50,46 @@ fn secret_from(body: &Value) -> Result<String, ValidationError> {
     }
 }
 
+/// Refuses TLS settings no client can be made with, naming the field at fault.
+fn check_tls(state: &AppState, spec: &WebhookSpec) -> Result<(), ValidationError> {
+    let tls = &spec.tls;
+    if tls.is_default() {
+        return Ok(());
+    }
+    let only_ca = TlsSpec {
+        ca: tls.ca.clone(),
+        ..Default::default()
+    };
+    for (field, candidate) in [("tls.ca", &only_ca), ("tls.client_cert", tls)] {
+        state
+            .dispatcher
+            .check_tls(candidate)
+            .map_err(|why| ValidationError::new("invalid_tls", field, why))?;
+    }
+    Ok(())
+}
+
 /// The webhook as the API shows it after a change, with what is worth knowing now.
 async fn with_warnings(state: &AppState, webhook: &Webhook) -> model::Webhook {
     let mut view = model::Webhook::from(webhook);
     view.warnings
         .extend(warning_for(&state.network, &webhook.spec.url).await);
+    view.warnings.extend(tls_warnings(webhook));
     view
+}
+
+/// What is risky or useless in a webhook's TLS settings; a disabled check is also logged.
+pub(crate) fn tls_warnings(webhook: &Webhook) -> Vec<String> {
+    let tls = &webhook.spec.tls;
+    let mut warnings = Vec::new();
+    if tls.skip_verify {
+        tracing::warn!(webhook = %webhook.id, "TLS certificate verification is off for this webhook (tls.verify = false)");
+        warnings.push("tls.verify is false: any certificate is accepted, so anyone between hookd and the receiver can read and change its deliveries".to_owned());
+    }
+    if !tls.is_default() && webhook.spec.url.scheme() != "https" {
+        warnings.push("the tls settings apply to https URLs only; this webhook's URL is http".to_owned());
+    }
+    warnings
 }
 
 async fn load(state: &AppState, caller: &Caller, ws: &str, wh: &str) -> ApiResult<Webhook> {
@@ -84,6 +118,7 @@ async fn create_webhook(
 ) -> ApiResult<(StatusCode, Json<model::WebhookCreated>)> {
     let workspace = caller.workspace(&state, &ws).await?;
     let spec = WebhookSpec::parse(&body.value, limits(&state))?;
+    check_tls(&state, &spec)?;
     let max = state.settings.api.max_webhooks_per_workspace;
     if state.store.list_webhooks(&ws).await?.len() >= max {
         return Err(ApiError::Conflict {
@@ -153,6 +188,7 @@ async fn update_webhook(
     let mut webhook = load(&state, &caller, &ws, &wh).await?;
     let was_enabled = webhook.spec.enabled;
     webhook.spec = apply_patch(&webhook.spec, &body.value, limits(&state))?;
+    check_tls(&state, &webhook.spec)?;
     match (was_enabled, webhook.spec.enabled) {
         (_, true) => webhook.disabled_reason = None,
         (true, false) => {

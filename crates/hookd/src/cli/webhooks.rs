@@ -1,13 +1,14 @@
 //! `hookd webhooks …`: every field of a webhook as a flag.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde_json::{Map, Value, json};
 
 use super::Remote;
 use super::deliveries::print_attempt;
 use super::output::{self, Failure, or_dash};
-use crate::model::{Filters, Format, HttpMethod, RecordKind, Webhook};
+use crate::model::{Filters, Format, HttpMethod, RecordKind, TlsIn, Webhook};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum WebhookCommand {
@@ -120,6 +121,20 @@ pub(crate) struct WebhookFlags {
     /// Enable the webhook.
     #[arg(long)]
     enable: bool,
+    /// A PEM file of CA certificates to trust for this https receiver (the TLS flags replace
+    /// the webhook's TLS settings as a whole).
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// A PEM client certificate file for mutual TLS (with --tls-client-key).
+    #[arg(long, value_name = "FILE", requires = "tls_client_key")]
+    tls_client_cert: Option<PathBuf>,
+    /// The client certificate's PEM private key file.
+    #[arg(long, value_name = "FILE", requires = "tls_client_cert")]
+    tls_client_key: Option<PathBuf>,
+    /// Accept any certificate: anyone between hookd and the receiver can then read and change
+    /// deliveries. For a receiver you cannot give a proper certificate yet.
+    #[arg(long)]
+    tls_no_verify: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -241,7 +256,31 @@ impl WebhookFlags {
         if self.disable || self.enable {
             put("enabled", json!(self.enable));
         }
+        if let Some(tls) = self.tls()? {
+            put("tls", json!(tls));
+        }
         Ok(body)
+    }
+
+    /// The TLS flags given, with the files they name read, as the `tls` field.
+    fn tls(&self) -> Result<Option<TlsIn>, Failure> {
+        let given = self.tls_ca.is_some() || self.tls_client_cert.is_some() || self.tls_no_verify;
+        if !given {
+            return Ok(None);
+        }
+        let read = |path: &Option<PathBuf>, flag: &str| {
+            path.as_ref()
+                .map(|p| {
+                    std::fs::read_to_string(p).map_err(|e| Failure::usage(format!("--{flag} {}: {e}", p.display())))
+                })
+                .transpose()
+        };
+        Ok(Some(TlsIn {
+            ca: read(&self.tls_ca, "tls-ca")?,
+            client_cert: read(&self.tls_client_cert, "tls-client-cert")?,
+            client_key: read(&self.tls_client_key, "tls-client-key")?,
+            verify: self.tls_no_verify.then_some(false),
+        }))
     }
 }
 
@@ -304,6 +343,7 @@ fn show(json: bool, webhook: &Webhook, secret: Option<&str>) {
         ),
         ("timeout", webhook.timeout.clone()),
         ("retries", webhook.retry_schedule.join(", ")),
+        ("tls", tls_summary(&webhook.tls)),
         (
             "enabled",
             if webhook.enabled {
@@ -411,6 +451,24 @@ pub(crate) async fn run(command: WebhookCommand, remote: Remote) -> Result<(), F
         }
     }
     Ok(())
+}
+
+fn tls_summary(tls: &crate::model::Tls) -> String {
+    let mut parts = Vec::new();
+    if !tls.verify {
+        parts.push("certificates NOT verified");
+    }
+    if tls.ca.is_some() {
+        parts.push("own CA");
+    }
+    if tls.has_client_key {
+        parts.push("client certificate");
+    }
+    if parts.is_empty() {
+        "default".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn print_secret(json: bool, secret: &crate::model::Secret) {

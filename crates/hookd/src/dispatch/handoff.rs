@@ -227,7 +227,13 @@ mod tests {
         let mut settings = Settings::load(None, &Overrides::default()).unwrap().dispatch;
         settings.concurrency = 8;
         settings.per_webhook_in_flight = 2;
-        let sender = Sender::new(Arc::new(NetworkPolicy::new(vec![], vec![])), 1024, 8).unwrap();
+        let sender = Sender::new(
+            Arc::new(NetworkPolicy::new(vec![], vec![])),
+            1024,
+            8,
+            Default::default(),
+        )
+        .unwrap();
         let store: Arc<dyn Store> = Arc::new(store);
         Dispatcher::new(store, Arc::new(SystemClock), sender, settings)
     }

@@ -84,6 +84,11 @@ impl Dispatcher {
         }
     }
 
+    /// Whether deliveries can be made with these TLS settings (their PEM parses), or why not.
+    pub fn check_tls(&self, tls: &hookd_core::webhook::TlsSpec) -> Result<(), String> {
+        self.inner.sender.check_tls(tls)
+    }
+
     /// Tells a sleeping dispatcher that new work may be due.
     pub fn wake(&self) {
         self.inner.wake.notify_one();
@@ -317,6 +322,10 @@ impl Dispatcher {
                 rand::random(),
             ),
             Attempts::Once => decide_once(&answer.response, claimed.delivery.failures),
+        };
+        let decision = match &answer.detail {
+            Some(detail) => decision.with_detail(&answer.response, detail),
+            None => decision,
         };
         let now = inner.clock.now();
         let (status, error_kind) = match &answer.response {

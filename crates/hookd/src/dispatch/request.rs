@@ -83,6 +83,7 @@ pub(super) fn build(claimed: &Claimed, now: Millis) -> Outgoing {
         headers,
         body,
         timeout: webhook.spec.timeout,
+        tls: webhook.spec.tls.clone(),
     }
 }
 

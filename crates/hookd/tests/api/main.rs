@@ -16,4 +16,5 @@ mod lifecycle;
 mod listen;
 mod outcomes;
 mod tenancy;
+mod tls;
 mod webhooks;
