@@ -365,7 +365,12 @@ async fn secrets_are_encrypted_at_rest_with_the_configured_key() {
     let server = start_with(dir.path(), &env);
     let client = hookd::client::Client::new(&server.url, admin);
     let read = client.get_webhook(&ws, &webhook.id).await.unwrap();
-    assert_eq!(read.url, url);
+    assert_eq!(
+        read.url, "https://user:***@example.com/hook",
+        "read back, shown redacted"
+    );
+    let signing = client.read_secret(&ws, &webhook.id).await.unwrap();
+    assert_eq!(signing.secret, secret, "the secret opens with the key");
     assert!(server.terminate().success());
 }
 
