@@ -433,3 +433,112 @@ async fn new_records_are_handed_to_the_dispatcher_at_once_and_logged_like_any_de
     }
     assert!(server.terminate().success());
 }
+
+/// A receiver on loopback that always answers 503; returns its URL.
+async fn failing_receiver() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy") });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// Starts hookd logging to a file with `env`, makes a workspace, a webhook to a failing
+/// receiver, sends one record and waits for its failed attempt; returns the log.
+async fn logs_of_a_failed_delivery(env: &[(&str, &str)]) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hookd.log");
+    let admin = "hk_admin_access_logging_key_0123";
+    let mut all = vec![
+        ("HOOKD_ADMIN_KEY", admin),
+        ("HOOKD_DELIVERY__ALLOW_NETWORKS", "127.0.0.1/32"),
+        ("HOOKD_DELIVERY__RESTRICT_TO_NETWORKS", "127.0.0.1/32"),
+    ];
+    all.extend_from_slice(env);
+    let server = common::start_logging(dir.path(), &all, &log);
+    let client = hookd::client::Client::new(&server.url, admin);
+    let ws = client.create_workspace("logs").await.unwrap().id;
+    let hook = serde_json::json!({ "name": "w", "kind": "data", "url": failing_receiver().await });
+    client.create_webhook(&ws, &hook).await.unwrap();
+    let record = serde_json::json!({ "device_id": "d", "tag": "t", "payload": 1 });
+    client.send_data(&ws, &record, None).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = client.list_deliveries(&ws, &Default::default()).await.unwrap();
+        if page.data.first().is_some_and(|d| d.attempt_count > 0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no attempt within 10s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client.health().await.unwrap();
+    assert!(server.terminate().success());
+    (std::fs::read_to_string(&log).unwrap(), ws)
+}
+
+#[tokio::test]
+async fn serve_logs_each_api_request_and_each_failed_attempt_without_colours() {
+    let (logs, ws) = logs_of_a_failed_delivery(&[]).await;
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no ANSI colours when stderr is a file:\n{logs}"
+    );
+    let ingest = logs
+        .lines()
+        .find(|l| l.contains("route=/v1/workspaces/{ws}/data"))
+        .unwrap_or_else(|| panic!("no line for the ingest request:\n{logs}"));
+    for part in [
+        "INFO",
+        "request",
+        "method=POST",
+        "status=202",
+        "ms=",
+        &format!("workspace={ws}"),
+    ] {
+        assert!(ingest.contains(part), "no `{part}` in `{ingest}`");
+    }
+    let attempt = logs
+        .lines()
+        .find(|l| l.contains("attempt failed"))
+        .unwrap_or_else(|| panic!("no line for the failed attempt:\n{logs}"));
+    for part in [
+        "delivery=dlv_",
+        "webhook=wh_",
+        "outcome=pending",
+        "status=503",
+        "retrying in",
+    ] {
+        assert!(attempt.contains(part), "no `{part}` in `{attempt}`");
+    }
+    assert!(!logs.contains("route=/healthz"), "probes are not logged at info");
+}
+
+#[tokio::test]
+async fn serve_logs_json_lines_with_log_format_json() {
+    let (logs, _) = logs_of_a_failed_delivery(&[("HOOKD_LOG__FORMAT", "json")]).await;
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["message"] == "request" && l["status"] == 202),
+        "{logs}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "attempt failed" && l["status"] == 503)
+    );
+}
+
+#[test]
+fn serve_takes_log_format_as_a_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .args(["serve", "--log-format", "yaml", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("[possible values: text, json]"));
+}

@@ -142,9 +142,45 @@ pub fn router(state: AppState, role: Role) -> Router {
             state.clone(),
             extract::limit_headers,
         ))
+        .layer(axum::middleware::from_fn(access_log))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .with_state(state)
+}
+
+/// Routes polled by machines (probes, scrapers): logged at debug, not once per poll at info.
+const QUIET_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// One log line per API request: method, route, status, duration and workspace (at info; at
+/// warn for a 5xx; the health, readiness and metrics routes at debug).
+async fn access_log(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "(no route)".to_owned(), |p| p.as_str().to_owned());
+    let workspace = workspace_of(request.uri().path()).map(str::to_owned);
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let ms = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
+    let workspace = workspace.as_deref().unwrap_or("-");
+    if status >= 500 {
+        tracing::warn!(%method, %route, status, ms, %workspace, "request");
+    } else if QUIET_ROUTES.contains(&route.as_str()) {
+        tracing::debug!(%method, %route, status, ms, %workspace, "request");
+    } else {
+        tracing::info!(%method, %route, status, ms, %workspace, "request");
+    }
+    response
+}
+
+/// The workspace id in a `/v1/workspaces/{ws}/…` path.
+fn workspace_of(path: &str) -> Option<&str> {
+    path.strip_prefix("/v1/workspaces/")?
+        .split('/')
+        .next()
+        .filter(|ws| !ws.is_empty())
 }
 
 #[cfg(test)]

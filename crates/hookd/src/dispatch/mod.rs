@@ -367,6 +367,7 @@ impl Dispatcher {
         };
         match self.record(finish).await {
             Ok(true) => {
+                log_attempt(&claimed, &attempt);
                 metrics::attempt_finished(decision.state, answer.duration);
                 if let Some(reason) = &disable_reason {
                     tracing::warn!(webhook = %claimed.webhook.id, reason, "webhook disabled");
@@ -390,6 +391,23 @@ impl Dispatcher {
             tracing::info!(delivery = %claimed.delivery.id, url = %hookd_core::webhook::redacted_url(&claimed.webhook.spec.url), "delivery blocked by the SSRF policy");
         }
         attempt
+    }
+}
+
+/// One line per attempt: failed ones at info (a dead delivery at warn), every one at debug.
+fn log_attempt(claimed: &Claimed, attempt: &Attempt) {
+    let (delivery, webhook) = (&claimed.delivery.id, &claimed.webhook.id);
+    let outcome = attempt.outcome.as_str();
+    let status = attempt.status.map(i64::from).unwrap_or(-1);
+    let error = attempt.error_kind.as_deref().unwrap_or("-");
+    let ms = attempt.duration_ms;
+    let explanation = attempt.explanation.as_str();
+    match attempt.outcome {
+        DeliveryState::Delivered => tracing::debug!(%delivery, %webhook, %outcome, status, ms, "attempt"),
+        DeliveryState::Dead => {
+            tracing::warn!(%delivery, %webhook, %outcome, status, %error, ms, explanation, "attempt failed")
+        }
+        _ => tracing::info!(%delivery, %webhook, %outcome, status, %error, ms, explanation, "attempt failed"),
     }
 }
 
