@@ -39,6 +39,7 @@ macro_rules! store_conformance_tests {
             keys_are_listed_touched_and_revoked_within_their_workspace,
             deleting_a_workspace_deletes_everything_in_it_and_nothing_else,
             records_are_read_back_within_their_workspace,
+            a_webhooks_health_keeps_its_last_success_failure_and_breaker,
             an_open_breaker_pauses_a_webhook_then_lets_one_probe_through,
             first_attempts_are_claimed_before_retries_without_starving_them,
             retention_prunes_finished_deliveries_and_unreferenced_records_only,
@@ -537,6 +538,54 @@ pub async fn records_are_read_back_within_their_workspace(store: &dyn Store) {
     assert!(
         store.get_records(&other.workspace, &ids).await.unwrap().is_empty(),
         "another workspace's records are not read"
+    );
+}
+
+pub async fn a_webhooks_health_keeps_its_last_success_failure_and_breaker(store: &dyn Store) {
+    let f = fixture(store).await;
+    ingest(store, &f.webhook, 3, T0).await;
+    let claimed = store.claim_due(&claim_request(T0, 3)).await.unwrap();
+    store
+        .finish(&finish_of(&claimed[0], DeliveryState::Delivered, T0 + 10))
+        .await
+        .unwrap();
+    store
+        .finish(&finish_of(&claimed[1], DeliveryState::Pending, T0 + 20))
+        .await
+        .unwrap();
+    let health = store
+        .get_webhook(&f.workspace, &f.webhook.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .health;
+    assert_eq!(
+        (
+            health.last_success_at,
+            health.last_failure_at,
+            health.consecutive_failures
+        ),
+        (T0 + 10, T0 + 20, 1)
+    );
+    assert_eq!(health.breaker_until, T0 + 20 + 5_000, "the failure's retry time");
+    store
+        .finish(&finish_of(&claimed[2], DeliveryState::Delivered, T0 + 30))
+        .await
+        .unwrap();
+    let health = store
+        .get_webhook(&f.workspace, &f.webhook.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .health;
+    assert_eq!(
+        (
+            health.last_success_at,
+            health.last_failure_at,
+            health.consecutive_failures
+        ),
+        (T0 + 30, T0 + 20, 0),
+        "a success keeps the last failure's time"
     );
 }
 

@@ -374,19 +374,37 @@ pub enum BreakerChange {
     },
 }
 
-/// The health changes of a batch of finishes, given in order as (webhook id, health), by
-/// webhook. Shared by every backend.
-pub fn breaker_changes<'a>(finishes: impl IntoIterator<Item = (&'a str, Health)>) -> HashMap<&'a str, BreakerChange> {
+/// What a batch of attempts changes of one webhook's health: its breaker, and when its
+/// receiver last answered well and last failed in the batch (0: not in this batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthChange {
+    pub breaker: BreakerChange,
+    pub last_success: Millis,
+    pub last_failure: Millis,
+}
+
+/// The health changes of a batch of finishes, in order, by webhook. Shared by every backend.
+pub fn breaker_changes<'a>(finishes: impl IntoIterator<Item = &'a Finish>) -> HashMap<&'a str, HealthChange> {
     const NONE: BreakerChange = BreakerChange::Add {
         failures: 0,
         until: 0,
         since: 0,
     };
-    let mut changes: HashMap<&str, BreakerChange> = HashMap::new();
-    for (webhook, health) in finishes {
-        let entry = changes.entry(webhook).or_insert(NONE);
+    let mut changes: HashMap<&str, HealthChange> = HashMap::new();
+    for finish in finishes {
+        let change = changes.entry(finish.webhook_id.as_str()).or_insert(HealthChange {
+            breaker: NONE,
+            last_success: 0,
+            last_failure: 0,
+        });
+        match finish.health {
+            Health::Up => change.last_success = finish.now,
+            Health::Down { .. } => change.last_failure = finish.now,
+            Health::Unknown => {}
+        }
+        let entry = &mut change.breaker;
         let first = |since: Millis, at: Millis| if since == 0 { at } else { since };
-        *entry = match (health, *entry) {
+        *entry = match (finish.health, *entry) {
             (Health::Up, _) => BreakerChange::Set {
                 failures: 0,
                 until: 0,
@@ -405,7 +423,7 @@ pub fn breaker_changes<'a>(finishes: impl IntoIterator<Item = (&'a str, Health)>
             (Health::Unknown, current) => current,
         };
     }
-    changes.retain(|_, change| *change != NONE);
+    changes.retain(|_, change| change.breaker != NONE);
     changes
 }
 

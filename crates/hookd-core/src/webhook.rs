@@ -535,6 +535,36 @@ pub struct WebhookHealth {
     pub consecutive_failures: u32,
     /// When it started failing without a success since; 0 when it is not failing.
     pub failing_since: Millis,
+    /// When its receiver last answered well (2xx, or a deliberate 3xx/4xx); 0: never.
+    pub last_success_at: Millis,
+    /// When an attempt last failed (5xx, 408/425/429, timeout, broken connection); 0: never.
+    pub last_failure_at: Millis,
+    /// Until when its circuit breaker pauses it, once `consecutive_failures` reached the
+    /// threshold; 0: not paused.
+    pub breaker_until: Millis,
+}
+
+/// Where a webhook's circuit breaker stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breaker {
+    /// Deliveries flow.
+    Closed,
+    /// Paused until its next retry time: nothing is sent.
+    Open,
+    /// Past the pause: one attempt at a time probes the receiver.
+    HalfOpen,
+}
+
+impl WebhookHealth {
+    pub fn breaker(&self, threshold: u32, now: Millis) -> Breaker {
+        if self.consecutive_failures < threshold {
+            Breaker::Closed
+        } else if self.breaker_until > now {
+            Breaker::Open
+        } else {
+            Breaker::HalfOpen
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -124,17 +124,19 @@ pub(crate) async fn finish_many(pool: &PgPool, finishes: &[Finish]) -> StoreResu
             .map_err(map_err)?;
         }
     }
-    for (webhook, change) in breaker_changes(recorded.iter().map(|f| (f.webhook_id.as_str(), f.health))) {
-        let (sql, failures, until, since) = match change {
+    for (webhook, change) in breaker_changes(recorded.iter().copied()) {
+        let (sql, failures, until, since) = match change.breaker {
             BreakerChange::Add { failures, until, since } => (
                 "UPDATE webhooks SET consecutive_failures = consecutive_failures + $1, breaker_until = $2, \
-                 failing_since = CASE WHEN failing_since = 0 THEN $3 ELSE failing_since END WHERE id = $4",
+                 failing_since = CASE WHEN failing_since = 0 THEN $3 ELSE failing_since END, \
+                 last_success_at = GREATEST(last_success_at, $5), last_failure_at = GREATEST(last_failure_at, $6) WHERE id = $4",
                 failures,
                 until,
                 since,
             ),
             BreakerChange::Set { failures, until, since } => (
-                "UPDATE webhooks SET consecutive_failures = $1, breaker_until = $2, failing_since = $3 WHERE id = $4",
+                "UPDATE webhooks SET consecutive_failures = $1, breaker_until = $2, failing_since = $3, \
+                 last_success_at = GREATEST(last_success_at, $5), last_failure_at = GREATEST(last_failure_at, $6) WHERE id = $4",
                 failures,
                 until,
                 since,
@@ -145,6 +147,8 @@ pub(crate) async fn finish_many(pool: &PgPool, finishes: &[Finish]) -> StoreResu
             .bind(until)
             .bind(since)
             .bind(webhook)
+            .bind(change.last_success)
+            .bind(change.last_failure)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;

@@ -8,7 +8,7 @@ use sqlx::postgres::PgRow;
 
 use crate::map_err;
 
-pub(crate) const WEBHOOK_COLUMNS: &str = "id, workspace_id, spec, secret, previous_secrets, disabled_reason, created_at, updated_at, consecutive_failures, failing_since";
+pub(crate) const WEBHOOK_COLUMNS: &str = "id, workspace_id, spec, secret, previous_secrets, disabled_reason, created_at, updated_at, consecutive_failures, failing_since, last_success_at, last_failure_at, breaker_until";
 
 pub(crate) const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, state, record_ids, attempts, failures, \
      next_attempt_at, created_at, updated_at, last_status, last_explanation";
@@ -28,6 +28,9 @@ pub(crate) fn webhook(row: &PgRow, sealer: &Sealer) -> StoreResult<Webhook> {
         health: WebhookHealth {
             consecutive_failures: row.try_get::<i32, _>("consecutive_failures").map_err(map_err)? as u32,
             failing_since: row.try_get("failing_since").map_err(map_err)?,
+            last_success_at: row.try_get("last_success_at").map_err(map_err)?,
+            last_failure_at: row.try_get("last_failure_at").map_err(map_err)?,
+            breaker_until: row.try_get("breaker_until").map_err(map_err)?,
         },
     })
 }

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use hookd_core::clock::Millis;
 use hookd_core::seal::Sealer;
 use hookd_core::store::{
-    BreakerChange, Candidate, ClaimRequest, Claimed, Finish, QueueStats, StoreError, assemble_claims, breaker_changes,
-    lane_share, pick_within_limits, round_robin,
+    BreakerChange, Candidate, ClaimRequest, Claimed, Finish, HealthChange, QueueStats, StoreError, assemble_claims,
+    breaker_changes, lane_share, pick_within_limits, round_robin,
 };
 use hookd_core::webhook::Webhook;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -161,7 +161,7 @@ pub(crate) fn finish_many(conn: &mut Connection, finishes: &[Finish]) -> DbResul
         .iter()
         .zip(&written)
         .filter(|(_, moved)| **moved)
-        .map(|(f, _)| (f.webhook_id.as_str(), f.health));
+        .map(|(f, _)| f);
     for (webhook, change) in breaker_changes(recorded) {
         update_breaker(&tx, webhook, change)?;
     }
@@ -190,19 +190,22 @@ fn insert_attempt(tx: &Transaction<'_>, f: &Finish) -> DbResult<()> {
     Ok(())
 }
 
-fn update_breaker(tx: &Transaction<'_>, webhook: &str, change: BreakerChange) -> DbResult<()> {
-    match change {
+fn update_breaker(tx: &Transaction<'_>, webhook: &str, change: HealthChange) -> DbResult<()> {
+    let (success, failure) = (change.last_success, change.last_failure);
+    match change.breaker {
         BreakerChange::Add { failures, until, since } => tx
             .prepare_cached(
-                "UPDATE webhooks SET consecutive_failures = consecutive_failures + ?, breaker_until = ?, \
-                 failing_since = CASE WHEN failing_since = 0 THEN ? ELSE failing_since END WHERE id = ?",
+                "UPDATE webhooks SET consecutive_failures = consecutive_failures + ?1, breaker_until = ?2, \
+                 failing_since = CASE WHEN failing_since = 0 THEN ?3 ELSE failing_since END, \
+                 last_success_at = max(last_success_at, ?5), last_failure_at = max(last_failure_at, ?6) WHERE id = ?4",
             )?
-            .execute(params![failures, until, since, webhook])?,
+            .execute(params![failures, until, since, webhook, success, failure])?,
         BreakerChange::Set { failures, until, since } => tx
             .prepare_cached(
-                "UPDATE webhooks SET consecutive_failures = ?, breaker_until = ?, failing_since = ? WHERE id = ?",
+                "UPDATE webhooks SET consecutive_failures = ?1, breaker_until = ?2, failing_since = ?3, \
+                 last_success_at = max(last_success_at, ?5), last_failure_at = max(last_failure_at, ?6) WHERE id = ?4",
             )?
-            .execute(params![failures, until, since, webhook])?,
+            .execute(params![failures, until, since, webhook, success, failure])?,
     };
     Ok(())
 }

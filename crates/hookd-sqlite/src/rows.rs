@@ -7,7 +7,7 @@ use rusqlite::Row;
 
 use crate::db::DbResult;
 
-pub(crate) const WEBHOOK_COLUMNS: &str = "id, workspace_id, spec, secret, previous_secrets, disabled_reason, created_at, updated_at, consecutive_failures, failing_since";
+pub(crate) const WEBHOOK_COLUMNS: &str = "id, workspace_id, spec, secret, previous_secrets, disabled_reason, created_at, updated_at, consecutive_failures, failing_since, last_success_at, last_failure_at, breaker_until";
 
 pub(crate) const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, state, record_ids, attempts, failures, \
      next_attempt_at, created_at, updated_at, last_status, last_explanation";
@@ -27,6 +27,9 @@ pub(crate) fn webhook(row: &Row<'_>, sealer: &Sealer) -> DbResult<Webhook> {
         health: WebhookHealth {
             consecutive_failures: row.get("consecutive_failures")?,
             failing_since: row.get("failing_since")?,
+            last_success_at: row.get("last_success_at")?,
+            last_failure_at: row.get("last_failure_at")?,
+            breaker_until: row.get("breaker_until")?,
         },
     })
 }

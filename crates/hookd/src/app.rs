@@ -60,7 +60,14 @@ impl App {
             settings.dispatch.concurrency,
             server_tls,
         )?;
-        let dispatcher = Dispatcher::new(shared_store.clone(), clock.clone(), sender, settings.dispatch.clone());
+        let labels = metrics::WebhookLabels::new(settings.metrics.webhook_labels);
+        let dispatcher = Dispatcher::new(
+            shared_store.clone(),
+            clock.clone(),
+            sender,
+            settings.dispatch.clone(),
+            labels,
+        );
         let (committer, committer_task) = Committer::start(
             shared_store.clone(),
             clock.clone(),

@@ -70,6 +70,13 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub delivery: DeliverySettings,
     pub secrets: SecretsSettings,
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    /// How many webhooks get series of their own in `hookd_webhook_*`.
+    pub webhook_labels: usize,
 }
 
 /// PostgreSQL connection settings.

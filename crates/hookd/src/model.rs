@@ -224,6 +224,34 @@ pub struct TlsIn {
     pub verify: Option<bool>,
 }
 
+/// Where a webhook's circuit breaker stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    /// Deliveries flow.
+    Closed,
+    /// Paused after `dispatch.breaker_failures` failures in a row, until `paused_until`.
+    Open,
+    /// Past the pause: one attempt at a time probes the receiver.
+    HalfOpen,
+}
+
+/// How a webhook's receiver has been doing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookHealth {
+    pub breaker: BreakerState,
+    /// Failed attempts in a row, across its deliveries.
+    pub consecutive_failures: u32,
+    /// When its receiver last answered well; null if never.
+    pub last_success_at: Option<String>,
+    /// When an attempt last failed; null if never.
+    pub last_failure_at: Option<String>,
+    /// When it started failing without a success since; null when it is not failing.
+    pub failing_since: Option<String>,
+    /// While the breaker is open: when the next probe may go.
+    pub paused_until: Option<String>,
+}
+
 /// A webhook's TLS settings as shown: never the client key.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Tls {
@@ -285,6 +313,7 @@ pub struct Webhook {
     pub retry_schedule: Vec<String>,
     pub enabled: bool,
     pub tls: Tls,
+    pub health: WebhookHealth,
     /// Whether a token is set (tokens are never shown).
     pub has_token: bool,
     pub disabled_reason: Option<String>,
@@ -619,8 +648,26 @@ impl DeliveryState {
     }
 }
 
-impl From<&hookd_core::webhook::Webhook> for Webhook {
-    fn from(wh: &hookd_core::webhook::Webhook) -> Self {
+impl Webhook {
+    /// The webhook as the API shows it at `now`, its breaker judged by `breaker_threshold`
+    /// (`dispatch.breaker_failures`).
+    pub fn render(wh: &hookd_core::webhook::Webhook, breaker_threshold: u32, now: i64) -> Self {
+        use hookd_core::webhook::Breaker;
+        let h = &wh.health;
+        let at = |ms: i64| (ms > 0).then(|| rfc3339(ms));
+        let breaker = match h.breaker(breaker_threshold, now) {
+            Breaker::Closed => BreakerState::Closed,
+            Breaker::Open => BreakerState::Open,
+            Breaker::HalfOpen => BreakerState::HalfOpen,
+        };
+        let health = WebhookHealth {
+            breaker,
+            consecutive_failures: h.consecutive_failures,
+            last_success_at: at(h.last_success_at),
+            last_failure_at: at(h.last_failure_at),
+            failing_since: at(h.failing_since),
+            paused_until: (breaker == BreakerState::Open).then(|| rfc3339(h.breaker_until)),
+        };
         use hookd_core::webhook::{Format as F, Method as M};
         let spec = &wh.spec;
         let f = &spec.filters;
@@ -664,6 +711,7 @@ impl From<&hookd_core::webhook::Webhook> for Webhook {
                 has_client_key: spec.tls.client_key.is_some(),
                 verify: !spec.tls.skip_verify,
             },
+            health,
             has_token: spec.token.is_some(),
             disabled_reason: wh.disabled_reason.clone(),
             created_at: rfc3339(wh.created_at),

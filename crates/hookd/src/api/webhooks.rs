@@ -50,6 +50,11 @@ fn secret_from(body: &Value) -> Result<String, ValidationError> {
     }
 }
 
+/// The webhook as the API shows it now.
+fn view(state: &AppState, webhook: &Webhook) -> model::Webhook {
+    model::Webhook::render(webhook, state.settings.dispatch.breaker_failures, state.clock.now())
+}
+
 /// Refuses TLS settings no client can be made with, naming the field at fault.
 fn check_tls(state: &AppState, spec: &WebhookSpec) -> Result<(), ValidationError> {
     let tls = &spec.tls;
@@ -71,7 +76,7 @@ fn check_tls(state: &AppState, spec: &WebhookSpec) -> Result<(), ValidationError
 
 /// The webhook as the API shows it after a change, with what is worth knowing now.
 async fn with_warnings(state: &AppState, webhook: &Webhook) -> model::Webhook {
-    let mut view = model::Webhook::from(webhook);
+    let mut view = view(state, webhook);
     view.warnings
         .extend(warning_for(&state.network, &webhook.spec.url).await);
     view.warnings.extend(tls_warnings(webhook));
@@ -160,7 +165,7 @@ async fn list_webhooks(
     caller.workspace(&state, &ws).await?;
     let webhooks = state.store.list_webhooks(&ws).await?;
     Ok(Json(model::List {
-        data: webhooks.iter().map(Into::into).collect(),
+        data: webhooks.iter().map(|w| view(&state, w)).collect(),
     }))
 }
 
@@ -171,7 +176,7 @@ async fn read_webhook(
     caller: Caller,
     Path((ws, wh)): Path<(String, String)>,
 ) -> ApiResult<Json<model::Webhook>> {
-    Ok(Json((&load(&state, &caller, &ws, &wh).await?).into()))
+    Ok(Json(view(&state, &load(&state, &caller, &ws, &wh).await?)))
 }
 
 /// Replaces the fields the body names. Enabling a webhook clears its disabled reason.

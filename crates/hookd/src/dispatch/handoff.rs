@@ -235,7 +235,13 @@ mod tests {
         )
         .unwrap();
         let store: Arc<dyn Store> = Arc::new(store);
-        Dispatcher::new(store, Arc::new(SystemClock), sender, settings)
+        Dispatcher::new(
+            store,
+            Arc::new(SystemClock),
+            sender,
+            settings,
+            crate::metrics::WebhookLabels::new(0),
+        )
     }
 
     fn webhook(consecutive_failures: u32) -> Webhook {
@@ -251,7 +257,7 @@ mod tests {
             updated_at: NOW,
             health: hookd_core::webhook::WebhookHealth {
                 consecutive_failures,
-                failing_since: 0,
+                ..Default::default()
             },
         }
     }

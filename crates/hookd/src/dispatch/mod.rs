@@ -62,11 +62,20 @@ struct Inner {
     /// concurrency limits count): delivery id → (lease token, webhook id).
     in_flight: Mutex<HashMap<String, (String, String)>>,
     handoff: handoff::Handoff,
+    /// The `webhook` label of each webhook's metrics.
+    labels: metrics::WebhookLabels,
 }
 
 impl Dispatcher {
     /// Builds the dispatcher and starts its result writer (so it needs a Tokio runtime).
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, sender: Sender, settings: DispatchSettings) -> Self {
+    /// `labels` names each webhook in the metrics.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        sender: Sender,
+        settings: DispatchSettings,
+        labels: metrics::WebhookLabels,
+    ) -> Self {
         let (finishes, queue) = mpsc::channel(FINISH_BATCH * 8);
         tokio::spawn(write_finishes(queue, store.clone()));
         Self {
@@ -80,6 +89,7 @@ impl Dispatcher {
                 events: OnceLock::new(),
                 in_flight: Mutex::new(HashMap::new()),
                 handoff: handoff::Handoff::new(),
+                labels,
             }),
         }
     }
@@ -368,7 +378,7 @@ impl Dispatcher {
         match self.record(finish).await {
             Ok(true) => {
                 log_attempt(&claimed, &attempt);
-                metrics::attempt_finished(decision.state, answer.duration);
+                metrics::attempt_finished(inner.labels.of(&claimed.webhook.id), decision.state, answer.duration);
                 if let Some(reason) = &disable_reason {
                     tracing::warn!(webhook = %claimed.webhook.id, reason, "webhook disabled");
                 }

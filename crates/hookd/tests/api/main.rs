@@ -14,6 +14,7 @@ mod ingest;
 mod keys;
 mod lifecycle;
 mod listen;
+mod metrics;
 mod outcomes;
 mod tenancy;
 mod tls;
