@@ -27,6 +27,9 @@ pub(crate) enum DeliveryCommand {
         /// Every page, not only the first.
         #[arg(long)]
         all: bool,
+        /// Print only the ids, one per line (for `hookd deliveries show $(…)`).
+        #[arg(long, short = 'q')]
+        quiet: bool,
     },
     /// Show a delivery: the request body it sends and every attempt, with the receiver's
     /// status, headers and the start of its answer.
@@ -142,6 +145,7 @@ pub(crate) async fn run(command: DeliveryCommand, remote: Remote) -> Result<(), 
             limit,
             after,
             all,
+            quiet,
         } => {
             let mut filter = DeliveryFilter {
                 webhook_id: webhook,
@@ -158,7 +162,13 @@ pub(crate) async fn run(command: DeliveryCommand, remote: Remote) -> Result<(), 
                     _ => break,
                 }
             }
-            output::list(remote.json, &list, &HEADER, row);
+            if quiet {
+                for delivery in &list {
+                    out!("{}", delivery.id);
+                }
+            } else {
+                output::list(remote.json, &list, &HEADER, row);
+            }
         }
         DeliveryCommand::Show { delivery } => {
             let detail = client.get_delivery(&ws, &delivery).await?;

@@ -19,6 +19,9 @@ pub(crate) enum WebhookCommand {
         /// The signing secret (`whsec_…`); generated when left out.
         #[arg(long)]
         secret: Option<String>,
+        /// Print only the new webhook's id (for `export WH=$(…)`); warnings still go to stderr.
+        #[arg(long, short = 'q')]
+        quiet: bool,
     },
     /// List webhooks.
     List,
@@ -363,7 +366,7 @@ pub(crate) async fn run(command: WebhookCommand, remote: Remote) -> Result<(), F
     let client = remote.client()?;
     let ws = remote.workspace(&client).await?;
     match command {
-        WebhookCommand::Create { fields, secret } => {
+        WebhookCommand::Create { fields, secret, quiet } => {
             let mut body = fields.body(Filters::default())?;
             let url = body
                 .get("url")
@@ -385,7 +388,11 @@ pub(crate) async fn run(command: WebhookCommand, remote: Remote) -> Result<(), F
             }
             let created = client.create_webhook(&ws, &body).await?;
             output::warn(&created.webhook.warnings);
-            show(remote.json, &created.webhook, Some(&created.secret));
+            if quiet {
+                out!("{}", created.webhook.id);
+            } else {
+                show(remote.json, &created.webhook, Some(&created.secret));
+            }
         }
         WebhookCommand::List => {
             let list = client.list_webhooks(&ws).await?;

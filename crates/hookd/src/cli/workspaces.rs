@@ -11,6 +11,9 @@ pub(crate) enum WorkspaceCommand {
         /// A name for people.
         #[arg(long)]
         name: String,
+        /// Print only the new workspace's id (for `export HOOKD_WORKSPACE=$(…)`).
+        #[arg(long, short = 'q')]
+        quiet: bool,
     },
     /// List the workspaces this key sees.
     List,
@@ -43,7 +46,11 @@ pub(crate) enum WorkspaceCommand {
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum KeyCommand {
     /// Create a workspace API key; it is shown once.
-    Create,
+    Create {
+        /// Print only the key (for `export HOOKD_KEY=$(…)`).
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
     /// List the workspace's keys: id, prefix, created, last used (never the key itself).
     List,
     /// Revoke a key: from now on it is refused, by every hookd process.
@@ -73,7 +80,14 @@ fn show_workspace(json: bool, workspace: &Workspace) {
 pub(crate) async fn workspaces(command: WorkspaceCommand, remote: Remote) -> Result<(), Failure> {
     let client = remote.client()?;
     match command {
-        WorkspaceCommand::Create { name } => show_workspace(remote.json, &client.create_workspace(&name).await?),
+        WorkspaceCommand::Create { name, quiet } => {
+            let created = client.create_workspace(&name).await?;
+            if quiet {
+                out!("{}", created.id);
+            } else {
+                show_workspace(remote.json, &created);
+            }
+        }
         WorkspaceCommand::List => {
             let list = client.list_workspaces().await?;
             output::list(remote.json, &list, &WORKSPACE_HEADER, workspace_row);
@@ -99,8 +113,12 @@ pub(crate) async fn keys(command: KeyCommand, remote: Remote) -> Result<(), Fail
     let client = remote.client()?;
     let ws = remote.workspace(&client).await?;
     match command {
-        KeyCommand::Create => {
+        KeyCommand::Create { quiet } => {
             let key = client.create_api_key(&ws).await?;
+            if quiet {
+                out!("{}", key.key);
+                return Ok(());
+            }
             output::fields(remote.json, &key, |k| {
                 vec![
                     ("id", k.id.clone()),
