@@ -258,3 +258,59 @@ async fn concurrent_requests_are_all_committed_and_delivered() {
         .sum();
     assert_eq!(delivered, 100);
 }
+
+#[tokio::test]
+async fn a_body_with_several_bad_fields_names_all_of_them_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (ws, _) = app.workspace().await;
+    let body = json!([
+        {"device_id": "d", "tag": "t", "payload": 1, "timestamp_device": "yesterday"},
+        {"device_id": "d", "tag": "t", "payload": 1},
+        {"tag": "t", "payload": 1, "labels": {"site": "x".repeat(300)}}
+    ]);
+    let (status, answer) = app.ingest(&ws, "data", body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let error = &answer["error"];
+    assert_eq!(error["field"], "[0].timestamp_device", "the first problem first");
+    assert_eq!(error["code"], "invalid_time");
+    let fields: Vec<&str> = error["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["[0].timestamp_device", "[2].device_id", "[2].labels.site"]);
+    assert!(app.deliveries(&ws).await.is_empty());
+
+    let (status, answer) = app
+        .post(
+            &format!("/v1/workspaces/{ws}/webhooks"),
+            json!({ "name": "", "kind": "data", "url": "ftp://x", "batch_max": 0 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer["error"]["errors"].as_array().unwrap().len(), 3, "{answer}");
+    let (status, single) = app
+        .post(
+            &format!("/v1/workspaces/{ws}/webhooks"),
+            json!({ "name": "n", "kind": "data" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        single["error"].get("errors").is_none(),
+        "one problem, no list: {single}"
+    );
+}
+
+#[tokio::test]
+async fn a_workspace_needs_a_name() {
+    let app = TestApp::spawn().await;
+    for body in [json!({}), json!({ "name": " " })] {
+        let (status, answer) = app.post("/v1/workspaces", body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(answer["error"]["field"], "name");
+    }
+    let (_, listed) = app.get("/v1/workspaces").await;
+    assert_eq!(listed["data"], json!([]), "nothing was created");
+}
