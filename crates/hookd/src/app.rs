@@ -20,7 +20,8 @@ use crate::dispatch::Dispatcher;
 use crate::dispatch::network::NetworkPolicy;
 use crate::dispatch::sender::{Sender, ServerTls};
 use crate::ingest::Committer;
-use crate::{admin_key, metrics, retention};
+use crate::metrics::Metrics;
+use crate::{admin_key, retention};
 
 /// Whether [`App::serve`] runs the dispatcher loop, or leaves the caller to step it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,18 +61,19 @@ impl App {
             settings.dispatch.concurrency,
             server_tls,
         )?;
-        let labels = metrics::WebhookLabels::new(settings.metrics.webhook_labels);
+        let metrics = Metrics::new(settings.metrics.webhook_labels);
         let dispatcher = Dispatcher::new(
             shared_store.clone(),
             clock.clone(),
             sender,
             settings.dispatch.clone(),
-            labels,
+            metrics.clone(),
         );
         let (committer, committer_task) = Committer::start(
             shared_store.clone(),
             clock.clone(),
             dispatcher.clone(),
+            metrics.clone(),
             settings.ingest.max_batch,
             settings.ingest.queue,
         );
@@ -87,7 +89,7 @@ impl App {
             settings,
             committer,
             dispatcher,
-            metrics: metrics::handle(),
+            metrics,
             network,
             rate_limit,
             known: Default::default(),
@@ -136,6 +138,7 @@ impl App {
                 store.clone(),
                 state.clock.clone(),
                 settings,
+                state.metrics.clone(),
                 shutdown.clone(),
             ))
         });

@@ -14,7 +14,7 @@ use hookd_core::webhook::Webhook;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::dispatch::Dispatcher;
-use crate::metrics;
+use crate::metrics::Metrics;
 
 /// One ingest request, validated. Deliveries are added by matching unless already present.
 pub struct Submission {
@@ -73,11 +73,12 @@ impl Committer {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         dispatcher: Dispatcher,
+        metrics: Metrics,
         max_batch: usize,
         queue: usize,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(queue);
-        let task = tokio::spawn(run(rx, store, clock, dispatcher, max_batch));
+        let task = tokio::spawn(run(rx, store, clock, dispatcher, metrics, max_batch));
         (Self { tx }, task)
     }
 
@@ -100,16 +101,17 @@ async fn run(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     dispatcher: Dispatcher,
+    metrics: Metrics,
     max_batch: usize,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
-        commit(&mut jobs, store.as_ref(), clock.as_ref(), &dispatcher).await;
+        commit(&mut jobs, store.as_ref(), clock.as_ref(), &dispatcher, &metrics).await;
     }
 }
 
-async fn commit(jobs: &mut Vec<Job>, store: &dyn Store, clock: &dyn Clock, dispatcher: &Dispatcher) {
-    metrics::commit_batch(jobs.len());
+async fn commit(jobs: &mut Vec<Job>, store: &dyn Store, clock: &dyn Clock, dispatcher: &Dispatcher, metrics: &Metrics) {
+    metrics.commit_batch(jobs.len());
     let now = clock.now();
     let webhooks = match matching_webhooks(jobs, store).await {
         Ok(w) => w,
@@ -127,7 +129,7 @@ async fn commit(jobs: &mut Vec<Job>, store: &dyn Store, clock: &dyn Clock, dispa
             dispatcher.hand_over(leased, &requests, &results);
             for (job, (request, result)) in jobs.drain(..).zip(requests.iter().zip(results)) {
                 if matches!(result, IngestResult::Committed(_)) && job.submission.fixed.is_none() {
-                    metrics::records_ingested(job.submission.records[0].kind.as_str(), request.records.len());
+                    metrics.records_ingested(job.submission.records[0].kind.as_str(), request.records.len());
                 }
                 let _ = job.reply.send(Ok(result));
             }

@@ -9,10 +9,15 @@ use hookd_core::store::{PruneCutoffs, PruneReport, Store, StoreResult};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RetentionSettings;
-use crate::metrics;
+use crate::metrics::Metrics;
 
 /// One pass: prunes batch after batch until nothing old enough is left.
-pub async fn prune_all(store: &dyn Store, clock: &dyn Clock, settings: &RetentionSettings) -> StoreResult<PruneReport> {
+pub async fn prune_all(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    settings: &RetentionSettings,
+    metrics: &Metrics,
+) -> StoreResult<PruneReport> {
     let now = clock.now();
     let ago = |d: std::time::Duration| now - d.as_millis() as i64;
     let cutoffs = PruneCutoffs {
@@ -26,7 +31,7 @@ pub async fn prune_all(store: &dyn Store, clock: &dyn Clock, settings: &Retentio
     let mut total = PruneReport::default();
     loop {
         let report = store.prune(&cutoffs, settings.batch).await?;
-        metrics::pruned(&report);
+        metrics.pruned(&report);
         total.deliveries += report.deliveries;
         total.records += report.records;
         total.keys += report.keys;
@@ -43,10 +48,11 @@ pub async fn run(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     settings: RetentionSettings,
+    metrics: Metrics,
     shutdown: CancellationToken,
 ) {
     loop {
-        match prune_all(store.as_ref(), clock.as_ref(), &settings).await {
+        match prune_all(store.as_ref(), clock.as_ref(), &settings, &metrics).await {
             Ok(report) if report.total() > 0 => {
                 tracing::info!(
                     deliveries = report.deliveries,

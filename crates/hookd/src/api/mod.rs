@@ -20,7 +20,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use hookd_core::clock::Clock;
 use hookd_core::store::Store;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -45,7 +44,7 @@ pub struct Shared {
     pub committer: Committer,
     pub dispatcher: Dispatcher,
     pub admin_key_hash: String,
-    pub metrics: PrometheusHandle,
+    pub metrics: crate::metrics::Metrics,
     /// The SSRF policy, to warn about webhook URLs it blocks.
     pub network: Arc<NetworkPolicy>,
     /// Requests per workspace key (by key hash); `None` when the limit is off.

@@ -11,7 +11,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use crate::metrics;
 use crate::model::Health;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -64,7 +63,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     let now = state.clock.now();
     match state.store.queue_stats(now).await {
-        Ok(stats) => metrics::queue(stats, now),
+        Ok(stats) => state.metrics.queue(stats, now),
         Err(err) => tracing::warn!(error = ?err, "queue statistics unavailable for /metrics"),
     }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())

@@ -22,7 +22,6 @@ use hookd_core::webhook::Webhook;
 use tokio::sync::mpsc;
 
 use super::Dispatcher;
-use crate::metrics;
 
 pub(super) struct Handoff {
     /// Set while [`Dispatcher::run`] loops: a stepped dispatcher takes nothing handed over.
@@ -183,7 +182,7 @@ impl Dispatcher {
                 _ => forgotten.push(delivery.id.clone()),
             }
         }
-        metrics::handed_over(handed);
+        self.inner.metrics.handed_over(handed);
         self.release_slots(&forgotten);
     }
 
@@ -240,7 +239,7 @@ mod tests {
             Arc::new(SystemClock),
             sender,
             settings,
-            crate::metrics::WebhookLabels::new(0),
+            crate::metrics::Metrics::new(0),
         )
     }
 

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::DispatchSettings;
 use crate::ingest::{Committer, Submission, WeakCommitter};
-use crate::metrics;
+use crate::metrics::Metrics;
 pub use handoff::Leased;
 use hookd_core::record::RecordIn;
 use sender::Sender;
@@ -62,19 +62,17 @@ struct Inner {
     /// concurrency limits count): delivery id → (lease token, webhook id).
     in_flight: Mutex<HashMap<String, (String, String)>>,
     handoff: handoff::Handoff,
-    /// The `webhook` label of each webhook's metrics.
-    labels: metrics::WebhookLabels,
+    metrics: Metrics,
 }
 
 impl Dispatcher {
     /// Builds the dispatcher and starts its result writer (so it needs a Tokio runtime).
-    /// `labels` names each webhook in the metrics.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         sender: Sender,
         settings: DispatchSettings,
-        labels: metrics::WebhookLabels,
+        metrics: Metrics,
     ) -> Self {
         let (finishes, queue) = mpsc::channel(FINISH_BATCH * 8);
         tokio::spawn(write_finishes(queue, store.clone()));
@@ -89,7 +87,7 @@ impl Dispatcher {
                 events: OnceLock::new(),
                 in_flight: Mutex::new(HashMap::new()),
                 handoff: handoff::Handoff::new(),
-                labels,
+                metrics,
             }),
         }
     }
@@ -378,7 +376,9 @@ impl Dispatcher {
         match self.record(finish).await {
             Ok(true) => {
                 log_attempt(&claimed, &attempt);
-                metrics::attempt_finished(inner.labels.of(&claimed.webhook.id), decision.state, answer.duration);
+                inner
+                    .metrics
+                    .attempt_finished(&claimed.webhook.id, decision.state, answer.duration);
                 if let Some(reason) = &disable_reason {
                     tracing::warn!(webhook = %claimed.webhook.id, reason, "webhook disabled");
                 }

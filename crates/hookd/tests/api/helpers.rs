@@ -232,3 +232,17 @@ impl TestApp {
         (ws, webhook)
     }
 }
+
+/// What `/metrics` says now.
+pub async fn scrape(app: &TestApp) -> String {
+    let response = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
+/// The value of the sample `series` (name and labels, exactly as rendered), or 0.
+pub fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 use hookd::Dispatch;
 use serde_json::json;
 
-use crate::helpers::{TestApp, data_point};
+use crate::helpers::{TestApp, data_point, sample, scrape};
 use crate::receiver::{Receiver, Reply};
 
 #[tokio::test]
@@ -88,14 +88,17 @@ async fn health_readiness_and_metrics_answer() {
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("hookd_deliveries_pending 1"), "{metrics}");
-    assert!(metrics.contains("hookd_records_ingested_total"));
+    assert_eq!(sample(&metrics, "hookd_deliveries_pending"), 1.0, "{metrics}");
+    assert_eq!(sample(&metrics, "hookd_deliveries_due"), 1.0);
+    assert_eq!(sample(&metrics, "hookd_records_ingested_total{kind=\"data\"}"), 1.0);
+    assert_eq!(sample(&metrics, "hookd_attempts_total{outcome=\"delivered\"}"), 0.0);
 
     app.dispatch_until_idle().await;
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("hookd_deliveries_pending 0"));
-    assert!(metrics.contains("hookd_attempts_total{outcome=\"delivered\"}"));
-    assert!(metrics.contains("hookd_attempt_duration_seconds_bucket"));
+    assert_eq!(sample(&metrics, "hookd_deliveries_pending"), 0.0);
+    assert_eq!(sample(&metrics, "hookd_attempts_total{outcome=\"delivered\"}"), 1.0);
+    assert_eq!(sample(&metrics, "hookd_attempt_duration_seconds_count"), 1.0);
+    assert_eq!(sample(&metrics, "hookd_ingest_commit_requests_count"), 1.0);
 }
 
 #[tokio::test]
@@ -131,35 +134,74 @@ async fn a_slow_webhook_cannot_hold_up_a_healthy_one() {
 }
 
 #[tokio::test]
-async fn deliveries_past_retention_are_pruned_with_their_records() {
-    let app = TestApp::spawn().await;
-    let (_receiver, ws, _) = app.with_receiver(Reply::Status(200), json!({})).await;
-    app.send(&ws, "data", data_point("d", "t")).await;
-    app.dispatch_until_idle().await;
-    let id = app.deliveries(&ws).await[0]["id"].as_str().unwrap().to_owned();
-    let retention = crate::helpers::settings(app.dir.path()).retention;
+async fn the_background_pruner_deletes_what_is_past_retention_batch_by_batch_every_interval() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = TestApp::spawn_in(
+        dir,
+        |s| {
+            s.retention.interval = Duration::from_millis(50);
+            s.retention.batch = 2;
+        },
+        Dispatch::Loop,
+    )
+    .await;
+    let (receiver, ws, _) = app
+        .with_receiver(Reply::Status(200), json!({ "format": "single" }))
+        .await;
+    let records: Vec<_> = (0..5).map(|i| data_point(&format!("d{i}"), "t")).collect();
+    app.send(&ws, "data", json!(records)).await;
+    receiver.wait_for(5, Duration::from_secs(5)).await;
+    let ids: Vec<String> = app
+        .deliveries(&ws)
+        .await
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 5);
 
-    let kept = hookd::retention::prune_all(app.store.as_ref(), &app.clock, &retention)
-        .await
-        .unwrap();
-    assert_eq!(kept.total(), 0, "nothing is old enough yet");
-    app.advance(Duration::from_secs(8 * 24 * 3600)); // past the default 7 days
-    let pruned = hookd::retention::prune_all(app.store.as_ref(), &app.clock, &retention)
-        .await
-        .unwrap();
-    assert_eq!((pruned.deliveries, pruned.records), (1, 1));
-    let (status, _) = app.get(&format!("/v1/workspaces/{ws}/deliveries/{id}")).await;
+    // Several intervals pass: nothing is old enough, nothing goes.
+    let pruned = |metrics: &str, kind: &str| sample(metrics, &format!("hookd_pruned_total{{kind=\"{kind}\"}}"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.deliveries(&ws).await.len(), 5, "kept within retention");
+    assert_eq!(pruned(&scrape(&app).await, "deliveries"), 0.0);
+
+    // Past the default 7 days: the next passes prune all five, two per transaction.
+    app.advance(Duration::from_secs(8 * 24 * 3600));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !app.deliveries(&ws).await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the pruner never caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _) = app.get(&format!("/v1/workspaces/{ws}/deliveries/{}", ids[0])).await;
     assert_eq!(status, 404);
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("hookd_pruned_total{kind=\"deliveries\"}"), "{metrics}");
+    let metrics = scrape(&app).await;
+    assert_eq!(pruned(&metrics, "deliveries"), 5.0, "{metrics}");
+    assert_eq!(pruned(&metrics, "records"), 5.0, "their records went with them");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_prune_call_deletes_at_most_a_batch_of_each_kind() {
+    use hookd_core::clock::Clock;
+    let app = TestApp::spawn().await;
+    let (_receiver, ws, _) = app
+        .with_receiver(Reply::Status(200), json!({ "format": "single" }))
+        .await;
+    let records: Vec<_> = (0..5).map(|i| data_point(&format!("d{i}"), "t")).collect();
+    app.send(&ws, "data", json!(records)).await;
+    app.dispatch_until_idle().await;
+    app.advance(Duration::from_secs(8 * 24 * 3600));
+    let cutoffs = hookd_core::store::PruneCutoffs {
+        delivered_before: app.clock.now() - 7 * 24 * 3600 * 1000,
+        failed_before: 0,
+        records_before: app.clock.now() - 7 * 24 * 3600 * 1000,
+        keys_before: 0,
+    };
+    let first = app.store.prune(&cutoffs, 2).await.unwrap();
+    assert_eq!(first.deliveries, 2, "one batch");
+    let rest = app.store.prune(&cutoffs, 10).await.unwrap();
+    assert_eq!(rest.deliveries, 3);
+    assert_eq!(app.store.prune(&cutoffs, 10).await.unwrap().total(), 0);
 }
 
 #[tokio::test]
@@ -168,28 +210,47 @@ async fn operational_events_reach_subscribers_but_never_the_webhook_they_are_abo
     let failing = Receiver::start(Reply::Status(503)).await;
     let watcher = Receiver::start(Reply::Status(200)).await;
     let (ws, _) = app.workspace().await;
+    // An event webhook subscribed to the very events its own failures cause: only the rule
+    // that an event about a webhook never goes to it keeps them away.
+    let subscribed = ["relay", "delivery.failing", "delivery.dead"];
     app.webhook(
         &ws,
-        json!({ "name": "a", "kind": "data", "url": failing.url("/"), "retry_schedule": ["1s"] }),
+        json!({ "name": "a", "kind": "event", "url": failing.url("/"), "retry_schedule": ["1s"], "format": "single",
+                "filters": { "event_types": subscribed } }),
     )
     .await;
-    // Subscribed to every event, operational ones included: it must not receive its own.
-    app.webhook(&ws, json!({ "name": "ops", "kind": "event", "url": watcher.url("/") }))
-        .await;
-    app.send(&ws, "data", data_point("d", "t")).await;
+    app.webhook(
+        &ws,
+        json!({ "name": "ops", "kind": "event", "url": watcher.url("/"), "format": "single" }),
+    )
+    .await;
+    app.send(
+        &ws,
+        "events",
+        json!({ "type": "relay", "device_id": "1_03", "payload": { "value": 0 } }),
+    )
+    .await;
 
-    app.dispatch_until_idle().await; // fails once: delivery.failing
-    app.dispatch_until_received(&watcher, 1).await;
+    app.dispatch_until_received(&watcher, 2).await; // the relay event, then delivery.failing
     app.advance(Duration::from_secs(2));
-    app.dispatch_until_idle().await; // fails again, no retries left: delivery.dead
-    app.dispatch_until_received(&watcher, 2).await;
+    app.dispatch_until_received(&watcher, 3).await; // fails again, no retries left: delivery.dead
 
-    assert_eq!(watcher.event_types(), ["delivery.failing", "delivery.dead"]);
-    let dead = &watcher.requests()[1].json()["result"][0]["payload"];
+    let types = |r: &Receiver| -> Vec<String> {
+        r.requests()
+            .iter()
+            .map(|req| req.json()["type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(types(&watcher), ["relay", "delivery.failing", "delivery.dead"]);
+    let dead = &watcher.requests()[2].json()["payload"];
     assert_eq!(dead["attempts"], 2);
-    assert!(
-        failing.requests().iter().all(|r| r.json()["kind"] == "data"),
-        "the failing webhook gets no events"
+    // Nothing more is due for the failing webhook: no event about itself ever was.
+    app.advance(Duration::from_secs(60));
+    app.dispatch_until_idle().await;
+    assert_eq!(
+        types(&failing),
+        ["relay", "relay"],
+        "the failing webhook got only its relay event, twice"
     );
 }
 

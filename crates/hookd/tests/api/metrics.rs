@@ -4,21 +4,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, data_point};
+use crate::helpers::{TestApp, data_point, sample, scrape};
 use crate::receiver::{Receiver, Reply};
-
-async fn scrape(app: &TestApp) -> String {
-    let response = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap();
-    response.text().await.unwrap()
-}
-
-/// The value of the sample `series` (name and labels, exactly as rendered), or 0.
-fn sample(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
 
 #[tokio::test]
 async fn every_metric_has_help() {
