@@ -176,11 +176,83 @@ mod tests {
     }
 
     #[test]
-    fn generated_secrets_are_valid_and_rotation_signs_twice() {
+    fn generated_secrets_are_valid_and_rotation_signs_with_each_in_order() {
         let (a, b) = (generate_secret(), generate_secret());
         assert_ne!(a, b);
+        for secret in [&a, &b] {
+            assert!(secret.starts_with("whsec_"), "{secret}");
+            assert_eq!(secret_key(secret).unwrap().len(), 24, "24 random bytes");
+        }
         let header = signature_header([a.as_str(), b.as_str()], "id", 1, b"{}");
-        assert_eq!(header.split(' ').count(), 2);
+        let signatures: Vec<&str> = header.split(' ').collect();
+        assert_eq!(
+            signatures,
+            [
+                sign(&secret_key(&a).unwrap(), "id", 1, b"{}"),
+                sign(&secret_key(&b).unwrap(), "id", 1, b"{}")
+            ]
+        );
+        for secret in [&a, &b] {
+            assert_eq!(
+                verify(secret, "id", "1", &header, b"{}", 1, 0),
+                Ok(()),
+                "either secret verifies"
+            );
+        }
+        assert_eq!(
+            signature_header(["nope", a.as_str()], "id", 1, b"{}"),
+            signatures[0],
+            "a secret that is not one is skipped"
+        );
         assert!(secret_key("nope").is_err());
+        assert!(secret_key("whsec_!!!").is_err());
+        assert!(
+            secret_key(&format!("whsec_{}", STANDARD.encode([0u8; 23]))).is_err(),
+            "23 bytes are too few"
+        );
+        assert!(secret_key(&format!("whsec_{}", STANDARD.encode([0u8; 64]))).is_ok());
+        assert!(
+            secret_key(&format!("whsec_{}", STANDARD.encode([0u8; 65]))).is_err(),
+            "65 bytes are too many"
+        );
+    }
+
+    #[test]
+    fn the_timestamp_tolerance_holds_to_the_second_both_ways() {
+        let secret = generate_secret();
+        let header = signature_header([secret.as_str()], "m", 1000, b"{}");
+        let at = |now: i64| verify(&secret, "m", "1000", &header, b"{}", now, 300);
+        assert_eq!(at(1300), Ok(()), "exactly the tolerance old");
+        assert_eq!(at(1301), Err(VerifyError::TooOld(301, 300)));
+        assert_eq!(at(700), Ok(()), "exactly the tolerance ahead");
+        assert_eq!(at(699), Err(VerifyError::InTheFuture(301, 300)));
+    }
+
+    #[test]
+    fn a_missing_header_is_named() {
+        let secret = generate_secret();
+        let header = signature_header([secret.as_str()], "m", 1000, b"{}");
+        let all = SignedHeaders {
+            id: Some("m"),
+            timestamp: Some("1000"),
+            signature: Some(&header),
+        };
+        assert_eq!(all.verify(&secret, b"{}", 1000, 300), Ok(()));
+        for (headers, missing) in [
+            (SignedHeaders { id: None, ..all }, "webhook-id"),
+            (
+                SignedHeaders {
+                    timestamp: Some(" "),
+                    ..all
+                },
+                "webhook-timestamp",
+            ),
+            (SignedHeaders { signature: None, ..all }, "webhook-signature"),
+        ] {
+            assert_eq!(
+                headers.verify(&secret, b"{}", 1000, 300),
+                Err(VerifyError::MissingHeader(missing))
+            );
+        }
     }
 }

@@ -63,6 +63,8 @@ struct Inner {
     in_flight: Mutex<HashMap<String, (String, String)>>,
     handoff: handoff::Handoff,
     metrics: Metrics,
+    /// Operational events handed to the committer and not yet committed.
+    events_pending: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 impl Dispatcher {
@@ -88,6 +90,7 @@ impl Dispatcher {
                 in_flight: Mutex::new(HashMap::new()),
                 handoff: handoff::Handoff::new(),
                 metrics,
+                events_pending: Arc::new(tokio::sync::watch::Sender::new(0)),
             }),
         }
     }
@@ -283,11 +286,21 @@ impl Dispatcher {
             record_ids: Vec::new(),
             exclude_webhook: Some(claimed.webhook.id.clone()),
         };
+        let pending = self.inner.events_pending.clone();
+        pending.send_modify(|n| *n += 1);
         tokio::spawn(async move {
             if let Err(err) = committer.submit(submission).await {
                 tracing::warn!(error = %err, "an operational event could not be recorded");
             }
+            pending.send_modify(|n| *n -= 1);
         });
+    }
+
+    /// Waits until every operational event emitted so far is committed (or failed to be), so
+    /// a stepping caller sees them as records, and their deliveries, on its next tick.
+    pub async fn events_settled(&self) {
+        let mut pending = self.inner.events_pending.subscribe();
+        let _ = pending.wait_for(|n| *n == 0).await;
     }
 
     /// Hands a result to the writer and waits until it is committed (or not).

@@ -93,12 +93,14 @@ impl TestApp {
         }
     }
 
-    /// Steps the dispatcher until nothing is due. Returns how many attempts were made.
+    /// Steps the dispatcher until nothing is due, the operational events its attempts
+    /// caused included. Returns how many attempts were made.
     pub async fn dispatch_until_idle(&self) -> usize {
         let mut total = 0;
         loop {
             let n = self.dispatcher.tick().await.expect("tick");
-            if n == 0 {
+            self.dispatcher.events_settled().await;
+            if n == 0 && self.dispatcher.tick().await.expect("tick") == 0 {
                 return total;
             }
             total += n;

@@ -329,3 +329,83 @@ async fn the_response_body_kept_with_an_attempt_is_capped() {
     app.dispatch_until_idle().await;
     assert_eq!(only_delivery(&app, &ws).await["attempts"][0]["response_body"], "o");
 }
+
+#[tokio::test]
+async fn the_breaker_opens_at_its_threshold_and_not_one_failure_before() {
+    let app = TestApp::spawn_with(|s| s.dispatch.breaker_failures = 3).await;
+    let receiver = Receiver::start(Reply::Status(503)).await;
+    let (ws, _) = setup(
+        &app,
+        receiver.url("/"),
+        json!({ "format": "single", "retry_schedule": ["1h"] }),
+    )
+    .await;
+    app.dispatch_until_idle().await; // failure 1 (setup sent one record)
+    for failures in 2..=3 {
+        // Below the threshold, a new delivery is still attempted.
+        app.send(&ws, "data", data_point(&format!("d{failures}"), "t")).await;
+        assert_eq!(app.dispatch_until_idle().await, 1, "failure {failures}: attempted");
+    }
+    assert_eq!(receiver.requests().len(), 3);
+    // Three failures in a row: the webhook is paused; a new delivery waits.
+    app.send(&ws, "data", data_point("d4", "t")).await;
+    assert_eq!(app.dispatch_until_idle().await, 0, "paused at the threshold");
+    assert_eq!(receiver.requests().len(), 3);
+    let wh = app.api.list_webhooks(&ws).await.unwrap().remove(0);
+    assert_eq!(
+        serde_json::to_value(&wh.health).unwrap()["breaker"],
+        "open",
+        "{:?}",
+        wh.health
+    );
+}
+
+#[tokio::test]
+async fn a_failing_event_is_recorded_at_exactly_failing_event_after_failures() {
+    let app = TestApp::spawn_with(|s| {
+        s.dispatch.failing_event_after = 2;
+        s.dispatch.breaker_failures = 100;
+    })
+    .await;
+    let failing = Receiver::start(Reply::Status(503)).await;
+    let watcher = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = setup(
+        &app,
+        failing.url("/"),
+        json!({ "retry_schedule": ["1s", "1s", "1s", "1s"] }),
+    )
+    .await;
+    let ops = json!({ "name": "ops", "kind": "event", "url": watcher.url("/"), "filters": { "event_types": ["delivery.failing"] } });
+    app.webhook(&ws, ops).await;
+    // Stepping includes the events the attempts cause, so absence is absence.
+    app.dispatch_until_idle().await; // failure 1: no event yet
+    assert_eq!(watcher.requests().len(), 0, "one failure is below failing_event_after");
+    app.advance(Duration::from_secs(2));
+    app.dispatch_until_idle().await; // failure 2: the event
+    assert_eq!(watcher.requests().len(), 1);
+    app.advance(Duration::from_secs(2));
+    app.dispatch_until_idle().await; // failure 3: once is enough
+    assert_eq!(
+        watcher.event_types(),
+        ["delivery.failing"],
+        "recorded once, at two failures"
+    );
+    assert_eq!(watcher.requests()[0].json()["result"][0]["payload"]["attempts"], 2);
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_a_day_is_capped_at_a_day() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start_scripted(
+        Reply::Status(200),
+        [Reply::WithHeader(503, "retry-after", (3 * 24 * 3600).to_string())],
+    )
+    .await;
+    let (ws, _) = setup(&app, receiver.url("/"), json!({})).await;
+    app.dispatch_until_idle().await;
+    app.advance(Duration::from_secs(24 * 3600 - 60));
+    assert_eq!(app.dispatch_until_idle().await, 0, "not before the day is up");
+    app.advance(Duration::from_secs(120));
+    assert_eq!(app.dispatch_until_idle().await, 1, "a day, not the three days asked");
+    assert_eq!(only_delivery(&app, &ws).await["state"], "delivered");
+}

@@ -46,7 +46,7 @@ async fn a_webhook_is_created_read_listed_updated_and_deleted() {
     assert_eq!(patched["format"], "single", "fields not named are kept");
     assert_eq!(patched["enabled"], false);
     assert!(patched["disabled_reason"].as_str().unwrap().contains("API"));
-    let (_, enabled) = app
+    let (status, enabled) = app
         .call(
             Method::PATCH,
             &path,
@@ -54,7 +54,10 @@ async fn a_webhook_is_created_read_listed_updated_and_deleted() {
             Some(json!({ "enabled": true })),
         )
         .await;
+    assert_eq!(status, StatusCode::OK, "{enabled}");
+    assert_eq!(enabled["enabled"], true);
     assert_eq!(enabled["disabled_reason"], serde_json::Value::Null);
+    assert_eq!(app.get(&path).await.1["enabled"], true, "stored enabled");
 
     let (_, list) = app.get(&format!("/v1/workspaces/{ws}/webhooks")).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
@@ -218,12 +221,11 @@ async fn deliveries_are_listed_newest_first_with_filters_and_a_cursor() {
             good_hook["id"].as_str().unwrap()
         ))
         .await;
+    let mine = mine["data"].as_array().unwrap();
+    assert_eq!(mine.len(), 3, "the good webhook's three deliveries, and only them");
     assert!(
-        mine["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["state"] == "delivered")
+        mine.iter()
+            .all(|d| d["state"] == "delivered" && d["webhook_id"] == good_hook["id"])
     );
 
     let (_, page1) = app.get(&format!("/v1/workspaces/{ws}/deliveries?limit=4")).await;
