@@ -24,6 +24,7 @@ macro_rules! store_conformance_tests {
     ($fresh:expr) => {
         $crate::store_conformance_tests!(@each $fresh;
             claims_due_deliveries_once_until_the_lease_expires,
+            concurrent_claims_never_share_a_delivery,
             a_stale_lease_cannot_record_a_result,
             claims_keep_each_webhook_under_its_in_flight_limit,
             a_pile_of_one_webhooks_deliveries_does_not_hold_back_another,
@@ -184,6 +185,31 @@ pub async fn claims_due_deliveries_once_until_the_lease_expires(store: &dyn Stor
     );
     let after_expiry = store.claim_due(&claim_request(T0 + LEASE + 1, 10)).await.unwrap();
     assert_eq!(after_expiry.len(), 3, "an expired lease makes the delivery claimable");
+}
+
+/// Many workers claiming at the same moment (on PostgreSQL, each on its own connection) never
+/// lease the same delivery twice, and together lease each one.
+pub async fn concurrent_claims_never_share_a_delivery(store: &dyn Store) {
+    let f = fixture(store).await;
+    let ids = ingest(store, &f.webhook, 120, T0).await;
+    let requests: Vec<ClaimRequest> = (0..8).map(|_| claim_request(T0, 20)).collect();
+    let rounds = futures::future::join_all(requests.iter().map(|r| store.claim_due(r))).await;
+    let mut claimed: Vec<String> = Vec::new();
+    for (round, request) in rounds.into_iter().zip(&requests) {
+        for c in round.unwrap() {
+            assert_eq!(c.lease, request.lease, "claimed under its own lease");
+            claimed.push(c.delivery.id);
+        }
+    }
+    let distinct: std::collections::HashSet<&String> = claimed.iter().collect();
+    assert_eq!(distinct.len(), claimed.len(), "no delivery is leased by two claims");
+    // What a claim skipped because another held it is left for the next round.
+    let rest = store.claim_due(&claim_request(T0, 200)).await.unwrap();
+    claimed.extend(rest.into_iter().map(|c| c.delivery.id));
+    claimed.sort();
+    let mut all = ids;
+    all.sort();
+    assert_eq!(claimed, all, "every delivery is leased exactly once");
 }
 
 pub async fn a_stale_lease_cannot_record_a_result(store: &dyn Store) {

@@ -12,8 +12,16 @@ use hookd::client::Client;
 use serde_json::json;
 
 const KEY: &str = "hk_admin_cluster_test_key_0123";
-/// The killed process's most attempts in flight: the bound on duplicates.
+/// Each process's attempt slots. A duplicate is a request the killed process made whose result
+/// it had not written: the receiver saw it, the database did not, and once its lease expired
+/// another process sent the delivery again. So every duplicate is a delivery the killed process
+/// held a lease on when it died: one of its `CONCURRENCY` attempts in flight, or one answered
+/// whose result was still on its way to the database (written within milliseconds, at once
+/// with every result waiting). Live processes never send a delivery twice: each delivery may be
+/// seen at most once more than its attempts recorded.
 const CONCURRENCY: usize = 32;
+/// The longest the load may take; past it the test fails instead of spinning.
+const LOAD_DEADLINE: Duration = Duration::from_secs(60);
 
 struct DropSchema(String, String);
 
@@ -70,6 +78,10 @@ async fn three_processes_lose_no_acknowledged_record_when_one_is_killed_mid_load
             tokio::spawn(async move {
                 let mut n = worker;
                 loop {
+                    assert!(
+                        started.elapsed() < LOAD_DEADLINE,
+                        "the load did not finish within {LOAD_DEADLINE:?}"
+                    );
                     let seq = done.load(Ordering::SeqCst);
                     if seq >= requests {
                         return;
@@ -92,6 +104,10 @@ async fn three_processes_lose_no_acknowledged_record_when_one_is_killed_mid_load
         })
         .collect();
     while done.load(Ordering::SeqCst) < requests / 3 {
+        assert!(
+            started.elapsed() < LOAD_DEADLINE,
+            "a third of the load did not finish in time"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     killed.store(true, Ordering::SeqCst);
@@ -104,20 +120,42 @@ async fn three_processes_lose_no_acknowledged_record_when_one_is_killed_mid_load
 
     let acked: HashSet<String> = acked.lock().unwrap().clone();
     let missing = common::missing_after(&acked, &seen, Duration::from_secs(120)).await;
-    let seen = seen.lock().unwrap();
-    let duplicates = seen.duplicates();
+    let (duplicates, distinct, by_delivery) = {
+        let seen = seen.lock().unwrap();
+        (seen.duplicates(), seen.records.len(), seen.by_delivery.clone())
+    };
     eprintln!(
-        "acknowledged {} records; delivered {} distinct; missing {missing}; duplicate requests {duplicates}; killed after {killed_at:?}; all delivered after {:?}",
+        "acknowledged {} records; delivered {distinct} distinct; missing {missing}; duplicate requests {duplicates}; killed after {killed_at:?}; all delivered after {:?}",
         acked.len(),
-        seen.records.len(),
         started.elapsed()
     );
     assert_eq!(missing, 0, "every acknowledged record is delivered");
     assert!(
         duplicates <= CONCURRENCY,
-        "duplicates ({duplicates}) stay within what the killed process had in flight"
+        "duplicates ({duplicates}) stay within what the killed process had leased"
     );
-    drop(seen);
+    // Each delivery was requested at most once more than its attempts recorded: only the
+    // killed process can have lost a result, and it died once.
+    let mut recorded = std::collections::HashMap::new();
+    let mut filter = hookd::client::DeliveryFilter {
+        limit: Some(250),
+        ..Default::default()
+    };
+    loop {
+        let page = clients[0].list_deliveries(&ws, &filter).await.unwrap();
+        recorded.extend(page.data.iter().map(|d| (d.id.clone(), d.attempt_count as usize)));
+        match page.next_cursor {
+            Some(cursor) => filter.after = Some(cursor),
+            None => break,
+        }
+    }
+    for (delivery, requests) in &by_delivery {
+        let attempts = recorded.get(delivery).copied().unwrap_or(0);
+        assert!(
+            *requests <= attempts + 1,
+            "{delivery} was requested {requests} times with {attempts} attempt(s) recorded"
+        );
+    }
     for server in servers.into_iter().flatten() {
         assert!(server.terminate().success());
     }

@@ -2,6 +2,10 @@
 //! by default; `HOOKD_CRASH_KILLS` for a long run), restart, and check with a real receiver
 //! that every acknowledged record was delivered at least once. Duplicates are counted and
 //! reported. Runs on SQLite, and on PostgreSQL when `HOOKD_TEST_POSTGRES_URL` is set.
+//!
+//! The kill moments come from a seed printed at the start; `HOOKD_CRASH_SEED=<seed>` repeats
+//! a run's moments. Any answer other than 202 before a kill (a 5xx above all) fails the run:
+//! only a dead process may fail a request.
 
 mod common;
 
@@ -10,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hookd::client::Client;
+use hookd::client::{Client, ClientError};
 use serde_json::json;
 
 const KEY: &str = "hk_admin_crash_harness_key_0123";
@@ -30,8 +34,15 @@ async fn crash_repeatedly(env: &[(&str, &str)]) {
         .unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
     let (hook_url, seen) = common::receiver(Duration::ZERO).await;
-    let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(std::process::id());
+    let seed: u64 = std::env::var("HOOKD_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(std::process::id()));
+    eprintln!("crash seed {seed} (HOOKD_CRASH_SEED={seed} repeats these kill moments)");
+    let mut rng = seed.max(1);
     let acked = Arc::new(Mutex::new(HashSet::<String>::new()));
+    // Answers that only a broken server gives: hookd refusing or failing a valid request.
+    let refused = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut ws = String::new();
     let started = Instant::now();
     for round in 0..kills {
@@ -46,7 +57,8 @@ async fn crash_repeatedly(env: &[(&str, &str)]) {
         let stop = Arc::new(AtomicBool::new(false));
         let senders: Vec<_> = (0..8)
             .map(|worker| {
-                let (client, ws, acked, stop) = (client.clone(), ws.clone(), acked.clone(), stop.clone());
+                let (client, ws, acked, stop, refused) =
+                    (client.clone(), ws.clone(), acked.clone(), stop.clone(), refused.clone());
                 tokio::spawn(async move {
                     let mut n = 0;
                     while !stop.load(Ordering::SeqCst) {
@@ -56,7 +68,13 @@ async fn crash_repeatedly(env: &[(&str, &str)]) {
                         match client.send_data(&ws, &json!(records), None).await {
                             // Only a 202 counts: it promises the records are on disk.
                             Ok(accepted) => acked.lock().unwrap().extend(accepted.ids),
-                            Err(_) => break, // the process is gone
+                            // The process is gone: the connection broke or was refused.
+                            Err(ClientError::Unreachable { .. }) => break,
+                            // An answer: a live hookd refused or failed the request.
+                            Err(other) => {
+                                refused.lock().unwrap().push(other.to_string());
+                                break;
+                            }
                         }
                     }
                 })
@@ -66,8 +84,13 @@ async fn crash_repeatedly(env: &[(&str, &str)]) {
         server.kill();
         stop.store(true, Ordering::SeqCst);
         for sender in senders {
-            let _ = sender.await;
+            sender.await.expect("a sender panicked");
         }
+        let refused = refused.lock().unwrap();
+        assert!(
+            refused.is_empty(),
+            "round {round} (seed {seed}): hookd answered {refused:?}"
+        );
     }
     // A last start delivers whatever the kills left pending (released leases, expired ones).
     let survivor = common::start(dir.path(), env);
@@ -76,13 +99,13 @@ async fn crash_repeatedly(env: &[(&str, &str)]) {
     let seen = seen.lock().unwrap();
     let duplicates = seen.duplicates();
     eprintln!(
-        "{kills} kills survived; {} records acknowledged, {} delivered, {missing} missing, {duplicates} duplicate requests, {:?}",
+        "seed {seed}: {kills} kills survived; {} records acknowledged, {} delivered, {missing} missing, {duplicates} duplicate requests, {:?}",
         acked.len(),
         seen.records.len(),
         started.elapsed()
     );
     assert!(!acked.is_empty());
-    assert_eq!(missing, 0, "every acknowledged record is delivered");
+    assert_eq!(missing, 0, "seed {seed}: every acknowledged record is delivered");
     drop(seen);
     assert!(survivor.terminate().success());
 }

@@ -38,6 +38,27 @@ fn pg_ctl(action: &str) {
     assert!(status.success(), "pg_ctlcluster {action} failed");
 }
 
+/// Starts PostgreSQL again when dropped, if it is down: a failing check never leaves the
+/// database stopped for the tests after it.
+struct RestartOnDrop;
+
+impl Drop for RestartOnDrop {
+    fn drop(&mut self) {
+        if !pg_ready() {
+            pg_ctl("start");
+        }
+    }
+}
+
+/// Polls `done` every 20 ms until it holds, failing after `within` with `what`.
+async fn until(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn pg_ready() -> bool {
     Command::new("pg_isready")
         .args(["-q", "-h", "127.0.0.1", "-p", "5432"])
@@ -123,20 +144,37 @@ async fn ingest_answers_503_while_postgres_is_down_and_recovers_without_losing_a
         })
         .collect();
 
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = counts.accepted.load(Ordering::SeqCst);
+    let accepted = || counts.accepted.load(Ordering::SeqCst);
+    until(Duration::from_secs(10), "ingest accepted 50 requests", || {
+        accepted() >= 50
+    })
+    .await;
+    let before = accepted();
+    let restart = RestartOnDrop;
     pg_ctl("stop");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    until(Duration::from_secs(10), "ingest answered 503", || {
+        counts.unavailable.load(Ordering::SeqCst) > 0
+    })
+    .await;
     let ready = reqwest::get(format!("{}/readyz", server.url)).await.unwrap().status();
+    let ingest = reqwest::Client::new()
+        .post(format!("{}/v1/workspaces/{ws}/data", server.url))
+        .bearer_auth(KEY)
+        .json(&json!({ "device_id": "d", "tag": "t", "payload": 1 }))
+        .send()
+        .await
+        .unwrap();
+    let retry_after = ingest.headers().get("retry-after").cloned();
+    let ingest_status = ingest.status();
     let unavailable_while_down = counts.unavailable.load(Ordering::SeqCst);
     pg_ctl("start");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !pg_ready() {
-        assert!(Instant::now() < deadline, "PostgreSQL did not come back");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let back = counts.accepted.load(Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    drop(restart);
+    until(Duration::from_secs(60), "PostgreSQL came back", pg_ready).await;
+    let back = accepted();
+    until(Duration::from_secs(30), "ingest recovered by itself", || {
+        accepted() >= back + 50
+    })
+    .await;
     stop.store(true, Ordering::SeqCst);
     for sender in senders {
         sender.await.unwrap();
@@ -153,6 +191,8 @@ async fn ingest_answers_503_while_postgres_is_down_and_recovers_without_losing_a
         acked.len()
     );
     assert_eq!(ready, 503, "/readyz reports the database unreachable");
+    assert_eq!(ingest_status, 503, "ingest answers 503 while the database is down");
+    assert!(retry_after.is_some(), "…with Retry-After");
     assert!(
         unavailable_while_down > 0,
         "ingest answered 503 while PostgreSQL was down"

@@ -123,8 +123,19 @@ async fn the_cli_creates_sends_shows_replays_and_rotates() {
     let got = receiver.wait_for(2, Duration::from_secs(10)).await; // d3 matches no device filter
     assert_eq!(got[0].header("verifier-token"), Some("s3cret"));
 
-    // The delivery log.
-    let list = hookd_json(&app, &["deliveries", "list", "-w", &ws, "--webhook", &wh]).await;
+    // The delivery log. Results are written just after the receiver answers: poll for them.
+    let delivered = async |state: &str| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let list = hookd_json(&app, &["deliveries", "list", "-w", &ws, "--webhook", &wh]).await;
+            if list.as_array().unwrap().iter().all(|d| d["state"] == state) {
+                return list;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "not all {state}: {list}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let list = delivered("delivered").await;
     assert_eq!(list.as_array().unwrap().len(), 2);
     let dlv = list[0]["id"].as_str().unwrap().to_owned();
     let shown = hookd_json(&app, &["deliveries", "show", "-w", &ws, &dlv]).await;
@@ -150,6 +161,17 @@ async fn the_cli_creates_sends_shows_replays_and_rotates() {
     let replayed = hookd_json(&app, &replay).await;
     assert_eq!(replayed["replayed"], 2);
     receiver.wait_for(4, Duration::from_secs(10)).await;
+    let again = delivered("delivered").await;
+    assert!(
+        again.as_array().unwrap().iter().all(|d| d["attempt_count"] == 2),
+        "{again}"
+    );
+
+    // A retry by hand: pending at once, then delivered a third time.
+    let retried = hookd_json(&app, &["deliveries", "retry", "-w", &ws, &dlv]).await;
+    assert_eq!(retried["state"], "pending");
+    receiver.wait_for(5, Duration::from_secs(10)).await;
+    delivered("delivered").await;
 
     // Rotation.
     let rotated = hookd_json(&app, &["webhooks", "rotate-secret", "-w", &ws, &wh]).await;

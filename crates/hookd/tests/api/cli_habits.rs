@@ -380,3 +380,38 @@ async fn the_man_page_covers_every_subcommand() {
     assert!(missing.is_empty(), "no man page for {missing:?}");
     assert!(man.contains("\\-\\-clear\\-filters"), "leaf flags are in it");
 }
+
+#[tokio::test]
+async fn send_reads_ndjson_from_stdin() {
+    let app = TestApp::spawn().await;
+    let (ws, _) = app.workspace().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .args([
+            "--server", &app.base, "send", "event", "-w", &ws, "--file", "-", "--json",
+        ])
+        .env("HOOKD_KEY", &app.admin)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ndjson = concat!(
+        r#"{"type":"relay","device_id":"1_03","payload":{"value":0}}"#,
+        "\n\n",
+        r#"{"type":"relay","device_id":"1_04","payload":{"value":1}}"#,
+        "\n"
+    );
+    use tokio::io::AsyncWriteExt;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(ndjson.as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    assert!(output.status.success());
+    let sent: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ids = sent["ids"].as_array().unwrap();
+    assert_eq!(ids.len(), 2, "blank lines are skipped");
+    let second = app.api.get_record(&ws, ids[1].as_str().unwrap()).await.unwrap();
+    assert_eq!(
+        (&second["type"], &second["device_id"]),
+        (&json!("relay"), &json!("1_04"))
+    );
+}

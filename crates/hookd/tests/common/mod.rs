@@ -6,6 +6,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// The longest `hookd serve` may take to print its start-up lines.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
 /// A `hookd serve` process and the lines it printed on start.
 pub struct Server {
     pub child: Child,
@@ -33,15 +36,34 @@ fn start_with_stderr(dir: &std::path::Path, env: &[(&str, &str)], stderr: Stdio)
         .stderr(stderr)
         .spawn()
         .expect("hookd starts");
+    // Read on a thread of its own, so a hookd that prints nothing cannot hang the test.
+    let (tx, rx) = std::sync::mpsc::channel();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(n) if n > 0 => {
+                    if tx.send(line.trim_end().to_owned()).is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+    });
+    let deadline = Instant::now() + START_DEADLINE;
     let mut lines: Vec<String> = Vec::new();
     while lines.len() < 3 || (lines[2].starts_with("admin key (shown once") && lines.len() < 4) {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "hookd exited early: {lines:?}"
-        );
-        lines.push(line.trim_end().to_owned());
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => lines.push(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                panic!("hookd did not start within {START_DEADLINE:?}: {lines:?}")
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("hookd exited early: {lines:?}"),
+        }
     }
     let url = lines[0].rsplit(' ').next().unwrap().to_owned();
     Server { child, lines, url }
