@@ -26,6 +26,8 @@ pub struct TestApp {
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     pub dir: Arc<tempfile::TempDir>,
+    /// The test is watched while its app lives (`watchdog`: a per-test time limit).
+    _watch: crate::watchdog::Watch,
 }
 
 /// Test settings: port 0, a fresh data dir, loopback receivers allowed.
@@ -82,6 +84,7 @@ impl TestApp {
             shutdown,
             task: Some(task),
             dir,
+            _watch: crate::watchdog::watch(),
         }
     }
 

@@ -5,6 +5,8 @@
 
 mod helpers;
 mod receiver;
+#[path = "../common/watchdog.rs"]
+mod watchdog;
 
 mod cli;
 mod cli_habits;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses part of this
 
+pub mod watchdog;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -14,6 +16,8 @@ pub struct Server {
     pub child: Child,
     pub lines: Vec<String>,
     pub url: String,
+    /// The test that started it is watched until it is dropped.
+    _watch: watchdog::Watch,
 }
 
 /// Starts `hookd serve` on port 0 with `dir` as data directory and `env` added, and reads its
@@ -66,7 +70,12 @@ fn start_with_stderr(dir: &std::path::Path, env: &[(&str, &str)], stderr: Stdio)
         }
     }
     let url = lines[0].rsplit(' ').next().unwrap().to_owned();
-    Server { child, lines, url }
+    Server {
+        child,
+        lines,
+        url,
+        _watch: watchdog::watch(),
+    }
 }
 
 impl Server {
