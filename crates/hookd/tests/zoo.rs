@@ -147,6 +147,33 @@ fn peak_rss_mib(pid: u32) -> u64 {
     kib / 1024
 }
 
+/// The `Retry-After` seconds of the 429 and 503 receivers.
+const RETRY_AFTER_429: &str = "30";
+const RETRY_AFTER_503: &str = "40";
+
+/// The webhook's deliveries that have an attempt, with their last attempt.
+async fn attempted(
+    client: &hookd::client::Client,
+    ws: &str,
+    webhook: &str,
+) -> Vec<(hookd::model::Delivery, hookd::model::Attempt)> {
+    let filter = hookd::client::DeliveryFilter {
+        webhook_id: Some(webhook.to_owned()),
+        limit: Some(250),
+        ..Default::default()
+    };
+    let mut attempted = Vec::new();
+    for delivery in client.list_deliveries(ws, &filter).await.unwrap().data {
+        if delivery.attempt_count == 0 {
+            continue;
+        }
+        let mut detail = client.get_delivery(ws, &delivery.id).await.unwrap();
+        let last = detail.attempts.pop().unwrap();
+        attempted.push((detail.delivery, last));
+    }
+    attempted
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_webhook_keeps_its_latency_while_a_zoo_of_broken_receivers_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -173,25 +200,25 @@ async fn a_healthy_webhook_keeps_its_latency_while_a_zoo_of_broken_receivers_run
 
     let (ws, seen) = healthy(&client).await;
     let mut huge_written = None;
-    let mut gone = None;
+    let mut ids = HashMap::new();
+    // Retry-After far past the first retry step (5s ± 20 %), so honouring it shows.
     let zoo = [
         ("never-answers", Misbehaviour::NeverAnswers),
         ("resets", Misbehaviour::Resets),
         ("one-byte-at-a-time", Misbehaviour::OneByteAtATime),
         ("100-mb-body", Misbehaviour::HugeBody),
-        ("429", Misbehaviour::Status(429, "1")),
-        ("503", Misbehaviour::Status(503, "2")),
+        ("429", Misbehaviour::Status(429, RETRY_AFTER_429)),
+        ("503", Misbehaviour::Status(503, RETRY_AFTER_503)),
         ("410", Misbehaviour::Status(410, "0")),
     ];
     for (name, kind) in zoo {
         let (url, written) = zoo_receiver(kind).await;
-        let hook = json!({ "name": name, "kind": "data", "url": url, "timeout": "2s" });
+        let hook = json!({ "name": name, "kind": "data", "url": url, "timeout": "2s", "format": "single" });
         let created = client.create_webhook(&ws, &hook).await.unwrap().webhook;
-        match kind {
-            Misbehaviour::HugeBody => huge_written = Some(written),
-            Misbehaviour::Status(410, _) => gone = Some(created.id),
-            _ => {}
+        if let Misbehaviour::HugeBody = kind {
+            huge_written = Some(written);
         }
+        ids.insert(name, created.id);
     }
     let loaded = latencies(&client, &ws, &seen).await;
 
@@ -207,11 +234,47 @@ async fn a_healthy_webhook_keeps_its_latency_while_a_zoo_of_broken_receivers_run
     assert!(zoo_p50 <= (p50 * 2).max(floor), "p50 {zoo_p50:?} > 2 × {p50:?}");
     assert!(zoo_p95 <= (p95 * 2).max(floor), "p95 {zoo_p95:?} > 2 × {p95:?}");
 
-    // The 410 receiver disabled its webhook; the 100 MB body was not read past the kept excerpt.
-    let gone = client.get_webhook(&ws, &gone.unwrap()).await.unwrap();
+    // The 410 receiver disabled its webhook.
+    let gone = client.get_webhook(&ws, &ids["410"]).await.unwrap();
     assert!(!gone.enabled && gone.disabled_reason.is_some_and(|r| r.contains("410")));
+
+    // The 429 and 503 receivers' Retry-After put their retries at least that far off.
+    for (name, after) in [("429", RETRY_AFTER_429), ("503", RETRY_AFTER_503)] {
+        let asked: i64 = after.parse::<i64>().unwrap() * 1000;
+        let attempted = attempted(&client, &ws, &ids[name]).await;
+        assert!(!attempted.is_empty(), "the {name} receiver was tried");
+        for (delivery, attempt) in &attempted {
+            let started = hookd_core::timefmt::parse_rfc3339(&attempt.started_at).unwrap();
+            let next = hookd_core::timefmt::parse_rfc3339(delivery.next_attempt_at.as_deref().unwrap()).unwrap();
+            assert!(
+                next - started >= asked,
+                "{name}: retried {} ms after the attempt, sooner than its Retry-After of {after} s",
+                next - started
+            );
+            assert!(
+                attempt.explanation.contains("as its Retry-After asked"),
+                "{}",
+                attempt.explanation
+            );
+        }
+    }
+
+    // The 100 MB body: the attempt counts as answered, hookd kept its excerpt and hung up
+    // rather than read the rest.
     let huge = huge_written.unwrap().load(Ordering::Relaxed);
     assert!(huge < HUGE_BODY, "hookd hung up early, after {huge} bytes were written");
+    let answered = attempted(&client, &ws, &ids["100-mb-body"]).await;
+    assert!(!answered.is_empty(), "the 100 MB receiver was tried");
+    for (delivery, attempt) in &answered {
+        assert_eq!(
+            delivery.state,
+            hookd::model::DeliveryState::Delivered,
+            "{}",
+            attempt.explanation
+        );
+        let kept = attempt.response_body.as_deref().unwrap_or_default().len();
+        assert_eq!(kept, 4096, "the excerpt kept is delivery.response_body_max (4 KiB)");
+    }
     let rss = peak_rss_mib(server.child.id());
     println!("hookd peak RSS {rss} MiB; largest part of the 100 MB body written {huge} bytes");
     assert!(rss < 100, "hookd's peak RSS was {rss} MiB");
