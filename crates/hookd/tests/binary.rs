@@ -542,3 +542,200 @@ fn serve_takes_log_format_as_a_flag() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("[possible values: text, json]"));
 }
+
+/// Every byte of the data directory's files.
+fn stored_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    stored
+}
+
+fn holds(stored: &[u8], needle: &str) -> bool {
+    stored.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn encryption_is_turned_on_for_existing_data_rotated_and_refuses_a_wrong_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "hk_admin_reseal_test_key_0123456";
+    let (first, second, wrong) = (
+        hookd_core::seal::Sealer::generate_key(),
+        hookd_core::seal::Sealer::generate_key(),
+        hookd_core::seal::Sealer::generate_key(),
+    );
+    let with_keys = |keys: &str| {
+        let mut env = vec![("HOOKD_ADMIN_KEY", admin.to_owned())];
+        if !keys.is_empty() {
+            env.push(("HOOKD_SECRETS__ENCRYPTION_KEYS", keys.to_owned()));
+        }
+        env
+    };
+    let start = |env: &[(&str, String)]| {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        start_with(dir.path(), &env)
+    };
+    let (token, header) = ("tok-before-encryption-0123", "hdr-secret-value-0123");
+    let hook = serde_json::json!({ "name": "w", "kind": "data", "url": "https://user:pass-in-url-0123@example.com/",
+        "token": token, "headers": { "X-Api-Key": header } });
+
+    // Without keys: stored as given (API keys never are: only their hash).
+    let server = start(&with_keys(""));
+    let client = hookd::client::Client::new(&server.url, admin);
+    let ws = client.create_workspace("reseal").await.unwrap().id;
+    let api_key = client.create_api_key(&ws).await.unwrap().key;
+    let webhook = client.create_webhook(&ws, &hook).await.unwrap();
+    assert!(server.terminate().success());
+    let stored = stored_bytes(dir.path());
+    assert!(holds(&stored, token), "without keys the token is stored as given");
+    assert!(
+        !holds(&stored, &api_key[3..]),
+        "an API key is never stored, only its hash"
+    );
+
+    // A key added: the next start seals what is stored.
+    let server = start(&with_keys(&first));
+    assert!(server.terminate().success());
+    let stored = stored_bytes(dir.path());
+    for needle in [
+        token,
+        header,
+        "pass-in-url-0123",
+        webhook.secret.as_str(),
+        &api_key[3..],
+    ] {
+        assert!(!holds(&stored, needle), "{needle} is still stored in plain text");
+    }
+
+    // Rotated: the new key first, the old one after it, one start; then the new key alone.
+    let server = start(&with_keys(&format!("{second},{first}")));
+    assert!(server.terminate().success());
+    let server = start(&with_keys(&second));
+    let client = hookd::client::Client::new(&server.url, admin);
+    let read = client.read_secret(&ws, &webhook.webhook.id).await.unwrap();
+    assert_eq!(read.secret, webhook.secret, "sealed with the new key only, it reads");
+    assert!(server.terminate().success());
+
+    // A key that sealed nothing here: the start is refused, naming the key it needs.
+    let out = Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("HOOKD_ADMIN_KEY", admin)
+        .env("HOOKD_SECRETS__ENCRYPTION_KEYS", &wrong)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("secrets.encryption_keys") && stderr.contains("key"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn flags_override_the_environment_which_overrides_the_config_file() {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (file_port, env_port, flag_port) = (free(), free(), free());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hookd.toml");
+    std::fs::write(&config, format!("listen = \"127.0.0.1:{file_port}\"\n")).unwrap();
+    let listening = |env: bool, flag: bool| {
+        let data = tempfile::tempdir().unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hookd"));
+        command
+            .args(["serve", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data.path())
+            .env_remove("HOOKD_LISTEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if env {
+            command.env("HOOKD_LISTEN", format!("127.0.0.1:{env_port}"));
+        }
+        if flag {
+            command.args(["--listen", &format!("127.0.0.1:{flag_port}")]);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        line.trim().rsplit(':').next().unwrap().parse::<u16>().unwrap()
+    };
+    assert_eq!(listening(false, false), file_port, "the file over the defaults");
+    assert_eq!(listening(true, false), env_port, "the environment over the file");
+    assert_eq!(listening(true, true), flag_port, "a flag over the environment");
+}
+
+#[tokio::test]
+async fn an_api_process_takes_records_and_a_worker_process_delivers_them() {
+    let Some(db) = hookd_postgres::testing::url().await else {
+        return;
+    };
+    let schema = hookd_postgres::testing::schema_name();
+    let admin = "hk_admin_roles_test_key_01234567";
+    let (hook_url, seen) = common::receiver(Duration::ZERO).await;
+    let env = |role: &'static str| -> Vec<(&str, String)> {
+        vec![
+            ("HOOKD_DATABASE_URL", db.clone()),
+            ("HOOKD_DATABASE__SCHEMA", schema.clone()),
+            ("HOOKD_ADMIN_KEY", admin.into()),
+            ("HOOKD_DELIVERY__ALLOW_NETWORKS", "127.0.0.1/32".into()),
+            ("HOOKD_ROLE", role.into()),
+        ]
+    };
+    let start = |env: Vec<(&str, String)>| {
+        let dir = tempfile::tempdir().unwrap();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        (common::start(dir.path(), &env), dir)
+    };
+    let (api, _api_dir) = start(env("api"));
+    let client = hookd::client::Client::new(&api.url, admin);
+    let ws = client.create_workspace("roles").await.unwrap().id;
+    let hook = serde_json::json!({ "name": "sink", "kind": "data", "url": hook_url, "format": "single" });
+    client.create_webhook(&ws, &hook).await.unwrap();
+    let record = serde_json::json!({ "device_id": "d", "tag": "t", "payload": 1 });
+    let ids = client.send_data(&ws, &record, None).await.unwrap().ids;
+
+    let (worker, _worker_dir) = start(env("worker"));
+    let acked = ids.into_iter().collect();
+    assert_eq!(
+        common::missing_after(&acked, &seen, Duration::from_secs(10)).await,
+        0,
+        "the worker delivered"
+    );
+    let metrics = |url: String| async move { reqwest::get(url).await.unwrap().text().await.unwrap() };
+    let delivered = "hookd_attempts_total{outcome=\"delivered\"} 1";
+    assert!(
+        metrics(format!("{}/metrics", worker.url)).await.contains(delivered),
+        "the worker made the attempt"
+    );
+    assert!(
+        !metrics(format!("{}/metrics", api.url))
+            .await
+            .contains("hookd_attempts_total"),
+        "the api process made none"
+    );
+    let on_worker = reqwest::Client::new()
+        .get(format!("{}/v1/workspaces", worker.url))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_worker.status(), 404, "a worker serves no API");
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", worker.url)).await.unwrap().status(),
+        200
+    );
+    assert!(api.terminate().success());
+    assert!(worker.terminate().success());
+    hookd_postgres::testing::drop_schema(&db, &schema);
+}

@@ -77,6 +77,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let database = settings.storage_description();
     let role = settings.role;
     let app = App::build(settings, Arc::new(SystemClock)).await?;
+    // Listening for SIGINT and SIGTERM from before the start is announced: a signal sent as
+    // soon as the address is printed stops hookd gracefully rather than killing it.
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signal_shutdown(Signals::listen()?, shutdown.clone()));
     out!(
         "hookd {} listening on http://{}",
         env!("CARGO_PKG_VERSION"),
@@ -94,8 +98,6 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         Origin::Stored(path) => out!("admin key: in {}", path.display()),
         Origin::Configured => out!("admin key: from HOOKD_ADMIN_KEY"),
     }
-    let shutdown = CancellationToken::new();
-    tokio::spawn(signal_shutdown(shutdown.clone()));
     let dispatch = if role.runs_dispatcher() {
         Dispatch::Loop
     } else {
@@ -104,23 +106,27 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     app.serve(shutdown, dispatch).await
 }
 
+/// SIGINT and SIGTERM, listened for from the moment this is made.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+}
+
 /// Cancels `token` on SIGINT or SIGTERM.
-async fn signal_shutdown(token: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
+async fn signal_shutdown(mut signals: Signals, token: CancellationToken) {
     tokio::select! {
-        _ = ctrl_c => {}
-        () = term => {}
+        _ = signals.interrupt.recv() => {}
+        _ = signals.terminate.recv() => {}
     }
     tracing::info!("shutting down: finishing requests and attempts in flight");
     token.cancel();

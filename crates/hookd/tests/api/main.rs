@@ -18,6 +18,7 @@ mod lifecycle;
 mod listen;
 mod metrics;
 mod outcomes;
+mod promises;
 mod tenancy;
 mod tls;
 mod webhooks;

@@ -18,6 +18,8 @@ pub enum Reply {
     WithHeader(u16, &'static str, String),
     /// Never answers.
     Hang,
+    /// Answers this status after this long.
+    Delay(Duration, u16),
     /// Sends the status line and part of the body, then breaks the connection.
     BreakMidResponse,
 }
@@ -149,6 +151,13 @@ async fn answer(
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Response::new(Body::empty())
+        }
+        Reply::Delay(after, code) => {
+            tokio::time::sleep(after).await;
+            Response::builder()
+                .status(StatusCode::from_u16(code).unwrap())
+                .body(Body::from("ok"))
+                .unwrap()
         }
         Reply::BreakMidResponse => {
             let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
