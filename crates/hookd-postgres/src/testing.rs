@@ -9,6 +9,15 @@ use std::time::Duration;
 
 use crate::{PgSettings, PgStore};
 
+/// Says on the terminal that the calling test is skipped, and why. Written straight to stderr:
+/// the test harness hides what a passing test prints with `eprintln!`, and a skipped test
+/// passes.
+fn skipped(why: &str) {
+    let test = std::thread::current().name().unwrap_or("a PostgreSQL test").to_owned();
+    let line = format!("SKIPPED {test}: {why}\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+}
+
 /// The test database URL, if PostgreSQL tests are to run.
 pub async fn url() -> Option<String> {
     let required = std::env::var("HOOKD_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
@@ -17,9 +26,7 @@ pub async fn url() -> Option<String> {
             !required,
             "HOOKD_TEST_REQUIRE_POSTGRES=1 but HOOKD_TEST_POSTGRES_URL is not set"
         );
-        eprintln!(
-            "skipped: PostgreSQL tests need HOOKD_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test)"
-        );
+        skipped("HOOKD_TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)");
         return None;
     };
     let reachable = tokio::time::timeout(Duration::from_secs(5), sqlx::PgPool::connect(&url)).await;
@@ -33,7 +40,7 @@ pub async fn url() -> Option<String> {
                 !required,
                 "HOOKD_TEST_REQUIRE_POSTGRES=1 but PostgreSQL at {url} does not answer"
             );
-            eprintln!("skipped: PostgreSQL at {url} does not answer");
+            skipped(&format!("PostgreSQL at {url} does not answer"));
             None
         }
     }
@@ -87,7 +94,7 @@ pub async fn fresh() -> Option<TestSchema> {
 }
 
 /// Drops the test schemas of processes that are gone (a test killed before its cleanup ran).
-async fn drop_leftovers(url: &str) {
+pub async fn drop_leftovers(url: &str) {
     static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     DONE.get_or_init(|| async {
         let Ok(pool) = sqlx::PgPool::connect(url).await else {

@@ -1,5 +1,9 @@
 //! The test harness: a real hookd on port 0 with a temp SQLite file and a manual clock.
 //! The dispatcher is stepped, not looped, so tests are deterministic.
+//!
+//! With `HOOKD_TEST_BACKEND=postgres` the same suite runs on PostgreSQL
+//! (`HOOKD_TEST_POSTGRES_URL`), each data directory with a schema of its own, kept across
+//! restarts on that directory.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +48,31 @@ pub fn settings(dir: &std::path::Path) -> Settings {
     settings
 }
 
+/// The PostgreSQL URL when the suite runs on PostgreSQL (`HOOKD_TEST_BACKEND=postgres`).
+fn postgres_backend() -> Option<String> {
+    if std::env::var("HOOKD_TEST_BACKEND").ok().as_deref() != Some("postgres") {
+        return None;
+    }
+    let url =
+        std::env::var("HOOKD_TEST_POSTGRES_URL").expect("HOOKD_TEST_BACKEND=postgres needs HOOKD_TEST_POSTGRES_URL");
+    Some(url)
+}
+
+/// Settings for the PostgreSQL backend: the test database, a schema per data directory (the
+/// same one again when hookd restarts on it), a fixed admin key as PostgreSQL needs.
+fn on_postgres(settings: &mut Settings, url: &str, dir: &std::path::Path) {
+    let marker = dir.join("postgres-schema");
+    let schema = std::fs::read_to_string(&marker).unwrap_or_else(|_| {
+        let schema = hookd_postgres::testing::schema_name();
+        std::fs::write(&marker, &schema).unwrap();
+        schema
+    });
+    settings.database_url = Some(url.to_owned());
+    settings.database.schema = Some(schema);
+    settings.database.max_connections = 4;
+    settings.admin_key = Some("hk_admin_suite_on_postgres_0123456789".into());
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
@@ -61,6 +90,10 @@ impl TestApp {
         dispatch: Dispatch,
     ) -> Self {
         let mut settings = settings(dir.path());
+        if let Some(url) = postgres_backend() {
+            hookd_postgres::testing::drop_leftovers(&url).await;
+            on_postgres(&mut settings, &url, dir.path());
+        }
         configure(&mut settings);
         let clock = ManualClock::starting_at(SystemClock.now());
         let app = App::build(settings, Arc::new(clock.clone()))
@@ -86,6 +119,13 @@ impl TestApp {
             dir,
             _watch: crate::watchdog::watch(),
         }
+    }
+
+    /// The PostgreSQL schema of this app's data directory, when the suite runs on PostgreSQL.
+    fn postgres_schema(&self) -> Option<(String, String)> {
+        let url = postgres_backend()?;
+        let schema = std::fs::read_to_string(self.dir.path().join("postgres-schema")).ok()?;
+        Some((url, schema))
     }
 
     /// Stops hookd gracefully and waits until it has.
@@ -250,4 +290,16 @@ pub fn sample(metrics: &str, series: &str) -> f64 {
         .lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
+}
+
+impl Drop for TestApp {
+    /// The last app on a data directory drops its PostgreSQL schema (what a failed test leaves
+    /// is dropped by the next run: the schema names the process).
+    fn drop(&mut self) {
+        if std::sync::Arc::strong_count(&self.dir) == 1 {
+            if let Some((url, schema)) = self.postgres_schema() {
+                hookd_postgres::testing::drop_schema(&url, &schema);
+            }
+        }
+    }
 }
