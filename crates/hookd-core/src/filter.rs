@@ -146,5 +146,44 @@ mod tests {
         assert_eq!(err.field, "filters.tags");
         let err = Filters::parse(Some(&json!({"fleet": ["t"]})), Kind::Data).unwrap_err();
         assert_eq!(err.code, "unknown_field");
+        let err = Filters::parse(Some(&json!({"event_types": ["x"]})), Kind::Data).unwrap_err();
+        assert_eq!(err.field, "filters.event_types");
+        assert!(Filters::parse(Some(&json!({"event_types": ["x"]})), Kind::Event).is_ok());
+        assert!(Filters::parse(Some(&json!({"tags": ["t"]})), Kind::Data).is_ok());
+    }
+
+    #[test]
+    fn lists_hold_at_most_a_thousand_values_of_256_characters() {
+        let many = |n: usize| (0..n).map(|i| format!("v{i}")).collect::<Vec<_>>();
+        for key in ["fleets", "devices"] {
+            assert!(
+                Filters::parse(Some(&json!({ key: many(1000) })), Kind::Data).is_ok(),
+                "{key}"
+            );
+            let err = Filters::parse(Some(&json!({ key: many(1001) })), Kind::Data).unwrap_err();
+            assert_eq!(err.field, format!("filters.{key}"));
+        }
+        let labels = |n: usize| {
+            (0..n)
+                .map(|i| (format!("k{i}"), json!("v")))
+                .collect::<serde_json::Map<_, _>>()
+        };
+        assert!(Filters::parse(Some(&json!({ "labels": labels(1000) })), Kind::Data).is_ok());
+        let err = Filters::parse(Some(&json!({ "labels": labels(1001) })), Kind::Data).unwrap_err();
+        assert_eq!(err.field, "filters.labels");
+        assert!(Filters::parse(Some(&json!({ "tags": ["t".repeat(256)] })), Kind::Data).is_ok());
+        let err = Filters::parse(Some(&json!({ "tags": ["t".repeat(257)] })), Kind::Data).unwrap_err();
+        assert_eq!(err.field, "filters.tags[0]");
+        let err = Filters::parse(Some(&json!({ "devices": ["d", " "] })), Kind::Data).unwrap_err();
+        assert_eq!(err.field, "filters.devices[1]");
+    }
+
+    #[test]
+    fn filters_render_as_they_parse() {
+        let given =
+            json!({"fleets": ["f"], "tags": ["t"], "event_types": [], "devices": ["d"], "labels": {"site": "a"}});
+        let filters = Filters::parse(Some(&given), Kind::Data).unwrap();
+        assert_eq!(filters.to_json(), given);
+        assert_eq!(Filters::parse(Some(&filters.to_json()), Kind::Data).unwrap(), filters);
     }
 }

@@ -187,6 +187,55 @@ mod tests {
     }
 
     #[test]
+    fn every_answer_is_described_with_its_code_and_reason() {
+        let said = |code: u16| {
+            describe(&Response::Status {
+                code,
+                retry_after: None,
+            })
+        };
+        for (code, reason) in [
+            (200, "OK"),
+            (201, "Created"),
+            (202, "Accepted"),
+            (204, "No Content"),
+            (301, "Moved Permanently"),
+            (302, "Found"),
+            (307, "Temporary Redirect"),
+            (308, "Permanent Redirect"),
+            (400, "Bad Request"),
+            (401, "Unauthorized"),
+            (403, "Forbidden"),
+            (404, "Not Found"),
+            (408, "Request Timeout"),
+            (410, "Gone"),
+            (413, "Payload Too Large"),
+            (422, "Unprocessable Entity"),
+            (425, "Too Early"),
+            (429, "Too Many Requests"),
+            (500, "Internal Server Error"),
+            (502, "Bad Gateway"),
+            (503, "Service Unavailable"),
+            (504, "Gateway Timeout"),
+        ] {
+            assert_eq!(said(code), format!("the receiver answered {code} {reason}"));
+        }
+        assert_eq!(said(299), "the receiver answered 299", "no reason known: none made up");
+        let kinds = [
+            (ErrorKind::Timeout, "timeout", "did not answer within"),
+            (ErrorKind::Connect, "connect", "could not be made"),
+            (ErrorKind::Reset, "reset", "broke before"),
+            (ErrorKind::Dns, "dns", "did not resolve"),
+            (ErrorKind::Tls, "tls", "TLS handshake"),
+            (ErrorKind::Blocked, "blocked", "SSRF policy"),
+        ];
+        for (kind, name, words) in kinds {
+            assert_eq!(kind.as_str(), name);
+            assert!(describe(&Response::Error(kind)).contains(words), "{name}");
+        }
+    }
+
+    #[test]
     fn retry_after_reads_seconds_and_dates() {
         assert_eq!(parse_retry_after("120", 0), Some(Duration::from_secs(120)));
         let now = 1_700_000_000_000;
@@ -368,6 +417,98 @@ mod decide_tests {
             0,
         );
         assert!(gone.disable_webhook && gone.state == DeliveryState::Failed);
+    }
+
+    #[test]
+    fn each_refusal_says_why_it_is_not_retried_and_counts_one_failure() {
+        let decided = |code: u16| {
+            decide(
+                &Response::Status {
+                    code,
+                    retry_after: None,
+                },
+                2,
+                &SCHEDULE,
+                0.5,
+            )
+        };
+        let redirect = decided(302);
+        assert!(
+            redirect
+                .explanation
+                .ends_with("not retried: redirects are not followed"),
+            "{}",
+            redirect.explanation
+        );
+        assert!(!redirect.disable_webhook);
+        let refused = decided(404);
+        assert!(
+            refused
+                .explanation
+                .ends_with("not retried: the receiver refused the request"),
+            "{}",
+            refused.explanation
+        );
+        assert_eq!(
+            (refused.state, refused.failures, refused.retry_in),
+            (DeliveryState::Failed, 3, None)
+        );
+        let gone = decided(410);
+        assert!(
+            gone.explanation.contains("the webhook is disabled"),
+            "{}",
+            gone.explanation
+        );
+        let blocked = decide(&Response::Error(ErrorKind::Blocked), 2, &SCHEDULE, 0.5);
+        assert!(
+            blocked.explanation.ends_with("; not retried"),
+            "{}",
+            blocked.explanation
+        );
+        assert_eq!(blocked.failures, 3);
+        let busy = decide(
+            &Response::Status {
+                code: 503,
+                retry_after: None,
+            },
+            1,
+            &SCHEDULE,
+            0.5,
+        );
+        assert_eq!(busy.failures, 2, "one more failure, not a product");
+        assert!(busy.explanation.ends_with("(attempt 3 of 3)"), "{}", busy.explanation);
+        let asked = decide(
+            &Response::Status {
+                code: 429,
+                retry_after: Some(Duration::from_secs(90)),
+            },
+            0,
+            &SCHEDULE,
+            0.5,
+        );
+        assert_eq!(asked.retry_in, Some(Duration::from_secs(90)));
+        assert!(
+            asked
+                .explanation
+                .contains("retrying in 1m 30s, as its Retry-After asked"),
+            "{}",
+            asked.explanation
+        );
+        let once = decide_once(
+            &Response::Status {
+                code: 410,
+                retry_after: None,
+            },
+            4,
+        );
+        assert_eq!(once.failures, 5);
+        assert!(
+            once.explanation.contains("the webhook is disabled"),
+            "{}",
+            once.explanation
+        );
+        let once = decide_once(&Response::Error(ErrorKind::Reset), 4);
+        assert!(!once.explanation.contains("disabled") && !once.disable_webhook);
     }
 
     #[test]

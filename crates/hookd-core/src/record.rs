@@ -315,6 +315,82 @@ mod tests {
     }
 
     #[test]
+    fn a_records_fields_are_read_by_kind() {
+        let data = parse_body(
+            &json!({"device_id": "d1", "tag": "t", "type": "not-an-event", "payload": 1}),
+            Kind::Data,
+            1,
+        )
+        .unwrap()
+        .remove(0);
+        assert_eq!(
+            (data.device_id(), data.tag(), data.event_type()),
+            (Some("d1"), Some("t"), None)
+        );
+        let event = parse_body(
+            &json!({"type": "relay", "tag": "not-a-tag", "payload": 1}),
+            Kind::Event,
+            1,
+        )
+        .unwrap()
+        .remove(0);
+        assert_eq!(
+            (event.device_id(), event.tag(), event.event_type()),
+            (None, None, Some("relay"))
+        );
+    }
+
+    #[test]
+    fn limits_hold_to_the_last_one_allowed() {
+        let point = json!({"device_id": "d", "tag": "t", "payload": 1});
+        assert_eq!(
+            parse_body(&json!([point, point]), Kind::Data, 2).unwrap().len(),
+            2,
+            "exactly the limit"
+        );
+        assert_eq!(
+            parse_body(&json!([point, point, point]), Kind::Data, 2)
+                .unwrap_err()
+                .code,
+            "too_many_records"
+        );
+        for direction in ["d2c", "c2d"] {
+            assert!(
+                parse_body(
+                    &json!({"type": "x", "payload": 1, "direction": direction}),
+                    Kind::Event,
+                    1
+                )
+                .is_ok()
+            );
+        }
+        let labels = |n: usize| (0..n).map(|i| (format!("k{i}"), json!("v"))).collect::<Map<_, _>>();
+        let with = |labels: Map<String, Value>| json!({"type": "x", "payload": 1, "labels": labels});
+        assert!(parse_body(&with(labels(64)), Kind::Event, 1).is_ok());
+        assert_eq!(
+            parse_body(&with(labels(65)), Kind::Event, 1).unwrap_err().field,
+            "labels"
+        );
+        let key = |n: usize| {
+            let mut m = Map::new();
+            m.insert("k".repeat(n), json!("v"));
+            m
+        };
+        assert!(parse_body(&with(key(128)), Kind::Event, 1).is_ok());
+        assert_eq!(
+            parse_body(&with(key(129)), Kind::Event, 1).unwrap_err().field,
+            format!("labels.{}", "k".repeat(129))
+        );
+        for field in ["fleet_id", "device_name", "asset_id", "asset_name"] {
+            let mut body = json!({"device_id": "d", "tag": "t", "payload": 1});
+            body[field] = json!("x".repeat(256));
+            assert!(parse_body(&body, Kind::Data, 1).is_ok(), "{field}");
+            body[field] = json!("x".repeat(257));
+            assert_eq!(parse_body(&body, Kind::Data, 1).unwrap_err().field, field);
+        }
+    }
+
+    #[test]
     fn wrong_types_and_values_are_named() {
         let err = parse_body(&json!({"type": "x", "payload": {}, "direction": "up"}), Kind::Event, 1).unwrap_err();
         assert_eq!(err.field, "direction");

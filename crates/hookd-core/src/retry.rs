@@ -41,6 +41,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn retry_after_is_honoured_up_to_a_day() {
+        assert_eq!(RETRY_AFTER_MAX, Duration::from_secs(86_400));
+        let schedule = [Duration::from_secs(5)];
+        let day = Duration::from_secs(86_400);
+        assert_eq!(next_delay(&schedule, 1, 0.5, Some(day)), Some(day));
+        assert_eq!(next_delay(&schedule, 1, 0.5, Some(day * 3)), Some(day), "capped");
+        assert_eq!(
+            next_delay(&schedule, 1, 0.5, Some(Duration::from_secs(1))),
+            Some(Duration::from_secs(5)),
+            "never sooner"
+        );
+    }
+
+    #[test]
     fn the_schedule_ends_in_none() {
         let schedule = default_schedule();
         assert_eq!(next_delay(&schedule, 1, 0.5, None), Some(Duration::from_secs(5)));

@@ -218,6 +218,18 @@ mod tests {
     }
 
     #[test]
+    fn the_default_tolerance_is_five_minutes_and_equality_sees_every_byte() {
+        assert_eq!(DEFAULT_TOLERANCE_SECS, 300);
+        assert!(constant_time_eq(b"ab", b"ab"));
+        assert!(!constant_time_eq(b"ab", b"abc"));
+        assert!(
+            !constant_time_eq(&[1, 1], &[0, 0]),
+            "two differences that would cancel out"
+        );
+        assert!(!constant_time_eq(b"ab", b"ac"));
+    }
+
+    #[test]
     fn the_timestamp_tolerance_holds_to_the_second_both_ways() {
         let secret = generate_secret();
         let header = signature_header([secret.as_str()], "m", 1000, b"{}");

@@ -303,6 +303,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn paths_join_fields_and_indexes() {
+        assert_eq!(join("", "tag"), "tag");
+        assert_eq!(join("[1]", "tag"), "[1].tag");
+        assert_eq!(join("filters", "[0]"), "filters[0]");
+        assert_eq!(join("filters", ""), "filters");
+        let err = ValidationError::new("c", "tag", "m").under("[3]");
+        assert_eq!(err.field, "[3].tag");
+    }
+
+    #[test]
+    fn a_body_names_at_most_fifty_problems() {
+        let mut problems = Problems::default();
+        for i in 0..60 {
+            problems.add(ValidationError::new("c", format!("f{i}"), "m"));
+            assert_eq!(problems.is_full(), i + 1 >= MAX_PROBLEMS, "after {} problems", i + 1);
+        }
+        let err = problems.finish().unwrap_err();
+        assert_eq!(err.all().count(), MAX_PROBLEMS);
+        assert_eq!(err.field, "f0");
+        assert_eq!(err.also.last().unwrap().field, "f49");
+        assert_eq!(Problems::default().finish(), Ok(()));
+    }
+
+    #[test]
+    fn fields_are_read_with_their_type_and_length_named() {
+        let body = json!({"s": "abc", "n": 3, "b": true, "a": [1], "o": {}, "z": null});
+        let f = Fields::new(&body, "").unwrap();
+        assert_eq!(f.required("z").unwrap(), &Value::Null, "null is present");
+        let missing = f.required("nope").unwrap_err();
+        assert_eq!((missing.code, missing.field.as_str()), ("missing_field", "nope"));
+        assert!(f.check_len("s", "abc", 3).is_ok());
+        assert_eq!(f.check_len("s", "abcd", 3).unwrap_err().field, "s");
+        assert_eq!(f.check_len("s", "ééé", 3), Ok(()), "characters, not bytes");
+        for (key, got) in [
+            ("n", "a number"),
+            ("b", "a boolean"),
+            ("a", "an array"),
+            ("o", "an object"),
+        ] {
+            let err = f.opt_str(key).unwrap_err();
+            assert_eq!(err.message, format!("`{key}` must be a string, got {got}"));
+        }
+        assert_eq!(
+            f.opt_u64("s").unwrap_err().message,
+            "`s` must be a whole number, got a string"
+        );
+        assert_eq!(
+            Fields::new(&json!(null), "x").err().unwrap().message,
+            "expected a JSON object, got null"
+        );
+    }
+
+    #[test]
     fn too_deep_names_the_first_value_past_the_limit() {
         let value = json!([{ "device_id": "d", "payload": { "a": { "b": [1] } } }]);
         assert_eq!(too_deep(&value, 5), None);

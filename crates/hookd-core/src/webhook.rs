@@ -741,6 +741,163 @@ mod tests {
         assert_eq!(moved.url.as_str(), "https://b.example/");
     }
 
+    /// A spec from the three required fields and `extra`.
+    fn spec(extra: Value) -> Result<WebhookSpec, ValidationError> {
+        let mut body = json!({"name": "n", "kind": "data", "url": "https://example.com/h"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        WebhookSpec::parse(&body, LIMITS)
+    }
+
+    fn field_of(extra: Value) -> String {
+        spec(extra).unwrap_err().field
+    }
+
+    #[test]
+    fn every_bound_holds_to_the_last_value_allowed() {
+        let day = 24 * 3600;
+        assert!(
+            spec(json!({"retry_schedule": [format!("{}s", 7 * day)]})).is_ok(),
+            "a week"
+        );
+        assert_eq!(
+            field_of(json!({"retry_schedule": [format!("{}s", 7 * day + 1)]})),
+            "retry_schedule[0]"
+        );
+        assert_eq!(field_of(json!({"retry_schedule": ["0s"]})), "retry_schedule[0]");
+        assert!(spec(json!({"retry_schedule": vec!["1s"; 30]})).is_ok());
+        assert_eq!(field_of(json!({"retry_schedule": vec!["1s"; 31]})), "retry_schedule");
+        assert!(spec(json!({"timeout": "100ms"})).is_ok());
+        assert_eq!(field_of(json!({"timeout": "99ms"})), "timeout");
+        assert!(spec(json!({"timeout": "60s"})).is_ok(), "the configured maximum");
+        assert_eq!(field_of(json!({"timeout": "61s"})), "timeout");
+        let headers = |n: usize| (0..n).map(|i| (format!("X-H{i}"), json!("v"))).collect::<Map<_, _>>();
+        assert!(spec(json!({"headers": headers(50)})).is_ok());
+        assert_eq!(field_of(json!({"headers": headers(51)})), "headers");
+        assert!(spec(json!({"batch_max": 1000})).is_ok());
+        assert_eq!(field_of(json!({"batch_max": 1001})), "batch_max");
+    }
+
+    #[test]
+    fn a_url_is_at_most_2048_characters_once_percent_encoded() {
+        let url = |path: &str| json!({"url": format!("https://example.com/{path}")});
+        let room = 2048 - "https://example.com/".len();
+        assert!(spec(url(&"p".repeat(room))).is_ok(), "exactly 2048");
+        assert_eq!(field_of(url(&"p".repeat(room + 1))), "url");
+        // 2048 characters as sent, longer once `é` is written %C3%A9.
+        assert_eq!(field_of(url(&format!("{}é", "p".repeat(room - 1)))), "url");
+    }
+
+    #[test]
+    fn header_names_and_values_are_checked() {
+        assert!(
+            spec(json!({"headers": {"X-Tab": "a\tb"}})).is_ok(),
+            "a tab may be in a value"
+        );
+        for bad in ["a\nb", "é"] {
+            assert_eq!(field_of(json!({"headers": {"X-A": bad}})), "headers.X-A", "{bad:?}");
+        }
+        assert!(spec(json!({"headers": {"X-A": "v".repeat(8192)}})).is_ok());
+        assert_eq!(field_of(json!({"headers": {"X-A": "v".repeat(8193)}})), "headers.X-A");
+        assert!(spec(json!({"token_header": "h".repeat(128)})).is_ok());
+        for bad in ["", "h h", "é"] {
+            assert_eq!(field_of(json!({"token_header": bad})), "token_header", "{bad:?}");
+        }
+        assert_eq!(field_of(json!({"token_header": "h".repeat(129)})), "token_header");
+        assert_eq!(spec(json!({"token": "t0k3n"})).unwrap().token.as_deref(), Some("t0k3n"));
+        assert_eq!(field_of(json!({"token": "bad\ntoken"})), "token");
+    }
+
+    #[test]
+    fn tls_pem_is_bounded_and_of_the_kind_asked() {
+        let cert = |len: usize| {
+            let head = "-----BEGIN CERTIFICATE-----\n";
+            format!("{head}{}", "A".repeat(len - head.len()))
+        };
+        assert!(spec(json!({"tls": {"ca": cert(64 * 1024)}})).is_ok());
+        assert_eq!(field_of(json!({"tls": {"ca": cert(64 * 1024 + 1)}})), "tls.ca");
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+        assert_eq!(
+            field_of(json!({"tls": {"ca": key}})),
+            "tls.ca",
+            "a key is not a CA certificate"
+        );
+        assert!(TlsSpec::default().is_default());
+        assert!(!spec(json!({"tls": {"ca": cert(100)}})).unwrap().tls.is_default());
+        assert!(!spec(json!({"tls": {"verify": false}})).unwrap().tls.is_default());
+    }
+
+    #[test]
+    fn a_webhook_takes_the_records_of_its_kind_its_filters_let_through_while_enabled() {
+        let data = |v: Value| crate::record::parse_body(&v, Kind::Data, 1).unwrap().remove(0);
+        let event = crate::record::parse_body(&json!({"type": "x", "payload": 1}), Kind::Event, 1)
+            .unwrap()
+            .remove(0);
+        let mut spec = spec(json!({"filters": {"tags": ["t"]}})).unwrap();
+        let tagged = data(json!({"device_id": "d", "tag": "t", "payload": 1}));
+        let other = data(json!({"device_id": "d", "tag": "u", "payload": 1}));
+        assert!(spec.accepts(&tagged));
+        assert!(!spec.accepts(&other), "the filter");
+        assert!(!spec.accepts(&event), "the kind");
+        spec.enabled = false;
+        assert!(!spec.accepts(&tagged), "disabled");
+        assert_eq!(spec.records_per_delivery(), 100);
+        spec.batch_max = 7;
+        assert_eq!(spec.records_per_delivery(), 7);
+        spec.format = Format::Single;
+        assert_eq!(spec.records_per_delivery(), 1);
+    }
+
+    #[test]
+    fn the_breaker_is_closed_below_its_threshold_open_while_paused_then_half_open() {
+        let health = |failures: u32, until: Millis| WebhookHealth {
+            consecutive_failures: failures,
+            breaker_until: until,
+            ..Default::default()
+        };
+        assert_eq!(
+            health(4, 2000).breaker(5, 1000),
+            Breaker::Closed,
+            "one below the threshold"
+        );
+        assert_eq!(
+            health(5, 2000).breaker(5, 1000),
+            Breaker::Open,
+            "at the threshold, paused"
+        );
+        assert_eq!(health(6, 2000).breaker(5, 1999), Breaker::Open);
+        assert_eq!(health(5, 2000).breaker(5, 2000), Breaker::HalfOpen, "the pause is over");
+        assert_eq!(health(5, 2000).breaker(5, 2001), Breaker::HalfOpen);
+    }
+
+    #[test]
+    fn a_webhook_signs_with_its_secret_and_the_previous_ones_until_they_expire() {
+        let webhook = Webhook {
+            id: "wh_1".into(),
+            workspace_id: "ws_1".into(),
+            spec: spec(json!({})).unwrap(),
+            secret: "new".into(),
+            previous_secrets: vec![
+                PreviousSecret {
+                    secret: "old".into(),
+                    expires_at: 1000,
+                },
+                PreviousSecret {
+                    secret: "older".into(),
+                    expires_at: 500,
+                },
+            ],
+            disabled_reason: None,
+            created_at: 0,
+            updated_at: 0,
+            health: WebhookHealth::default(),
+        };
+        let at = |now: Millis| webhook.signing_secrets(now).collect::<Vec<_>>();
+        assert_eq!(at(499), ["new", "old", "older"]);
+        assert_eq!(at(500), ["new", "old"], "expired at its expiry");
+        assert_eq!(at(999), ["new", "old"]);
+        assert_eq!(at(1000), ["new"]);
+    }
+
     #[test]
     fn header_templates_take_record_fields() {
         let rec = json!({"device_id": "d1", "tag": "t", "payload": {"n": 3}, "labels": {"site": "s"}});
