@@ -765,6 +765,123 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_is_left_out_of_a_claim_only_when_it_can_take_no_slot() {
+        let blocked = |limit: usize, reserve: usize, in_flight: usize| {
+            let mut request = request(limit, reserve, &[("w", in_flight)]);
+            request.per_webhook_limit = 20;
+            !request.blocked_webhooks().is_empty()
+        };
+        assert!(!blocked(10, 2, 19), "one below its own limit");
+        assert!(blocked(10, 2, 20), "at its own limit");
+        assert!(
+            !blocked(10, 2, RESERVE_BELOW),
+            "free slots beyond the reserve: many in flight is fine"
+        );
+        assert!(
+            blocked(2, 2, RESERVE_BELOW),
+            "only reserved slots left, and it holds many"
+        );
+        assert!(
+            !blocked(2, 2, RESERVE_BELOW - 1),
+            "only reserved slots left, and it holds few"
+        );
+        assert!(!blocked(3, 2, RESERVE_BELOW), "one slot more than the reserve");
+        assert_eq!(request(10, 2, &[("w", 64)]).blocked_webhooks(), ["w"]);
+    }
+
+    fn finish(webhook: &str, health: Health, now: Millis) -> Finish {
+        Finish {
+            delivery_id: format!("dlv_{now}"),
+            webhook_id: webhook.into(),
+            lease_token: "l".into(),
+            attempt: Attempt {
+                id: "att".into(),
+                delivery_id: "dlv".into(),
+                started_at: now,
+                duration_ms: 1,
+                status: None,
+                response_headers: "{}".into(),
+                response_body: None,
+                error_kind: None,
+                explanation: String::new(),
+                outcome: DeliveryState::Pending,
+            },
+            state: DeliveryState::Pending,
+            failures: 1,
+            next_attempt_at: now,
+            now,
+            disable_webhook: None,
+            health,
+        }
+    }
+
+    #[test]
+    fn a_batch_of_results_changes_each_webhooks_breaker_in_order() {
+        let down = |at: Millis| Health::Down { at, retry_at: at + 5 };
+        let batch = [
+            finish("a", down(10), 10),
+            finish("a", down(20), 20),
+            finish("b", down(30), 30),
+            finish("b", Health::Up, 40),
+            finish("b", down(50), 50),
+            finish("b", down(60), 60),
+            finish("c", Health::Unknown, 70),
+        ];
+        let changes = breaker_changes(&batch);
+        assert_eq!(
+            changes["a"],
+            HealthChange {
+                breaker: BreakerChange::Add {
+                    failures: 2,
+                    until: 25,
+                    since: 10
+                },
+                last_success: 0,
+                last_failure: 20,
+            },
+            "no success: two more failures, failing since the first"
+        );
+        assert_eq!(
+            changes["b"],
+            HealthChange {
+                breaker: BreakerChange::Set {
+                    failures: 2,
+                    until: 65,
+                    since: 50
+                },
+                last_success: 40,
+                last_failure: 60,
+            },
+            "a success, then two failures: counted from the success"
+        );
+        assert!(
+            !changes.contains_key("c"),
+            "an attempt that says nothing of the receiver"
+        );
+        let recovering = [finish("d", down(1), 1), finish("d", Health::Up, 2)];
+        let healed = breaker_changes(&recovering);
+        assert_eq!(
+            healed["d"].breaker,
+            BreakerChange::Set {
+                failures: 0,
+                until: 0,
+                since: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_prune_report_totals_its_kinds() {
+        let report = PruneReport {
+            deliveries: 2,
+            records: 3,
+            keys: 5,
+        };
+        assert_eq!(report.total(), 10);
+        assert_eq!(PruneReport::default().total(), 0);
+    }
+
+    #[test]
     fn each_lane_reads_its_share_of_twice_the_limit() {
         assert_eq!(lane_share(256, 1), 512);
         assert_eq!(lane_share(256, 10), 52);
