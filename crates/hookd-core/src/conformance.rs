@@ -25,6 +25,9 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@each $fresh;
             claims_due_deliveries_once_until_the_lease_expires,
             concurrent_claims_never_share_a_delivery,
+            a_closed_store_refuses_calls,
+            each_half_open_webhook_gets_its_own_probe,
+            first_attempts_are_preferred_within_a_webhooks_room,
             a_stale_lease_cannot_record_a_result,
             claims_keep_each_webhook_under_its_in_flight_limit,
             a_pile_of_one_webhooks_deliveries_does_not_hold_back_another,
@@ -210,6 +213,69 @@ pub async fn concurrent_claims_never_share_a_delivery(store: &dyn Store) {
     let mut all = ids;
     all.sort();
     assert_eq!(claimed, all, "every delivery is leased exactly once");
+}
+
+pub async fn a_closed_store_refuses_calls(store: &dyn Store) {
+    store.ping().await.unwrap();
+    store.close().await;
+    assert!(store.ping().await.is_err(), "closed means closed");
+    assert!(store.list_workspaces().await.is_err());
+}
+
+/// Opens the breakers of two webhooks (three failures each), past their pause.
+async fn two_half_open_webhooks(store: &dyn Store) -> (Fixture, Webhook) {
+    let f = fixture(store).await;
+    let other = webhook(store, &f.workspace).await;
+    for hook in [&f.webhook, &other] {
+        ingest(store, hook, 4, T0).await;
+    }
+    for c in store.claim_due(&claim_request(T0, 6)).await.unwrap() {
+        assert!(store.finish(&finish_of(&c, DeliveryState::Pending, T0)).await.unwrap());
+    }
+    (f, other)
+}
+
+pub async fn each_half_open_webhook_gets_its_own_probe(store: &dyn Store) {
+    let (f, other) = two_half_open_webhooks(store).await;
+    let later = T0 + 10_000; // past both pauses (T0 + 5s)
+    let first = store.claim_due(&claim_request(later, 1)).await.unwrap();
+    assert_eq!(first.len(), 1, "one probe in a claim of one");
+    let second = store.claim_due(&claim_request(later, 10)).await.unwrap();
+    assert_eq!(
+        second.len(),
+        1,
+        "the other webhook's probe: it was not paused by the first's"
+    );
+    let probed: std::collections::HashSet<&str> =
+        [&first[0], &second[0]].iter().map(|c| c.webhook.id.as_str()).collect();
+    assert_eq!(probed, [f.webhook.id.as_str(), other.id.as_str()].into_iter().collect());
+    assert!(
+        store.claim_due(&claim_request(later, 10)).await.unwrap().is_empty(),
+        "one probe each at a time"
+    );
+}
+
+pub async fn first_attempts_are_preferred_within_a_webhooks_room(store: &dyn Store) {
+    let f = fixture(store).await;
+    // Ten retries due first, ten first attempts due after them.
+    ingest(store, &f.webhook, 10, T0).await;
+    for c in store.claim_due(&claim_request(T0, 10)).await.unwrap() {
+        let mut failed = finish_of(&c, DeliveryState::Pending, T0);
+        failed.health = Health::Unknown; // no breaker here
+        failed.failures = 1;
+        failed.next_attempt_at = T0 + 1;
+        assert!(store.finish(&failed).await.unwrap());
+    }
+    ingest(store, &f.webhook, 10, T0 + 2).await;
+    let mut request = claim_request(T0 + 3, 8);
+    request.per_webhook_limit = 8;
+    let claimed = store.claim_due(&request).await.unwrap();
+    let retries = claimed.iter().filter(|c| c.delivery.failures > 0).count();
+    assert_eq!(claimed.len(), 8);
+    assert_eq!(
+        retries, 2,
+        "a quarter for retries, the rest first attempts, though retries are older"
+    );
 }
 
 pub async fn a_stale_lease_cannot_record_a_result(store: &dyn Store) {

@@ -279,6 +279,36 @@ fn migrate(conn: &mut Connection) -> DbResult<()> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_busy_or_unreachable_database_is_unavailable_and_other_failures_are_not() {
+        let failure = |code: ErrorCode| {
+            DbError::Sql(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error { code, extended_code: 0 },
+                None,
+            ))
+        };
+        for code in [
+            ErrorCode::DatabaseBusy,
+            ErrorCode::DatabaseLocked,
+            ErrorCode::CannotOpen,
+            ErrorCode::DiskFull,
+            ErrorCode::SystemIoFailure,
+        ] {
+            assert!(
+                matches!(StoreError::from(failure(code)), StoreError::Unavailable(_)),
+                "{code:?}"
+            );
+        }
+        assert!(matches!(
+            StoreError::from(failure(ErrorCode::ConstraintViolation)),
+            StoreError::Other(_)
+        ));
+        assert!(matches!(
+            StoreError::from(DbError::Sql(rusqlite::Error::QueryReturnedNoRows)),
+            StoreError::NotFound
+        ));
+    }
+
     async fn synchronous(db: &Db, durability: Durability) -> i64 {
         db.writer
             .run_with(durability, |conn| {

@@ -88,7 +88,8 @@ fn candidates(tx: &Transaction<'_>, request: &ClaimRequest) -> DbResult<Vec<Cand
             Ok((row.get(0)?, row.get(1)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    // Each lane's room: one for a half-open breaker, else what its in-flight limit leaves.
+    // Each lane's room: one for a half-open breaker, else what its in-flight limit leaves
+    // (never none: a webhook at its limit is among the blocked ones).
     let lanes: Vec<(String, bool, usize)> = due
         .into_iter()
         .filter(|(webhook, _)| !blocked.contains(webhook))
@@ -101,7 +102,6 @@ fn candidates(tx: &Transaction<'_>, request: &ClaimRequest) -> DbResult<Vec<Cand
             };
             (webhook, half_open, room)
         })
-        .filter(|(_, _, room)| *room > 0)
         .collect();
     let share = lane_share(request.limit, lanes.len());
     let mut lane = tx.prepare_cached(
