@@ -329,3 +329,40 @@ async fn a_browser_at_the_root_gets_a_page_linking_the_docs_and_the_quick_start(
         );
     }
 }
+
+#[tokio::test]
+async fn an_idle_dispatcher_is_woken_by_a_retry_and_a_replay() {
+    // Polling once a minute: only a wake-up can make these prompt.
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = TestApp::spawn_in(
+        dir,
+        |s| s.dispatch.poll_interval = Duration::from_secs(60),
+        Dispatch::Loop,
+    )
+    .await;
+    let receiver = Receiver::start_scripted(Reply::Status(200), [Reply::Status(400)]).await;
+    let (ws, webhook) = app.workspace_with_webhook(&receiver.url("/"), json!({})).await;
+    let wh = webhook["id"].as_str().unwrap();
+    app.send(&ws, "data", data_point("d", "t")).await;
+    receiver.wait_for(1, Duration::from_secs(5)).await;
+    let dlv = app.deliveries(&ws).await.remove(0)["id"].as_str().unwrap().to_owned();
+    let settled = async |state: &str| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while app.delivery(&ws, &dlv).await["state"] != state {
+            assert!(tokio::time::Instant::now() < deadline, "never {state}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    settled("failed").await; // 400: not retried by itself
+    app.api.retry_delivery(&ws, &dlv).await.unwrap();
+    receiver.wait_for(2, Duration::from_secs(5)).await;
+    settled("delivered").await;
+    let replay = hookd::model::ReplayIn {
+        since: "2000-01-01T00:00:00Z".into(),
+        until: None,
+        states: Some(vec![hookd::model::DeliveryState::Delivered]),
+    };
+    assert_eq!(app.api.replay(&ws, wh, &replay).await.unwrap().replayed, 1);
+    receiver.wait_for(3, Duration::from_secs(5)).await;
+    app.stop().await;
+}
