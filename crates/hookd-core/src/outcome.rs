@@ -1,4 +1,4 @@
-//! The outcome table of DESIGN.md §4: what a receiver's answer means for a delivery.
+//! The outcome table (the README's delivery contract): what a receiver's answer means for a delivery.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Records: what producers send. Two kinds, data points and events (DESIGN.md §2).
+//! Records: what producers send. Two kinds, data points and events (the README's Concepts).
 //!
 //! Parsing validates the documented fields and keeps every other field as it came, so the
 //! record delivered is the record sent, plus the three fields hookd stamps.

@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN.md §5): one module per resource, each with its routes. Routes are
+//! The HTTP API (the README's API section): one module per resource, each with its routes. Routes are
 //! registered only through `utoipa_axum::routes!`, from each handler's `#[utoipa::path]`, so
 //! the OpenAPI document at `/openapi.json` describes exactly the routes served.
 

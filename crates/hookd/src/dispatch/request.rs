@@ -1,4 +1,4 @@
-//! Building the request for a claimed delivery: the body (DESIGN.md §4) and the headers,
+//! Building the request for a claimed delivery: the body (the README's delivery contract) and the headers,
 //! signed per Standard Webhooks.
 
 use bytes::Bytes;

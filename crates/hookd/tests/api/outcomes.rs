@@ -1,4 +1,4 @@
-//! One test per row of the outcome table (DESIGN.md §4).
+//! One test per row of the outcome table (the README's delivery contract).
 
 use std::time::Duration;
 
