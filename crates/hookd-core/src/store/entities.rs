@@ -1,0 +1,205 @@
+//! What is stored: workspaces and their keys, records, deliveries and their attempts, leases.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{StoreError, StoreResult};
+use crate::clock::Millis;
+use crate::record::Kind;
+use crate::webhook::Webhook;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+/// A workspace API key. Only the SHA-256 of the key is stored, and a prefix of it short
+/// enough to say nothing of the rest, so people can tell their keys apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub id: String,
+    pub workspace_id: String,
+    pub key_hash: String,
+    pub prefix: String,
+    pub created_at: Millis,
+    /// When a request last used it (kept to the minute: see [`Store::touch_api_key`]).
+    pub last_used_at: Option<Millis>,
+}
+
+/// What deleting a workspace removed with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkspaceDeletion {
+    pub webhooks: u64,
+    pub deliveries: u64,
+    pub records: u64,
+    pub keys: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
+    Dead,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 4] = [Self::Pending, Self::Delivered, Self::Failed, Self::Dead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
+    /// A stored state, read back.
+    pub fn from_stored(s: &str) -> StoreResult<Self> {
+        Self::parse(s).ok_or_else(|| StoreError::corrupt("delivery state", s))
+    }
+}
+
+/// A record ready to store: stamped, serialized.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub id: String,
+    pub workspace_id: String,
+    pub kind: Kind,
+    pub body: String,
+    pub created_at: Millis,
+}
+
+impl IngestRequest {
+    /// How many of this request's deliveries carry each of its records, in record order.
+    pub fn references(&self) -> Vec<i64> {
+        let mut counts: HashMap<&str, i64> = HashMap::new();
+        for id in self.deliveries.iter().flat_map(|d| &d.record_ids) {
+            *counts.entry(id.as_str()).or_default() += 1;
+        }
+        self.records
+            .iter()
+            .map(|r| counts.get(r.id.as_str()).copied().unwrap_or(0))
+            .collect()
+    }
+}
+
+/// A delivery created at ingest, due at once.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: String,
+    pub workspace_id: String,
+    pub webhook_id: String,
+    pub record_ids: Vec<String>,
+    pub created_at: Millis,
+    /// Created already leased (the test send attempts it at once, outside the dispatcher).
+    pub lease: Option<Lease>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub token: String,
+    pub until: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: String,
+    /// SHA-256 of the request body: the same key with another body is a conflict.
+    pub request_hash: String,
+}
+
+/// One ingest request's writes. A batch of these is committed in one transaction.
+#[derive(Debug, Clone)]
+pub struct IngestRequest {
+    pub workspace_id: String,
+    pub idempotency: Option<Idempotency>,
+    pub records: Vec<NewRecord>,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestResult {
+    /// Written; the record ids.
+    Committed(Vec<String>),
+    /// The idempotency key was seen before with the same body; the first request's ids.
+    Replayed(Vec<String>),
+    /// The idempotency key was seen before with another body; nothing written.
+    KeyConflict,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: String,
+    pub workspace_id: String,
+    pub webhook_id: String,
+    pub state: DeliveryState,
+    pub record_ids: Vec<String>,
+    pub attempts: u32,
+    /// Failures since the last success or replay: the position in the retry schedule.
+    pub failures: u32,
+    pub next_attempt_at: Millis,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub last_status: Option<u16>,
+    pub last_explanation: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub id: String,
+    pub delivery_id: String,
+    pub started_at: Millis,
+    pub duration_ms: u64,
+    pub status: Option<u16>,
+    /// Response headers as a JSON object.
+    pub response_headers: String,
+    pub response_body: Option<String>,
+    pub error_kind: Option<String>,
+    pub explanation: String,
+    /// The delivery's state after this attempt.
+    pub outcome: DeliveryState,
+}
+
+/// A delivery reserved for one attempt.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub delivery: Delivery,
+    pub lease: Lease,
+    pub webhook: Arc<Webhook>,
+    /// The records' stored JSON, in delivery order.
+    pub records: Vec<String>,
+}
+
+impl Claimed {
+    /// A delivery written already leased (`delivery.lease` is `lease`), as it is stored: to
+    /// attempt it at once without claiming it back from the store.
+    pub fn created(delivery: &NewDelivery, lease: Lease, webhook: Arc<Webhook>, records: Vec<String>) -> Self {
+        Self {
+            delivery: Delivery {
+                id: delivery.id.clone(),
+                workspace_id: delivery.workspace_id.clone(),
+                webhook_id: delivery.webhook_id.clone(),
+                state: DeliveryState::Pending,
+                record_ids: delivery.record_ids.clone(),
+                attempts: 0,
+                failures: 0,
+                next_attempt_at: lease.until.max(delivery.created_at),
+                created_at: delivery.created_at,
+                updated_at: delivery.created_at,
+                last_status: None,
+                last_explanation: None,
+            },
+            lease,
+            webhook,
+            records,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The storage contract. SQLite and PostgreSQL implement [`Store`]; nothing else holds SQL.
+//!
+//! Every call is short: no call holds a transaction open while a request to a receiver is in
+//! flight. Deliveries are reserved with a lease (`locked_until` + a lease token) instead.
+//!
+//! # Layout
+//!
+//! - this module: the contract ([`Store`]), its errors and what other processes change;
+//! - `entities`: what is stored (workspaces, keys, records, deliveries, attempts, leases);
+//! - `queries`: what calls ask and answer (results to write, filters, retention, statistics);
+//! - `scheduling`: choosing which due deliveries a claim takes, shared by every backend;
+//! - `breaker`: what a batch of attempts does to each webhook's circuit breaker;
+//! - `sealed`: a webhook row's sealed columns.
+
+mod breaker;
+mod entities;
+mod queries;
+mod scheduling;
+mod sealed;
+
+use async_trait::async_trait;
+
+use crate::clock::Millis;
+use crate::webhook::Webhook;
+
+pub use breaker::*;
+pub use entities::*;
+pub use queries::*;
+pub use scheduling::*;
+pub use sealed::StoredWebhook;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The database cannot be reached (connection refused, pool timed out).
+    #[error("the database is unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("storage failed")]
+    Other(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Stored data this version cannot read.
+    pub fn corrupt(what: &str, detail: impl std::fmt::Display) -> Self {
+        Self::Other(format!("stored {what} is unreadable: {detail}").into())
+    }
+}
+
+/// What another process changed that this one may act on or hold in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Due work was added (new deliveries, retries, replays).
+    Work,
+    /// A key was revoked or a workspace deleted: what was remembered of either may be stale.
+    Credentials,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Closes the database, waiting for connections in use.
+    async fn close(&self) {}
+
+    /// Calls `on` whenever another process makes a [`Change`], until the store is closed.
+    /// Backends that serve one process only return at once: that process knows its changes.
+    async fn watch(&self, on: &(dyn Fn(Change) + Send + Sync)) -> StoreResult<()> {
+        let _ = on;
+        Ok(())
+    }
+
+    async fn create_workspace(&self, workspace: &Workspace) -> StoreResult<()>;
+    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
+    async fn get_workspace(&self, id: &str) -> StoreResult<Option<Workspace>>;
+    /// Renames a workspace; `None` when it does not exist.
+    async fn rename_workspace(&self, id: &str, name: &str) -> StoreResult<Option<Workspace>>;
+    /// Deletes a workspace and everything in it (webhooks, deliveries and their attempts,
+    /// records, idempotency keys, API keys) in one transaction, and tells other processes
+    /// ([`Change::Credentials`]). `None` when it does not exist.
+    async fn delete_workspace(&self, id: &str) -> StoreResult<Option<WorkspaceDeletion>>;
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
+    /// The workspace's keys, oldest first.
+    async fn list_api_keys(&self, workspace_id: &str) -> StoreResult<Vec<ApiKey>>;
+    /// Deletes a key and tells other processes ([`Change::Credentials`]); `false` when the
+    /// workspace has no such key.
+    async fn revoke_api_key(&self, workspace_id: &str, id: &str) -> StoreResult<bool>;
+    /// Notes that key `id` was used at `at`. Bookkeeping: it may be lost in a crash.
+    async fn touch_api_key(&self, id: &str, at: Millis) -> StoreResult<()>;
+    /// The stored bodies of the workspace's records among `ids`, as (id, body); records that
+    /// do not exist (or were pruned) are left out.
+    async fn get_records(&self, workspace_id: &str, ids: &[String]) -> StoreResult<Vec<(String, String)>>;
+
+    async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    /// Replaces a webhook; [`StoreError::NotFound`] when it does not exist.
+    async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    /// Deletes a webhook and its deliveries; [`StoreError::NotFound`] when it does not exist.
+    async fn delete_webhook(&self, workspace_id: &str, id: &str) -> StoreResult<()>;
+    /// Brings every webhook's stored secrets into the form the configured keys write: sealed
+    /// with the current key (or plain without keys). Returns how many webhooks changed; fails
+    /// when a stored value does not open with the configured keys.
+    async fn reseal_webhooks(&self) -> StoreResult<u64>;
+    async fn get_webhook(&self, workspace_id: &str, id: &str) -> StoreResult<Option<Webhook>>;
+    async fn list_webhooks(&self, workspace_id: &str) -> StoreResult<Vec<Webhook>>;
+    /// Enabled webhooks of these workspaces, for matching at ingest.
+    async fn enabled_webhooks(&self, workspace_ids: &[String]) -> StoreResult<Vec<Webhook>>;
+
+    /// Writes every request of the batch in ONE durable transaction. A delivery whose webhook
+    /// no longer exists is skipped.
+    async fn commit_ingest(&self, batch: &[IngestRequest]) -> StoreResult<Vec<IngestResult>>;
+
+    /// Leases up to `limit` due pending deliveries of enabled webhooks, keeping each webhook
+    /// under `per_webhook_limit` in flight. Oldest due first.
+    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<Claimed>>;
+    /// Records attempts and their deliveries' new states, all in one transaction. For each,
+    /// `false` means nothing was written for it because its lease is no longer held (another
+    /// process took the delivery over).
+    async fn finish_many(&self, finishes: &[Finish]) -> StoreResult<Vec<bool>>;
+
+    /// [`Store::finish_many`] for one attempt.
+    async fn finish(&self, finish: &Finish) -> StoreResult<bool> {
+        Ok(self
+            .finish_many(std::slice::from_ref(finish))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false))
+    }
+    /// Gives leased deliveries back, due at once (graceful shutdown).
+    async fn release(&self, leases: &[(String, String)]) -> StoreResult<()>;
+    /// When the next pending delivery becomes due or its lease expires (or, for a webhook
+    /// whose breaker is open, its breaker closes), if any.
+    async fn next_wake_at(&self, breaker_threshold: u32) -> StoreResult<Option<Millis>>;
+    async fn queue_stats(&self, now: Millis) -> StoreResult<QueueStats>;
+
+    /// Deletes, in one short transaction, at most `limit` of each kind of what `cutoffs` names.
+    async fn prune(&self, cutoffs: &PruneCutoffs, limit: usize) -> StoreResult<PruneReport>;
+
+    /// Deliveries newest first.
+    async fn list_deliveries(&self, workspace_id: &str, query: &DeliveryQuery) -> StoreResult<Vec<Delivery>>;
+    async fn get_delivery(&self, workspace_id: &str, id: &str) -> StoreResult<Option<(Delivery, Vec<Attempt>)>>;
+    /// Makes a delivery pending and due at `now`, whatever its state, at the start of its retry
+    /// schedule, its summary (`last_explanation`) replaced by `note`.
+    async fn retry_delivery(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        now: Millis,
+        note: &str,
+    ) -> StoreResult<Option<Delivery>>;
+    /// Makes matching deliveries pending and due at `now`, at the start of their retry
+    /// schedule, with the query's note as their summary; returns how many.
+    async fn replay(&self, workspace_id: &str, query: &ReplayQuery, now: Millis) -> StoreResult<u64>;
+}

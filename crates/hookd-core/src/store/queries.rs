@@ -1,0 +1,88 @@
+//! What store calls ask for and answer: an attempt's result to write, the delivery log's
+//! filters, replays, retention's cutoffs and report, queue statistics.
+
+use super::{Attempt, DeliveryState, Health};
+use crate::clock::Millis;
+
+/// The result of an attempt, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub delivery_id: String,
+    pub webhook_id: String,
+    pub lease_token: String,
+    pub attempt: Attempt,
+    pub state: DeliveryState,
+    pub failures: u32,
+    pub next_attempt_at: Millis,
+    pub now: Millis,
+    /// Disable the delivery's webhook with this reason (410 Gone).
+    pub disable_webhook: Option<String>,
+    pub health: Health,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub webhook_id: Option<String>,
+    pub state: Option<DeliveryState>,
+    pub limit: usize,
+    /// Cursor: only deliveries with an id lower than this (older).
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplayQuery {
+    pub webhook_id: String,
+    pub since: Millis,
+    pub until: Millis,
+    pub states: Vec<DeliveryState>,
+    /// What the replayed deliveries' summary (`last_explanation`) says now.
+    pub note: String,
+}
+
+/// What retention deletes: finished deliveries (with their attempts) last changed before these
+/// times, records no delivery references any more and older than `records_before`, and
+/// idempotency keys older than `keys_before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneCutoffs {
+    pub delivered_before: Millis,
+    pub failed_before: Millis,
+    pub records_before: Millis,
+    pub keys_before: Millis,
+}
+
+/// What one prune call deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub deliveries: u64,
+    pub records: u64,
+    pub keys: u64,
+}
+
+impl PruneReport {
+    pub fn total(&self) -> u64 {
+        self.deliveries + self.records + self.keys
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub pending: u64,
+    pub due: u64,
+    pub oldest_pending_at: Option<Millis>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prune_report_totals_its_kinds() {
+        let report = PruneReport {
+            deliveries: 2,
+            records: 3,
+            keys: 5,
+        };
+        assert_eq!(report.total(), 10);
+        assert_eq!(PruneReport::default().total(), 0);
+    }
+}
