@@ -25,6 +25,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@each $fresh;
             claims_due_deliveries_once_until_the_lease_expires,
             concurrent_claims_never_share_a_delivery,
+            the_webhook_limit_holds_under_concurrent_inserts,
             a_closed_store_refuses_calls,
             each_half_open_webhook_gets_its_own_probe,
             first_attempts_are_preferred_within_a_webhooks_room,
@@ -93,7 +94,7 @@ async fn webhook(store: &dyn Store, workspace: &str) -> Webhook {
         updated_at: T0,
         health: Default::default(),
     };
-    store.insert_webhook(&webhook).await.unwrap();
+    assert!(store.insert_webhook(&webhook, 1000).await.unwrap());
     webhook
 }
 
@@ -213,6 +214,31 @@ pub async fn concurrent_claims_never_share_a_delivery(store: &dyn Store) {
     let mut all = ids;
     all.sort();
     assert_eq!(claimed, all, "every delivery is leased exactly once");
+}
+
+pub async fn the_webhook_limit_holds_under_concurrent_inserts(store: &dyn Store) {
+    let f = fixture(store).await; // one webhook already
+    let spec = f.webhook.spec.clone();
+    let candidates: Vec<Webhook> = (0..8)
+        .map(|_| Webhook {
+            id: new_id("wh"),
+            spec: spec.clone(),
+            ..f.webhook.clone()
+        })
+        .collect();
+    let inserted = futures::future::join_all(candidates.iter().map(|w| store.insert_webhook(w, 4))).await;
+    let written = inserted.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(written, 3, "three more, up to the limit of four");
+    assert_eq!(store.list_webhooks(&f.workspace).await.unwrap().len(), 4);
+    let other = fixture(store).await;
+    let theirs = Webhook {
+        id: new_id("wh"),
+        ..other.webhook.clone()
+    };
+    assert!(
+        store.insert_webhook(&theirs, 2).await.unwrap(),
+        "the limit is per workspace"
+    );
 }
 
 pub async fn a_closed_store_refuses_calls(store: &dyn Store) {

@@ -211,8 +211,8 @@ impl Store for PgStore {
         tenants::find_api_key(&self.pool, key_hash).await
     }
 
-    async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
-        webhooks::insert(&self.pool, webhook, &self.sealer).await
+    async fn insert_webhook(&self, webhook: &Webhook, max_per_workspace: usize) -> StoreResult<bool> {
+        webhooks::insert(&self.pool, webhook, &self.sealer, max_per_workspace).await
     }
 
     async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<()> {

@@ -8,11 +8,19 @@ use sqlx::{PgPool, Row};
 use crate::map_err;
 use crate::rows::{self, WEBHOOK_COLUMNS};
 
-pub(crate) async fn insert(pool: &PgPool, wh: &Webhook, sealer: &Sealer) -> StoreResult<()> {
+/// Inserts unless the workspace has `max` webhooks. The workspace row is locked first, so
+/// concurrent inserts into one workspace count one after another.
+pub(crate) async fn insert(pool: &PgPool, wh: &Webhook, sealer: &Sealer, max: usize) -> StoreResult<bool> {
     let stored = StoredWebhook::seal(wh, sealer)?;
-    sqlx::query(
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    sqlx::query("SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE")
+        .bind(&wh.workspace_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let done = sqlx::query(
         "INSERT INTO webhooks (id, workspace_id, spec, enabled, secret, previous_secrets, disabled_reason, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE (SELECT count(*) FROM webhooks WHERE workspace_id = $2) < $10",
     )
     .bind(&wh.id)
     .bind(&wh.workspace_id)
@@ -23,10 +31,12 @@ pub(crate) async fn insert(pool: &PgPool, wh: &Webhook, sealer: &Sealer) -> Stor
     .bind(&wh.disabled_reason)
     .bind(wh.created_at)
     .bind(wh.updated_at)
-    .execute(pool)
+    .bind(max as i64)
+    .execute(&mut *tx)
     .await
     .map_err(map_err)?;
-    Ok(())
+    tx.commit().await.map_err(map_err)?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub(crate) async fn update(pool: &PgPool, wh: &Webhook, sealer: &Sealer) -> StoreResult<()> {

@@ -158,11 +158,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()> {
+    async fn insert_webhook(&self, webhook: &Webhook, max_per_workspace: usize) -> StoreResult<bool> {
         let (webhook, sealer) = (webhook.clone(), self.sealer.clone());
         self.db
             .writer
-            .run(move |conn| webhooks::insert(conn, &webhook, &sealer))
+            .run(move |conn| webhooks::insert(conn, &webhook, &sealer, max_per_workspace))
             .await
     }
 

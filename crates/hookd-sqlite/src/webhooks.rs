@@ -8,24 +8,27 @@ use rusqlite::{Connection, params};
 use crate::db::DbResult;
 use crate::rows::{self, WEBHOOK_COLUMNS, json_list};
 
-pub(crate) fn insert(conn: &Connection, wh: &Webhook, sealer: &Sealer) -> DbResult<()> {
+/// Inserts unless the workspace has `max` webhooks: one statement, on the one writer.
+pub(crate) fn insert(conn: &Connection, wh: &Webhook, sealer: &Sealer, max: usize) -> DbResult<bool> {
     let stored = StoredWebhook::seal(wh, sealer)?;
-    conn.prepare_cached(
-        "INSERT INTO webhooks (id, workspace_id, spec, enabled, secret, previous_secrets, disabled_reason, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )?
-    .execute(params![
-        wh.id,
-        wh.workspace_id,
-        stored.spec,
-        wh.spec.enabled,
-        stored.secret,
-        stored.previous_secrets,
-        wh.disabled_reason,
-        wh.created_at,
-        wh.updated_at
-    ])?;
-    Ok(())
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO webhooks (id, workspace_id, spec, enabled, secret, previous_secrets, disabled_reason, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE (SELECT count(*) FROM webhooks WHERE workspace_id = ?2) < ?10",
+        )?
+        .execute(params![
+            wh.id,
+            wh.workspace_id,
+            stored.spec,
+            wh.spec.enabled,
+            stored.secret,
+            stored.previous_secrets,
+            wh.disabled_reason,
+            wh.created_at,
+            wh.updated_at,
+            max as i64
+        ])?;
+    Ok(inserted == 1)
 }
 
 pub(crate) fn update(conn: &Connection, wh: &Webhook, sealer: &Sealer) -> DbResult<()> {

@@ -41,7 +41,7 @@ async fn resealing_leaves_no_plaintext_in_the_file_or_its_log() {
         updated_at: 1,
         health: Default::default(),
     };
-    store.insert_webhook(&webhook).await.unwrap();
+    assert!(store.insert_webhook(&webhook, 10).await.unwrap());
     store.close().await;
     assert!(files_hold(dir.path(), token), "stored as given without a key");
 

@@ -14,16 +14,18 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AppState, Shared, key_hash};
+use crate::api::{self, AppState, Shared};
 use crate::config::{Settings, redact};
 use crate::dispatch::Dispatcher;
 use crate::dispatch::network::NetworkPolicy;
 use crate::dispatch::sender::{Sender, ServerTls};
 use crate::ingest::Committer;
 use crate::metrics::Metrics;
+use crate::service::{Service, key_hash};
 use crate::{admin_key, retention};
 
-/// Whether [`App::serve`] runs the dispatcher loop, or leaves the caller to step it.
+/// Whether [`App::serve`] runs the dispatcher loop (when the role has one), or leaves the
+/// caller to step it (tests). Everything else a role runs, it runs either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatch {
     Loop,
@@ -33,6 +35,9 @@ pub enum Dispatch {
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    dispatcher: Dispatcher,
     committer_task: JoinHandle<()>,
     admin_key: admin_key::AdminKey,
 }
@@ -82,21 +87,27 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let rate_limit = api::rate_limiter(&settings);
+        let service = Service::new(
+            shared_store.clone(),
+            clock.clone(),
+            settings.clone(),
+            committer,
+            dispatcher.clone(),
+            network,
+        );
         let state = AppState::new(Shared {
-            store: shared_store,
-            clock,
+            service,
             admin_key_hash: key_hash(&admin_key.key),
             settings,
-            committer,
-            dispatcher,
             metrics,
-            network,
             rate_limit,
-            known: Default::default(),
         });
         Ok(Self {
             listener,
             state,
+            store: shared_store,
+            clock,
+            dispatcher,
             committer_task,
             admin_key,
         })
@@ -111,38 +122,48 @@ impl App {
     }
 
     pub fn dispatcher(&self) -> Dispatcher {
-        self.state.dispatcher.clone()
+        self.dispatcher.clone()
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
-        self.state.store.clone()
+        self.store.clone()
     }
 
     /// Serves until `shutdown` fires; then stops accepting, finishes requests in flight,
     /// lets attempts in flight finish (or releases them), commits what was acknowledged and
     /// closes the database.
+    ///
+    /// The role decides, here only, what runs: the API routes for `all` and `api`; the
+    /// dispatcher loop (unless the caller steps it) and the pruner for `all` and `worker`.
     pub async fn serve(self, shutdown: CancellationToken, dispatch: Dispatch) -> anyhow::Result<()> {
         let Self {
             listener,
             state,
+            store,
+            clock,
+            dispatcher,
             committer_task,
             ..
         } = self;
-        let store = state.store.clone();
         let role = state.settings.role;
+        let works = role.runs_dispatcher();
         let dispatcher_task =
-            (dispatch == Dispatch::Loop).then(|| tokio::spawn(state.dispatcher.clone().run(shutdown.clone())));
-        let pruner_task = (dispatch == Dispatch::Loop).then(|| {
+            (works && dispatch == Dispatch::Loop).then(|| tokio::spawn(dispatcher.clone().run(shutdown.clone())));
+        let pruner_task = works.then(|| {
             let settings = state.settings.retention.clone();
             tokio::spawn(retention::run(
                 store.clone(),
-                state.clock.clone(),
+                clock.clone(),
                 settings,
                 state.metrics.clone(),
                 shutdown.clone(),
             ))
         });
-        let watcher = tokio::spawn(watch_other_processes(state.clone()));
+        let watcher = tokio::spawn(watch_other_processes(
+            store.clone(),
+            dispatcher.clone(),
+            state.service.clone(),
+        ));
         let router = api::router(state, role);
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -182,17 +203,17 @@ async fn warn_of_unverified_tls(store: &dyn Store) -> anyhow::Result<()> {
 }
 
 /// Acts on what other processes change (PostgreSQL's NOTIFY): new work wakes the dispatcher,
-/// a revoked key or deleted workspace makes the API forget what it remembered of them.
-async fn watch_other_processes(state: AppState) {
+/// a revoked key or deleted workspace makes the service forget what it remembered of them.
+async fn watch_other_processes(store: Arc<dyn Store>, dispatcher: Dispatcher, service: Service) {
     let on = |change: Change| match change {
-        Change::Work => state.dispatcher.wake(),
-        Change::Credentials => state.known.forget_all(),
+        Change::Work => dispatcher.wake(),
+        Change::Credentials => service.credentials_changed(),
     };
     // Returns at once for a store that serves one process, and when the store closes.
-    while let Err(err) = state.store.watch(&on).await {
+    while let Err(err) = store.watch(&on).await {
         tracing::warn!(error = ?err, "cannot hear of other processes' changes; trying again in 5s");
         // What changed meanwhile is unknown: remembered keys may have been revoked.
-        state.known.forget_all();
+        service.credentials_changed();
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     }
 }

@@ -16,17 +16,23 @@ use tokio::sync::{mpsc, oneshot};
 use crate::dispatch::Dispatcher;
 use crate::metrics::Metrics;
 
-/// One ingest request, validated. Deliveries are added by matching unless already present.
+/// Where records come from. It decides what they may be delivered to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Sent to the API by a producer.
+    Api,
+    /// Made by hookd itself about webhook `about` (operational events): never delivered to
+    /// that webhook, so a failing webhook cannot feed on its own events.
+    System { about: String },
+}
+
+/// One ingest request, validated: its records, and where they come from, which decides what
+/// they are matched to.
 pub struct Submission {
     pub workspace_id: String,
     pub records: Vec<RecordIn>,
     pub idempotency: Option<hookd_core::store::Idempotency>,
-    /// Deliveries decided by the caller (the test send); when set, no matching happens.
-    pub fixed: Option<Vec<NewDelivery>>,
-    /// Record ids chosen by the caller; generated when empty.
-    pub record_ids: Vec<String>,
-    /// A webhook these records must not be delivered to (the one an operational event is about).
-    pub exclude_webhook: Option<String>,
+    pub origin: Origin,
 }
 
 struct Job {
@@ -128,7 +134,7 @@ async fn commit(jobs: &mut Vec<Job>, store: &dyn Store, clock: &dyn Clock, dispa
         Ok(results) => {
             dispatcher.hand_over(leased, &requests, &results);
             for (job, (request, result)) in jobs.drain(..).zip(requests.iter().zip(results)) {
-                if matches!(result, IngestResult::Committed(_)) && job.submission.fixed.is_none() {
+                if matches!(result, IngestResult::Committed(_)) {
                     metrics.records_ingested(job.submission.records[0].kind.as_str(), request.records.len());
                 }
                 let _ = job.reply.send(Ok(result));
@@ -154,11 +160,7 @@ fn fail_all(jobs: &mut Vec<Job>, err: StoreError) {
 
 /// Enabled webhooks of the workspaces in this batch, by workspace.
 async fn matching_webhooks(jobs: &[Job], store: &dyn Store) -> Result<HashMap<String, Vec<Webhook>>, StoreError> {
-    let mut workspaces: Vec<String> = jobs
-        .iter()
-        .filter(|j| j.submission.fixed.is_none())
-        .map(|j| j.submission.workspace_id.clone())
-        .collect();
+    let mut workspaces: Vec<String> = jobs.iter().map(|j| j.submission.workspace_id.clone()).collect();
     workspaces.sort();
     workspaces.dedup();
     let mut by_workspace: HashMap<String, Vec<Webhook>> = HashMap::new();
@@ -186,9 +188,8 @@ fn prepare(
     let records: Vec<NewRecord> = submission
         .records
         .iter()
-        .enumerate()
-        .map(|(i, record)| {
-            let id = submission.record_ids.get(i).cloned().unwrap_or_else(|| new_id("rec"));
+        .map(|record| {
+            let id = new_id("rec");
             NewRecord {
                 body: record.stamp(&id, ws, timestamp_in),
                 id,
@@ -198,36 +199,36 @@ fn prepare(
             }
         })
         .collect();
-    let deliveries = match &submission.fixed {
-        Some(fixed) => fixed.clone(),
-        None => webhooks
-            .get(ws)
-            .into_iter()
-            .flatten()
-            .flat_map(|webhook| {
-                let matched: Vec<String> = submission
-                    .records
-                    .iter()
-                    .zip(&records)
-                    .filter(|(record, _)| {
-                        webhook.spec.accepts(record) && submission.exclude_webhook.as_ref() != Some(&webhook.id)
-                    })
-                    .map(|(_, stored)| stored.id.clone())
-                    .collect();
-                matched
-                    .chunks(webhook.spec.records_per_delivery())
-                    .map(|ids| NewDelivery {
-                        id: new_id("dlv"),
-                        workspace_id: ws.clone(),
-                        webhook_id: webhook.id.clone(),
-                        record_ids: ids.to_vec(),
-                        created_at: now,
-                        lease: None,
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect(),
+    let excluded = match &submission.origin {
+        Origin::Api => None,
+        Origin::System { about } => Some(about),
     };
+    let deliveries = webhooks
+        .get(ws)
+        .into_iter()
+        .flatten()
+        .filter(|webhook| excluded != Some(&webhook.id))
+        .flat_map(|webhook| {
+            let matched: Vec<String> = submission
+                .records
+                .iter()
+                .zip(&records)
+                .filter(|(record, _)| webhook.spec.accepts(record))
+                .map(|(_, stored)| stored.id.clone())
+                .collect();
+            matched
+                .chunks(webhook.spec.records_per_delivery())
+                .map(|ids| NewDelivery {
+                    id: new_id("dlv"),
+                    workspace_id: ws.clone(),
+                    webhook_id: webhook.id.clone(),
+                    record_ids: ids.to_vec(),
+                    created_at: now,
+                    lease: None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
     IngestRequest {
         workspace_id: ws.clone(),
         idempotency: submission.idempotency.clone(),

@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod retention;
+pub mod service;
 pub mod telemetry;
 
 pub use app::{App, Dispatch};

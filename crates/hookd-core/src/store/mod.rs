@@ -96,7 +96,10 @@ pub trait Store: Send + Sync + 'static {
     /// do not exist (or were pruned) are left out.
     async fn get_records(&self, workspace_id: &str, ids: &[String]) -> StoreResult<Vec<(String, String)>>;
 
-    async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    /// Stores a new webhook unless its workspace already has `max_per_workspace` of them
+    /// (then nothing is written and the answer is `false`), atomically: concurrent inserts
+    /// never pass the limit together.
+    async fn insert_webhook(&self, webhook: &Webhook, max_per_workspace: usize) -> StoreResult<bool>;
     /// Replaces a webhook; [`StoreError::NotFound`] when it does not exist.
     async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
     /// Deletes a webhook and its deliveries; [`StoreError::NotFound`] when it does not exist.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use hookd_core::store::{Delivery, DeliveryQuery, DeliveryState};
+use hookd_core::store::{DeliveryQuery, DeliveryState};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -14,6 +14,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, CommonErrors};
 use super::extract::Caller;
 use crate::model;
+use crate::service::RequestBody;
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 250;
@@ -103,7 +104,7 @@ async fn list_deliveries(
 ) -> ApiResult<Json<model::DeliveryPage>> {
     caller.workspace(&state, &ws).await?;
     let query = parse_query(raw.as_deref())?;
-    let page = state.store.list_deliveries(&ws, &query).await?;
+    let page = state.service.list_deliveries(&ws, &query).await?;
     let next_cursor = (page.len() == query.limit)
         .then(|| page.last().map(|d| d.id.clone()))
         .flatten();
@@ -125,47 +126,17 @@ async fn read_delivery(
     Path((ws, dlv)): Path<(String, String)>,
 ) -> ApiResult<Json<model::DeliveryDetail>> {
     caller.workspace(&state, &ws).await?;
-    let (delivery, attempts) = state
-        .store
-        .get_delivery(&ws, &dlv)
-        .await?
-        .ok_or(ApiError::NotFound("delivery"))?;
-    let (request_body, request_body_note) = match request_body(&state, &delivery).await? {
-        Ok(body) => (body, None),
-        Err(note) => (None, Some(note)),
+    let view = state.service.delivery(&ws, &dlv).await?;
+    let (request_body, request_body_note) = match view.request_body {
+        RequestBody::Json(body) => (Some(body), None),
+        RequestBody::None(why) => (None, Some(why.to_owned())),
     };
     Ok(Json(model::DeliveryDetail {
-        delivery: (&delivery).into(),
+        delivery: (&view.delivery).into(),
         request_body,
         request_body_note,
-        attempts: attempts.iter().map(Into::into).collect(),
+        attempts: view.attempts.iter().map(Into::into).collect(),
     }))
-}
-
-/// The body the delivery's attempts send, built as the dispatcher builds it; or why there is
-/// none to show.
-async fn request_body(state: &AppState, delivery: &Delivery) -> ApiResult<Result<Option<serde_json::Value>, String>> {
-    let Some(webhook) = state
-        .store
-        .get_webhook(&delivery.workspace_id, &delivery.webhook_id)
-        .await?
-    else {
-        return Ok(Err("its webhook was deleted".into()));
-    };
-    let found: HashMap<String, String> = state
-        .store
-        .get_records(&delivery.workspace_id, &delivery.record_ids)
-        .await?
-        .into_iter()
-        .collect();
-    let records: Option<Vec<String>> = delivery.record_ids.iter().map(|id| found.get(id).cloned()).collect();
-    let Some(records) = records else {
-        return Ok(Err("its records were pruned (retention)".into()));
-    };
-    let Some(body) = crate::dispatch::request::body(&webhook, &delivery.id, &records) else {
-        return Ok(Err("GET webhooks send no body".into()));
-    };
-    Ok(Ok(serde_json::from_slice(&body).ok()))
 }
 
 /// Makes the delivery pending and due now, whatever its state (a delivered one is sent again,
@@ -181,16 +152,6 @@ async fn retry_delivery(
     Path((ws, dlv)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<model::Delivery>)> {
     caller.workspace(&state, &ws).await?;
-    let now = state.clock.now();
-    let note = format!(
-        "retried by hand at {}: due now, with its full retry schedule again",
-        hookd_core::timefmt::rfc3339(now)
-    );
-    let delivery = state
-        .store
-        .retry_delivery(&ws, &dlv, now, &note)
-        .await?
-        .ok_or(ApiError::NotFound("delivery"))?;
-    state.dispatcher.wake();
+    let delivery = state.service.retry_delivery(&ws, &dlv).await?;
     Ok((StatusCode::ACCEPTED, Json((&delivery).into())))
 }

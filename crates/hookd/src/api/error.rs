@@ -5,10 +5,10 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hookd_core::ValidationError;
-use hookd_core::store::StoreError;
 use serde_json::json;
 
 use crate::model::ErrorBody;
+use crate::service::ServiceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -62,15 +62,14 @@ impl From<ValidationError> for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
         match err {
-            StoreError::NotFound => Self::NotFound("resource"),
-            StoreError::Unavailable(_) => {
-                tracing::warn!(error = ?err, "database unavailable");
-                Self::Unavailable
-            }
-            StoreError::Other(_) => Self::Internal(err.into()),
+            ServiceError::Invalid(e) => Self::Invalid(e),
+            ServiceError::NotFound(what) => Self::NotFound(what),
+            ServiceError::Conflict { code, message } => Self::Conflict { code, message },
+            ServiceError::Unavailable => Self::Unavailable,
+            ServiceError::Internal(e) => Self::Internal(e),
         }
     }
 }

@@ -5,12 +5,13 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
 use hookd_core::signature::constant_time_eq;
 use hookd_core::store::Workspace;
+
+use crate::service::key_hash;
 
 /// Who is calling: the admin, or a workspace key.
 #[derive(Debug, Clone)]
@@ -30,11 +31,7 @@ impl Caller {
         if !allowed {
             return Err(ApiError::NotFound("workspace"));
         }
-        state
-            .known
-            .workspace(state.store.as_ref(), id)
-            .await?
-            .ok_or(ApiError::NotFound("workspace"))
+        Ok(state.service.workspace(id).await?)
     }
 
     pub(super) fn require_admin(&self) -> Result<(), ApiError> {
@@ -43,12 +40,6 @@ impl Caller {
             Caller::Workspace(_) => Err(ApiError::Forbidden),
         }
     }
-}
-
-/// SHA-256 of a key, hex: what is stored for workspace keys and compared for the admin key.
-pub fn key_hash(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -69,11 +60,7 @@ impl FromRequestParts<AppState> for Caller {
         if constant_time_eq(hash.as_bytes(), state.admin_key_hash.as_bytes()) {
             return Ok(Caller::Admin);
         }
-        let found = state
-            .known
-            .api_key(state.store.as_ref(), &hash)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
+        let found = state.service.authenticate(&hash).await?.ok_or(ApiError::Unauthorized)?;
         if let Some(limiter) = &state.rate_limit {
             if let Err(not_until) = limiter.check_key(&hash) {
                 use governor::clock::Clock;
@@ -81,7 +68,6 @@ impl FromRequestParts<AppState> for Caller {
                 return Err(ApiError::RateLimited(wait.as_secs_f64().ceil().max(1.0) as u64));
             }
         }
-        state.known.used(&state.store, &found, state.clock.now());
         Ok(Caller::Workspace(found.workspace_id))
     }
 }

@@ -5,15 +5,15 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use hookd_core::record::{Kind, parse_body};
-use hookd_core::store::{Idempotency, IngestResult};
+use hookd_core::store::Idempotency;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, BodyErrors, CommonErrors};
-use super::extract::{Caller, JsonBody, key_hash};
-use crate::ingest::{Submission, SubmitError};
+use super::extract::{Caller, JsonBody};
 use crate::model;
+use crate::service::{Origin, key_hash};
 
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
@@ -75,23 +75,11 @@ async fn ingest(
     let workspace = caller.workspace(&state, &ws).await?;
     let records = parse_body(&body.value, kind, state.settings.api.max_records_per_request)?;
     let idempotency = idempotency(&headers, &body)?;
-    let submission = Submission {
-        workspace_id: workspace.id,
-        records,
-        idempotency,
-        fixed: None,
-        record_ids: Vec::new(),
-        exclude_webhook: None,
-    };
-    match state.committer.submit(submission).await.map_err(submit_error)? {
-        IngestResult::Committed(ids) | IngestResult::Replayed(ids) => {
-            Ok((StatusCode::ACCEPTED, Json(model::Accepted { ids })))
-        }
-        IngestResult::KeyConflict => Err(ApiError::Conflict {
-            code: "idempotency_key_reused",
-            message: "this Idempotency-Key was already used with a different body".into(),
-        }),
-    }
+    let ids = state
+        .service
+        .ingest(&workspace.id, Origin::Api, records, idempotency)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(model::Accepted { ids })))
 }
 
 fn idempotency(headers: &HeaderMap, body: &JsonBody) -> ApiResult<Option<Idempotency>> {
@@ -112,14 +100,4 @@ fn idempotency(headers: &HeaderMap, body: &JsonBody) -> ApiResult<Option<Idempot
         key: key.to_owned(),
         request_hash: hash,
     }))
-}
-
-pub(crate) fn submit_error(err: SubmitError) -> ApiError {
-    match err {
-        SubmitError::Stopped => ApiError::Unavailable,
-        SubmitError::Store(store) => match &*store {
-            hookd_core::store::StoreError::Unavailable(_) => ApiError::Unavailable,
-            _ => ApiError::Internal(anyhow::anyhow!("ingest commit failed: {store}")),
-        },
-    }
 }

@@ -7,7 +7,6 @@ mod docs;
 pub mod error;
 mod extract;
 mod ingest;
-mod known;
 mod records;
 mod system;
 mod webhooks;
@@ -18,8 +17,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use hookd_core::clock::Clock;
-use hookd_core::store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -27,30 +24,20 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::{Role, Settings};
-use crate::dispatch::Dispatcher;
-use crate::dispatch::network::NetworkPolicy;
-use crate::ingest::Committer;
-
-pub use extract::key_hash;
+use crate::service::Service;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
+    /// The operations the routes call: nothing else of hookd is reached from here.
+    pub service: Service,
     pub settings: Arc<Settings>,
-    pub committer: Committer,
-    pub dispatcher: Dispatcher,
     pub admin_key_hash: String,
     pub metrics: crate::metrics::Metrics,
-    /// The SSRF policy, to warn about webhook URLs it blocks.
-    pub network: Arc<NetworkPolicy>,
     /// Requests per workspace key (by key hash); `None` when the limit is off.
     pub rate_limit: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
-    /// Workspaces and API keys found before.
-    pub known: known::Known,
 }
 
 /// The per-key rate limiter the settings ask for.

@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult, CommonErrors};
+use super::error::{ApiResult, CommonErrors};
 use super::extract::Caller;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -27,12 +27,5 @@ async fn read_record(
     Path((ws, rec)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.workspace(&state, &ws).await?;
-    let (_, body) = state
-        .store
-        .get_records(&ws, std::slice::from_ref(&rec))
-        .await?
-        .pop()
-        .ok_or(ApiError::NotFound("record"))?;
-    let record = serde_json::from_str(&body).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(Json(record))
+    Ok(Json(state.service.record(&ws, &rec).await?))
 }

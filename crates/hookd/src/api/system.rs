@@ -36,7 +36,7 @@ async fn healthz() -> Json<Health> {
     responses((status = 200, body = Health), (status = 503, description = "The database does not answer", body = Health))
 )]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    match state.store.ping().await {
+    match state.service.ping().await {
         Ok(()) => (
             StatusCode::OK,
             Json(Health {
@@ -61,9 +61,8 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
 /// Prometheus metrics, in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "system", security(()), responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
-    let now = state.clock.now();
-    match state.store.queue_stats(now).await {
-        Ok(stats) => state.metrics.queue(stats, now),
+    match state.service.queue_stats().await {
+        Ok((stats, now)) => state.metrics.queue(stats, now),
         Err(err) => tracing::warn!(error = ?err, "queue statistics unavailable for /metrics"),
     }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())

@@ -3,26 +3,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hookd_core::ValidationError;
-use hookd_core::id::new_id;
-use hookd_core::store::{ApiKey, Workspace};
-use hookd_core::validation::Fields;
-use rand::RngCore;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::{ApiError, ApiResult, BodyErrors, CommonErrors};
-use super::extract::{Caller, JsonBody, OptionalJson, key_hash};
+use super::error::{ApiResult, BodyErrors, CommonErrors};
+use super::extract::{Caller, JsonBody, OptionalJson};
 use crate::model;
-
-/// The longest workspace name.
-const MAX_NAME_LEN: usize = 200;
-
-/// Characters of a key kept as its prefix: `hk_` and 6 of its 43 random ones (36 of 256 bits).
-const PREFIX_LEN: usize = 9;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,13 +17,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(read_workspace, rename_workspace, delete_workspace))
         .routes(routes!(create_api_key, list_api_keys))
         .routes(routes!(revoke_api_key))
-}
-
-/// The `name` of a workspace body, required.
-fn name_of(body: &serde_json::Value) -> Result<String, ValidationError> {
-    let fields = Fields::new(body, "")?;
-    fields.deny_unknown(&["name"])?;
-    Ok(fields.req_str("name", MAX_NAME_LEN)?.to_owned())
 }
 
 /// Creates a workspace (admin key only).
@@ -50,12 +30,7 @@ async fn create_workspace(
     OptionalJson(body): OptionalJson,
 ) -> ApiResult<(StatusCode, Json<model::Workspace>)> {
     caller.require_admin()?;
-    let workspace = Workspace {
-        id: new_id("ws"),
-        name: name_of(&body)?,
-        created_at: state.clock.now(),
-    };
-    state.store.create_workspace(&workspace).await?;
+    let workspace = state.service.create_workspace(&body).await?;
     Ok((StatusCode::CREATED, Json((&workspace).into())))
 }
 
@@ -66,8 +41,8 @@ async fn list_workspaces(
     caller: Caller,
 ) -> ApiResult<Json<model::List<model::Workspace>>> {
     let workspaces = match &caller {
-        Caller::Admin => state.store.list_workspaces().await?,
-        Caller::Workspace(id) => state.store.get_workspace(id).await?.into_iter().collect(),
+        Caller::Admin => state.service.list_workspaces().await?,
+        Caller::Workspace(id) => vec![state.service.read_workspace(id).await?],
     };
     Ok(Json(model::List {
         data: workspaces.iter().map(Into::into).collect(),
@@ -82,13 +57,7 @@ async fn read_workspace(
     Path(ws): Path<String>,
 ) -> ApiResult<Json<model::Workspace>> {
     caller.workspace(&state, &ws).await?;
-    // Read afresh: the remembered one may carry a name another process has changed.
-    let workspace = state
-        .store
-        .get_workspace(&ws)
-        .await?
-        .ok_or(ApiError::NotFound("workspace"))?;
-    Ok(Json((&workspace).into()))
+    Ok(Json((&state.service.read_workspace(&ws).await?).into()))
 }
 
 /// Renames a workspace.
@@ -103,14 +72,7 @@ async fn rename_workspace(
     body: JsonBody,
 ) -> ApiResult<Json<model::Workspace>> {
     caller.workspace(&state, &ws).await?;
-    let name = name_of(&body.value)?;
-    let renamed = state
-        .store
-        .rename_workspace(&ws, &name)
-        .await?
-        .ok_or(ApiError::NotFound("workspace"))?;
-    state.known.forget_all();
-    Ok(Json((&renamed).into()))
+    Ok(Json((&state.service.rename_workspace(&ws, &body.value).await?).into()))
 }
 
 /// Deletes a workspace and everything in it — webhooks, deliveries and their attempts,
@@ -128,27 +90,7 @@ async fn delete_workspace(
 ) -> ApiResult<Json<model::WorkspaceDeleted>> {
     caller.require_admin()?;
     caller.workspace(&state, &ws).await?;
-    let fields = Fields::new(&body, "")?;
-    fields.deny_unknown(&["confirm"])?;
-    let refusal = || {
-        ValidationError::new(
-            "confirmation_required",
-            "confirm",
-            format!(
-                "deleting {ws} deletes its webhooks, deliveries, records and keys for good: send {{\"confirm\": \"{ws}\"}} to go ahead"
-            ),
-        )
-    };
-    if fields.opt_str("confirm")? != Some(ws.as_str()) {
-        return Err(refusal().into());
-    }
-    let deletion = state
-        .store
-        .delete_workspace(&ws)
-        .await?
-        .ok_or(ApiError::NotFound("workspace"))?;
-    state.known.forget_all();
-    tracing::warn!(workspace = %ws, webhooks = deletion.webhooks, deliveries = deletion.deliveries, records = deletion.records, keys = deletion.keys, "workspace deleted");
+    let deletion = state.service.delete_workspace(&ws, &body).await?;
     Ok(Json(model::WorkspaceDeleted {
         deleted: ws,
         webhooks: deletion.webhooks,
@@ -169,26 +111,17 @@ async fn create_api_key(
     Path(ws): Path<String>,
 ) -> ApiResult<(StatusCode, Json<model::ApiKeyCreated>)> {
     let workspace = caller.workspace(&state, &ws).await?;
-    let mut secret = [0u8; 32];
-    rand::rng().fill_bytes(&mut secret);
-    let key = format!("hk_{}", URL_SAFE_NO_PAD.encode(secret));
-    let record = ApiKey {
-        id: new_id("key"),
-        workspace_id: workspace.id.clone(),
-        key_hash: key_hash(&key),
-        prefix: key[..PREFIX_LEN].to_owned(),
-        created_at: state.clock.now(),
-        last_used_at: None,
-    };
-    state.store.create_api_key(&record).await?;
-    let created = model::ApiKeyCreated {
-        id: record.id,
-        workspace_id: workspace.id,
-        key,
-        prefix: record.prefix,
-        note: "store this key now: it is not shown again".into(),
-    };
-    Ok((StatusCode::CREATED, Json(created)))
+    let created = state.service.create_key(&workspace.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(model::ApiKeyCreated {
+            id: created.record.id,
+            workspace_id: workspace.id,
+            key: created.key,
+            prefix: created.record.prefix,
+            note: "store this key now: it is not shown again".into(),
+        }),
+    ))
 }
 
 /// Lists the workspace's API keys, oldest first: ids, prefixes and when each was made and
@@ -203,7 +136,7 @@ async fn list_api_keys(
     Path(ws): Path<String>,
 ) -> ApiResult<Json<model::List<model::ApiKey>>> {
     caller.workspace(&state, &ws).await?;
-    let keys = state.store.list_api_keys(&ws).await?;
+    let keys = state.service.list_keys(&ws).await?;
     Ok(Json(model::List {
         data: keys.iter().map(Into::into).collect(),
     }))
@@ -220,10 +153,6 @@ async fn revoke_api_key(
     Path((ws, key)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     caller.workspace(&state, &ws).await?;
-    if !state.store.revoke_api_key(&ws, &key).await? {
-        return Err(ApiError::NotFound("key"));
-    }
-    state.known.forget_all();
-    tracing::info!(workspace = %ws, key = %key, "API key revoked");
+    state.service.revoke_key(&ws, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }

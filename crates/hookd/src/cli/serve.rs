@@ -75,7 +75,6 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
     let database = settings.storage_description();
-    let role = settings.role;
     let app = App::build(settings, Arc::new(SystemClock)).await?;
     // Listening for SIGINT and SIGTERM from before the start is announced: a signal sent as
     // soon as the address is printed stops hookd gracefully rather than killing it.
@@ -98,12 +97,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         Origin::Stored(path) => out!("admin key: in {}", path.display()),
         Origin::Configured => out!("admin key: from HOOKD_ADMIN_KEY"),
     }
-    let dispatch = if role.runs_dispatcher() {
-        Dispatch::Loop
-    } else {
-        Dispatch::Manual
-    };
-    app.serve(shutdown, dispatch).await
+    app.serve(shutdown, Dispatch::Loop).await
 }
 
 /// SIGINT and SIGTERM, listened for from the moment this is made.

@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DispatchSettings;
-use crate::ingest::{Committer, Submission, WeakCommitter};
+use crate::ingest::{Committer, Origin, Submission, WeakCommitter};
 use crate::metrics::Metrics;
 pub use handoff::Leased;
 use hookd_core::record::RecordIn;
@@ -282,9 +282,9 @@ impl Dispatcher {
             workspace_id: claimed.webhook.workspace_id.clone(),
             records,
             idempotency: None,
-            fixed: None,
-            record_ids: Vec::new(),
-            exclude_webhook: Some(claimed.webhook.id.clone()),
+            origin: Origin::System {
+                about: claimed.webhook.id.clone(),
+            },
         };
         let pending = self.inner.events_pending.clone();
         pending.send_modify(|n| *n += 1);

@@ -1,0 +1,98 @@
+//! The delivery log: list, one delivery with the request body its attempts send, retry by
+//! hand; records as stored.
+
+use std::collections::HashMap;
+
+use hookd_core::store::{Attempt, Delivery, DeliveryQuery};
+use hookd_core::timefmt::rfc3339;
+
+use super::{Service, ServiceError, ServiceResult};
+
+/// The body a delivery's attempts send, or why there is none to show.
+#[derive(Debug, Clone)]
+pub enum RequestBody {
+    Json(serde_json::Value),
+    None(&'static str),
+}
+
+/// One delivery with its attempts, oldest first, and its request body.
+#[derive(Debug, Clone)]
+pub struct DeliveryView {
+    pub delivery: Delivery,
+    pub attempts: Vec<Attempt>,
+    pub request_body: RequestBody,
+}
+
+impl Service {
+    /// Deliveries newest first.
+    pub async fn list_deliveries(&self, workspace_id: &str, query: &DeliveryQuery) -> ServiceResult<Vec<Delivery>> {
+        Ok(self.store().list_deliveries(workspace_id, query).await?)
+    }
+
+    pub async fn delivery(&self, workspace_id: &str, id: &str) -> ServiceResult<DeliveryView> {
+        let (delivery, attempts) = self
+            .store()
+            .get_delivery(workspace_id, id)
+            .await?
+            .ok_or(ServiceError::NotFound("delivery"))?;
+        let request_body = self.request_body(&delivery).await?;
+        Ok(DeliveryView {
+            delivery,
+            attempts,
+            request_body,
+        })
+    }
+
+    /// The body the delivery's attempts send, built as the dispatcher builds it.
+    async fn request_body(&self, delivery: &Delivery) -> ServiceResult<RequestBody> {
+        let Some(webhook) = self
+            .store()
+            .get_webhook(&delivery.workspace_id, &delivery.webhook_id)
+            .await?
+        else {
+            return Ok(RequestBody::None("its webhook was deleted"));
+        };
+        let found: HashMap<String, String> = self
+            .store()
+            .get_records(&delivery.workspace_id, &delivery.record_ids)
+            .await?
+            .into_iter()
+            .collect();
+        let records: Option<Vec<String>> = delivery.record_ids.iter().map(|id| found.get(id).cloned()).collect();
+        let Some(records) = records else {
+            return Ok(RequestBody::None("its records were pruned (retention)"));
+        };
+        let Some(body) = crate::dispatch::request::body(&webhook, &delivery.id, &records) else {
+            return Ok(RequestBody::None("GET webhooks send no body"));
+        };
+        Ok(serde_json::from_slice(&body).map_or(RequestBody::None("the body is not JSON"), RequestBody::Json))
+    }
+
+    /// Makes the delivery pending and due now on a fresh retry schedule, whatever its state;
+    /// one with an attempt in flight is left to that attempt.
+    pub async fn retry_delivery(&self, workspace_id: &str, id: &str) -> ServiceResult<Delivery> {
+        let now = self.now();
+        let note = format!(
+            "retried by hand at {}: due now, with its full retry schedule again",
+            rfc3339(now)
+        );
+        let delivery = self
+            .store()
+            .retry_delivery(workspace_id, id, now, &note)
+            .await?
+            .ok_or(ServiceError::NotFound("delivery"))?;
+        self.inner.dispatcher.wake();
+        Ok(delivery)
+    }
+
+    /// A record as stored.
+    pub async fn record(&self, workspace_id: &str, id: &str) -> ServiceResult<serde_json::Value> {
+        let (_, body) = self
+            .store()
+            .get_records(workspace_id, std::slice::from_ref(&id.to_owned()))
+            .await?
+            .pop()
+            .ok_or(ServiceError::NotFound("record"))?;
+        serde_json::from_str(&body).map_err(|e| ServiceError::Internal(e.into()))
+    }
+}

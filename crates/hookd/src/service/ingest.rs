@@ -1,0 +1,40 @@
+//! Records in: from any door, committed with their deliveries before the answer.
+
+use hookd_core::record::RecordIn;
+use hookd_core::store::{Idempotency, IngestResult, StoreError};
+
+use super::{Service, ServiceError, ServiceResult};
+use crate::ingest::{Origin, Submission, SubmitError};
+
+impl Service {
+    /// Commits `records` of the workspace, from `origin`, with their deliveries; answers once
+    /// they are on disk with their ids (the first request's ids for a repeated idempotency key).
+    pub async fn ingest(
+        &self,
+        workspace_id: &str,
+        origin: Origin,
+        records: Vec<RecordIn>,
+        idempotency: Option<Idempotency>,
+    ) -> ServiceResult<Vec<String>> {
+        let submission = Submission {
+            workspace_id: workspace_id.to_owned(),
+            records,
+            idempotency,
+            origin,
+        };
+        let result = self.inner.committer.submit(submission).await.map_err(|err| match err {
+            SubmitError::Stopped => ServiceError::Unavailable,
+            SubmitError::Store(store) => match &*store {
+                StoreError::Unavailable(_) => ServiceError::Unavailable,
+                _ => ServiceError::Internal(anyhow::anyhow!("ingest commit failed: {store}")),
+            },
+        })?;
+        match result {
+            IngestResult::Committed(ids) | IngestResult::Replayed(ids) => Ok(ids),
+            IngestResult::KeyConflict => Err(ServiceError::Conflict {
+                code: "idempotency_key_reused",
+                message: "this Idempotency-Key was already used with a different body".into(),
+            }),
+        }
+    }
+}

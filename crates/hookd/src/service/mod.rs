@@ -1,0 +1,138 @@
+//! The operations every door shares — the API today; sources, MQTT and the dashboard next —
+//! on workspaces and keys, webhooks, deliveries and records, and "ingest these records from
+//! this origin". They check, decide and store; they return domain types and one error,
+//! [`ServiceError`]. A door parses its input, calls an operation, renders the answer: no door
+//! reaches the store, the committer or the dispatcher around them.
+//!
+//! # Layout
+//!
+//! - `tenants`: workspaces and their API keys, and `known` (those found before).
+//! - `webhooks`: create, change, delete, the signing secret, the test send, replay.
+//! - `deliveries`: the delivery log, a delivery's request body, retry, records.
+//! - `ingest`: records in, from an [`Origin`].
+
+mod deliveries;
+mod ingest;
+mod known;
+mod tenants;
+mod webhooks;
+
+use std::sync::Arc;
+
+use hookd_core::ValidationError;
+use hookd_core::clock::{Clock, Millis};
+use hookd_core::store::{QueueStats, Store, StoreError};
+
+use crate::config::Settings;
+use crate::dispatch::Dispatcher;
+use crate::dispatch::network::NetworkPolicy;
+use crate::ingest::Committer;
+
+pub use crate::ingest::Origin;
+pub use deliveries::{DeliveryView, RequestBody};
+pub use known::Known;
+pub use tenants::{NewKey, key_hash};
+pub use webhooks::{Changed, Tested};
+
+/// What an operation could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The input is wrong; the error names the field (and any others found with it).
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    /// The thing does not exist (in this workspace).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// It would break a rule about what exists: a limit reached, a key reused.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// The database (or the committer) cannot take it now; try again shortly.
+    #[error("unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Self::NotFound("resource"),
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = ?err, "database unavailable");
+                Self::Unavailable
+            }
+            StoreError::Other(_) => Self::Internal(err.into()),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// The operations, with what they need. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: Arc<Settings>,
+    committer: Committer,
+    dispatcher: Dispatcher,
+    /// The SSRF policy, to warn about webhook URLs it blocks.
+    network: Arc<NetworkPolicy>,
+    known: Known,
+}
+
+impl Service {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: Arc<Settings>,
+        committer: Committer,
+        dispatcher: Dispatcher,
+        network: Arc<NetworkPolicy>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                settings,
+                committer,
+                dispatcher,
+                network,
+                known: Known::default(),
+            }),
+        }
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    /// The time by hookd's clock.
+    pub fn now(&self) -> Millis {
+        self.inner.clock.now()
+    }
+
+    /// Workspaces and keys found before (what authentication asks first).
+    pub fn known(&self) -> &Known {
+        &self.inner.known
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> ServiceResult<()> {
+        Ok(self.store().ping().await?)
+    }
+
+    pub async fn queue_stats(&self) -> ServiceResult<(QueueStats, Millis)> {
+        let now = self.now();
+        Ok((self.store().queue_stats(now).await?, now))
+    }
+
+    /// Another process revoked a key or deleted a workspace: forget what was remembered.
+    pub fn credentials_changed(&self) {
+        self.inner.known.forget_all();
+    }
+}
