@@ -39,6 +39,7 @@ macro_rules! store_conformance_tests {
             retry_and_replay_make_deliveries_due_again,
             deliveries_are_listed_newest_first_by_cursor,
             released_deliveries_are_due_at_once,
+            a_delivery_planned_for_later_is_claimed_only_then,
             queue_stats_count_pending_and_due,
             tenants_and_keys_are_stored,
             keys_are_listed_touched_and_revoked_within_their_workspace,
@@ -100,6 +101,11 @@ async fn webhook(store: &dyn Store, workspace: &str) -> Webhook {
 
 /// Ingests `n` records, one delivery each, for `webhook`; returns the delivery ids.
 async fn ingest(store: &dyn Store, webhook: &Webhook, n: usize, at: Millis) -> Vec<String> {
+    ingest_due(store, webhook, n, at, at).await
+}
+
+/// As [`ingest`], the deliveries first due at `due`.
+async fn ingest_due(store: &dyn Store, webhook: &Webhook, n: usize, at: Millis, due: Millis) -> Vec<String> {
     let mut request = IngestRequest {
         workspace_id: webhook.workspace_id.clone(),
         idempotency: None,
@@ -120,6 +126,7 @@ async fn ingest(store: &dyn Store, webhook: &Webhook, n: usize, at: Millis) -> V
             webhook_id: webhook.id.clone(),
             record_ids: vec![record.id.clone()],
             created_at: at,
+            due_at: due,
             lease: None,
         });
         request.records.push(record);
@@ -527,6 +534,26 @@ pub async fn deliveries_are_listed_newest_first_by_cursor(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+pub async fn a_delivery_planned_for_later_is_claimed_only_then(store: &dyn Store) {
+    let f = fixture(store).await;
+    let ids = ingest_due(store, &f.webhook, 1, T0, T0 + 5_000).await;
+    assert!(
+        store
+            .claim_due(&claim_request(T0 + 4_999, 10))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before it is due"
+    );
+    assert_eq!(
+        store.next_wake_at(5).await.unwrap(),
+        Some(T0 + 5_000),
+        "the dispatcher sleeps until then"
+    );
+    let claimed = store.claim_due(&claim_request(T0 + 5_000, 10)).await.unwrap();
+    assert_eq!(claimed.iter().map(|c| &c.delivery.id).collect::<Vec<_>>(), [&ids[0]]);
 }
 
 pub async fn released_deliveries_are_due_at_once(store: &dyn Store) {

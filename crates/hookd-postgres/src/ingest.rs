@@ -117,6 +117,7 @@ async fn insert_deliveries(conn: &mut PgConnection, requests: &[&IngestRequest])
         .map(|d| serde_json::Value::from(d.record_ids.clone()).to_string())
         .collect();
     let created: Vec<i64> = deliveries.iter().map(|d| d.created_at).collect();
+    let due: Vec<i64> = deliveries.iter().map(|d| d.due_at).collect();
     let locked_until: Vec<i64> = deliveries
         .iter()
         .map(|d| d.lease.as_ref().map_or(0, |l| l.until))
@@ -128,9 +129,9 @@ async fn insert_deliveries(conn: &mut PgConnection, requests: &[&IngestRequest])
     sqlx::query(
         "INSERT INTO deliveries (id, workspace_id, webhook_id, state, record_ids, next_attempt_at, locked_until, lease_token, created_at, updated_at) \
          SELECT d.id, d.workspace_id, d.webhook_id, 'pending', ARRAY(SELECT jsonb_array_elements_text(d.record_ids::jsonb)), \
-           GREATEST(d.created_at, d.locked_until), d.locked_until, d.lease_token, d.created_at, d.created_at \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[]) \
-           AS d(id, workspace_id, webhook_id, record_ids, created_at, locked_until, lease_token) \
+           GREATEST(d.due_at, d.locked_until), d.locked_until, d.lease_token, d.created_at, d.created_at \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[]) \
+           AS d(id, workspace_id, webhook_id, record_ids, created_at, locked_until, lease_token, due_at) \
          WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id)",
     )
     .bind(column(|d| &d.id))
@@ -140,6 +141,7 @@ async fn insert_deliveries(conn: &mut PgConnection, requests: &[&IngestRequest])
     .bind(&created)
     .bind(&locked_until)
     .bind(&tokens)
+    .bind(&due)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;

@@ -38,6 +38,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 pub(crate) const WORK_CHANNEL: &str = "hookd_work";
 /// The channel revoked keys and deleted workspaces are announced on.
 pub(crate) const CREDENTIALS_CHANNEL: &str = "hookd_credentials";
+/// Announced by a trigger (migration 0007) whenever a webhook row changes what matching reads.
+const WEBHOOKS_CHANNEL: &str = "hookd_webhooks";
 
 /// How to connect.
 #[derive(Debug, Clone)]
@@ -143,7 +145,7 @@ impl Store for PgStore {
     async fn watch(&self, on: &(dyn Fn(Change) + Send + Sync)) -> StoreResult<()> {
         let mut listener = PgListener::connect_with(&self.pool).await.map_err(map_err)?;
         listener
-            .listen_all([WORK_CHANNEL, CREDENTIALS_CHANNEL])
+            .listen_all([WORK_CHANNEL, CREDENTIALS_CHANNEL, WEBHOOKS_CHANNEL])
             .await
             .map_err(map_err)?;
         loop {
@@ -151,12 +153,14 @@ impl Store for PgStore {
                 return Ok(());
             }
             // `try_recv` reconnects by itself after a lost connection, returning None once:
-            // what was announced meanwhile is lost, so both kinds of change are assumed.
+            // what was announced meanwhile is lost, so every kind of change is assumed.
             match listener.try_recv().await {
                 Ok(Some(note)) if note.channel() == CREDENTIALS_CHANNEL => on(Change::Credentials),
+                Ok(Some(note)) if note.channel() == WEBHOOKS_CHANNEL => on(Change::Webhooks),
                 Ok(Some(_)) => on(Change::Work),
                 Ok(None) => {
                     on(Change::Credentials);
+                    on(Change::Webhooks);
                     on(Change::Work);
                 }
                 Err(err) => {

@@ -60,7 +60,7 @@ fn insert(tx: &Transaction<'_>, request: &IngestRequest) -> DbResult<()> {
     }
     let mut deliveries = tx.prepare_cached(
         "INSERT INTO deliveries (id, workspace_id, webhook_id, state, record_ids, next_attempt_at, locked_until, lease_token, created_at, updated_at) \
-         SELECT ?1, ?2, ?3, 'pending', ?4, max(?5, ?6), ?6, ?7, ?5, ?5 WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?3)",
+         SELECT ?1, ?2, ?3, 'pending', ?4, max(?8, ?6), ?6, ?7, ?5, ?5 WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?3)",
     )?;
     for delivery in &request.deliveries {
         let (token, until) = match &delivery.lease {
@@ -74,7 +74,8 @@ fn insert(tx: &Transaction<'_>, request: &IngestRequest) -> DbResult<()> {
             json_list(&delivery.record_ids),
             delivery.created_at,
             until,
-            token
+            token,
+            delivery.due_at
         ])?;
     }
     if let Some(idem) = &request.idempotency {

@@ -16,13 +16,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, Shared};
 use crate::config::{Settings, redact};
-use crate::dispatch::Dispatcher;
 use crate::dispatch::network::NetworkPolicy;
 use crate::dispatch::sender::{Sender, ServerTls};
-use crate::ingest::Committer;
+use crate::dispatch::{Dispatcher, EventSink, Events};
+use crate::ingest::{Committer, Submission, WeakCommitter};
 use crate::metrics::Metrics;
+use crate::planner::{Origin, Planner};
 use crate::service::{Service, key_hash};
-use crate::{admin_key, retention};
+use crate::slots::Slots;
+use crate::{admin_key, dispatch, ingest, retention, service};
 
 /// Whether [`App::serve`] runs the dispatcher loop (when the role has one), or leaves the
 /// caller to step it (tests). Everything else a role runs, it runs either way.
@@ -67,34 +69,45 @@ impl App {
             server_tls,
         )?;
         let metrics = Metrics::new(settings.metrics.webhook_labels);
-        let dispatcher = Dispatcher::new(
-            shared_store.clone(),
-            clock.clone(),
-            sender,
-            settings.dispatch.clone(),
-            metrics.clone(),
-        );
+        // In one pass, each part from those it needs: the slot ledger and the planner, the
+        // committer (which plans with the one and leases through the other), the dispatcher
+        // (its operational events ingested through the committer), the service.
+        let slots = Slots::new(&settings.dispatch, metrics.clone());
+        let planner = Planner::new(shared_store.clone());
         let (committer, committer_task) = Committer::start(
-            shared_store.clone(),
-            clock.clone(),
-            dispatcher.clone(),
-            metrics.clone(),
-            settings.ingest.max_batch,
+            ingest::Parts {
+                store: shared_store.clone(),
+                clock: clock.clone(),
+                planner: planner.clone(),
+                slots: slots.clone(),
+                metrics: metrics.clone(),
+                max_batch: settings.ingest.max_batch,
+            },
             settings.ingest.queue,
         );
-        dispatcher.publish_events_to(&committer);
+        let dispatcher = Dispatcher::new(dispatch::Parts {
+            store: shared_store.clone(),
+            clock: clock.clone(),
+            sender,
+            settings: settings.dispatch.clone(),
+            slots,
+            registry: planner.registry().clone(),
+            events: Arc::new(EventsToIngest(committer.downgrade())),
+            metrics: metrics.clone(),
+        });
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let rate_limit = api::rate_limiter(&settings);
-        let service = Service::new(
-            shared_store.clone(),
-            clock.clone(),
-            settings.clone(),
+        let service = Service::new(service::Parts {
+            store: shared_store.clone(),
+            clock: clock.clone(),
+            settings: settings.clone(),
             committer,
-            dispatcher.clone(),
+            dispatcher: dispatcher.clone(),
+            registry: planner.registry().clone(),
             network,
-        );
+        });
         let state = AppState::new(Shared {
             service,
             admin_key_hash: key_hash(&admin_key.key),
@@ -184,6 +197,28 @@ impl App {
     }
 }
 
+/// The dispatcher's operational events, ingested as records from [`Origin::System`]. The
+/// handle is weak: the dispatcher must not keep the committer from stopping at shutdown.
+struct EventsToIngest(WeakCommitter);
+
+impl EventSink for EventsToIngest {
+    fn ingest(&self, events: Events) -> futures::future::BoxFuture<'static, ()> {
+        let committer = self.0.upgrade();
+        Box::pin(async move {
+            let Some(committer) = committer else { return };
+            let submission = Submission {
+                workspace_id: events.workspace_id,
+                records: events.records,
+                idempotency: None,
+                origin: Origin::System { about: events.about },
+            };
+            if let Err(err) = committer.submit(submission).await {
+                tracing::warn!(error = %err, "an operational event could not be recorded");
+            }
+        })
+    }
+}
+
 /// Says at every start which webhooks accept any certificate (`tls.verify: false`).
 async fn warn_of_unverified_tls(store: &dyn Store) -> anyhow::Result<()> {
     let workspaces: Vec<String> = store.list_workspaces().await?.into_iter().map(|w| w.id).collect();
@@ -203,17 +238,21 @@ async fn warn_of_unverified_tls(store: &dyn Store) -> anyhow::Result<()> {
 }
 
 /// Acts on what other processes change (PostgreSQL's NOTIFY): new work wakes the dispatcher,
-/// a revoked key or deleted workspace makes the service forget what it remembered of them.
+/// a revoked key or deleted workspace makes the service forget what it remembered of them, a
+/// changed webhook makes the planner read the enabled webhooks again.
 async fn watch_other_processes(store: Arc<dyn Store>, dispatcher: Dispatcher, service: Service) {
     let on = |change: Change| match change {
         Change::Work => dispatcher.wake(),
         Change::Credentials => service.credentials_changed(),
+        Change::Webhooks => service.webhooks_changed_anywhere(),
     };
     // Returns at once for a store that serves one process, and when the store closes.
     while let Err(err) = store.watch(&on).await {
         tracing::warn!(error = ?err, "cannot hear of other processes' changes; trying again in 5s");
-        // What changed meanwhile is unknown: remembered keys may have been revoked.
+        // What changed meanwhile is unknown: remembered keys may have been revoked, webhooks
+        // changed.
         service.credentials_changed();
+        service.webhooks_changed_anywhere();
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     }
 }

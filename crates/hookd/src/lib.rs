@@ -4,8 +4,13 @@
 //!
 //! - [`app`]: start-up and graceful shutdown; what `main` and the tests run.
 //! - [`config`]: settings, layered and validated once.
-//! - [`api`]: the HTTP API, one module per resource.
-//! - [`ingest`]: group commit of ingested records and their deliveries.
+//! - [`api`]: the HTTP API, one module per resource: parse, call [`service`], render.
+//! - [`service`]: the operations every door shares, on workspaces, webhooks, deliveries and
+//!   records.
+//! - [`ingest`]: group commit of ingested records and their planned deliveries.
+//! - [`planner`]: which webhooks get which records, from the cached registry of webhooks.
+//! - [`slots`]: the ledger of attempts in flight, shared by the committer's hand-off and the
+//!   dispatcher.
 //! - [`dispatch`]: claiming, sending, classifying and recording deliveries.
 //! - [`retention`]: pruning what is old enough.
 //! - [`metrics`], [`telemetry`]: Prometheus metrics and logs.
@@ -21,8 +26,10 @@ pub mod dispatch;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod planner;
 pub mod retention;
 pub mod service;
+pub mod slots;
 pub mod telemetry;
 
 pub use app::{App, Dispatch};

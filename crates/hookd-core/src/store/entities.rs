@@ -99,6 +99,8 @@ pub struct NewDelivery {
     pub webhook_id: String,
     pub record_ids: Vec<String>,
     pub created_at: Millis,
+    /// When it is first due: `created_at`, or later (a delivery planned for the future).
+    pub due_at: Millis,
     /// Created already leased (the test send attempts it at once, outside the dispatcher).
     pub lease: Option<Lease>,
 }

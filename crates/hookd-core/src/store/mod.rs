@@ -8,10 +8,12 @@
 //! - this module: the contract ([`Store`]), its errors and what other processes change;
 //! - `entities`: what is stored (workspaces, keys, records, deliveries, attempts, leases);
 //! - `queries`: what calls ask and answer (results to write, filters, retention, statistics);
+//! - `admission`: the one rule for whether a lane may take another slot now;
 //! - `scheduling`: choosing which due deliveries a claim takes, shared by every backend;
 //! - `breaker`: what a batch of attempts does to each webhook's circuit breaker;
 //! - `sealed`: a webhook row's sealed columns.
 
+mod admission;
 mod breaker;
 mod entities;
 mod queries;
@@ -23,6 +25,7 @@ use async_trait::async_trait;
 use crate::clock::Millis;
 use crate::webhook::Webhook;
 
+pub use admission::{Admission, RESERVE_BELOW};
 pub use breaker::*;
 pub use entities::*;
 pub use queries::*;
@@ -57,6 +60,9 @@ pub enum Change {
     Work,
     /// A key was revoked or a workspace deleted: what was remembered of either may be stale.
     Credentials,
+    /// A webhook was created, changed, disabled or deleted: what was kept of the enabled
+    /// webhooks may be stale.
+    Webhooks,
 }
 
 #[async_trait]

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use super::{Claimed, Delivery, Lease, StoreError, StoreResult};
+use super::{Admission, Claimed, Delivery, Lease, StoreError, StoreResult};
 use crate::clock::Millis;
 use crate::webhook::Webhook;
 
@@ -14,9 +14,8 @@ pub struct ClaimRequest {
     pub lease: Lease,
     pub limit: usize,
     pub per_webhook_limit: usize,
-    /// Of the `limit` free slots, this many are kept for webhooks with fewer than
-    /// [`RESERVE_BELOW`] attempts in flight, so webhooks holding many slow requests can never
-    /// take every slot from the others.
+    /// Of the `limit` free slots, this many are kept for webhooks with few attempts in flight
+    /// (see [`Admission`]).
     pub reserve: usize,
     /// Failures in a row that open a webhook's circuit breaker: the webhook is then paused
     /// until its next retry time, and afterwards lets one attempt at a time through (a probe)
@@ -36,18 +35,24 @@ pub struct Candidate {
     pub half_open: bool,
 }
 
-/// Webhooks with fewer attempts than this in flight may use the reserved slots.
-pub const RESERVE_BELOW: usize = 16;
-
 impl ClaimRequest {
-    /// Webhooks that can take no slot in this round: at their in-flight limit, or holding
-    /// many attempts when only reserved slots are left. Backends leave their deliveries out of
-    /// the candidates, so they cannot crowd out the deliveries of webhooks that can.
+    /// The round's limits, as one rule.
+    pub fn admission(&self) -> Admission {
+        Admission {
+            free: self.limit,
+            per_lane: self.per_webhook_limit,
+            reserve: self.reserve,
+        }
+    }
+
+    /// Webhooks that can take no slot in this round ([`Admission::blocks`]). Backends leave
+    /// their deliveries out of the candidates, so they cannot crowd out the deliveries of
+    /// webhooks that can.
     pub fn blocked_webhooks(&self) -> Vec<String> {
-        let only_reserve = self.limit <= self.reserve;
+        let admission = self.admission();
         self.in_flight
             .iter()
-            .filter(|(_, n)| **n >= self.per_webhook_limit || (only_reserve && **n >= RESERVE_BELOW))
+            .filter(|(_, n)| admission.blocks(**n))
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -89,9 +94,8 @@ pub fn round_robin(candidates: Vec<Candidate>, start: usize) -> Vec<Candidate> {
 }
 
 /// Chooses which candidates (each lane oldest due first) to lease: first attempts before
-/// retries, but retries keep at least a quarter of the slots so they are never starved; no
-/// webhook over its in-flight limit; one at a time for a half-open breaker; the last
-/// `reserve` slots only for webhooks with few attempts in flight. Shared by every backend.
+/// retries, but retries keep at least a quarter of the slots so they are never starved; each
+/// one only as [`Admission`] admits it. Shared by every backend.
 pub fn pick_within_limits(candidates: &[Candidate], request: &ClaimRequest) -> Vec<String> {
     let (retries, firsts): (Vec<&Candidate>, Vec<&Candidate>) = candidates.iter().partition(|c| c.retry);
     let retry_share = if retries.is_empty() {
@@ -103,6 +107,7 @@ pub fn pick_within_limits(candidates: &[Candidate], request: &ClaimRequest) -> V
     let mut taken: HashMap<String, usize> = HashMap::new();
     let mut chosen: HashSet<String> = HashSet::new();
     let mut picked: Vec<String> = Vec::new();
+    let admission = request.admission();
     let mut take = |lane: &[&Candidate], cap: usize, picked: &mut Vec<String>| {
         for candidate in lane {
             if picked.len() >= cap {
@@ -111,15 +116,9 @@ pub fn pick_within_limits(candidates: &[Candidate], request: &ClaimRequest) -> V
             if chosen.contains(&candidate.delivery_id) {
                 continue;
             }
-            let limit = if candidate.half_open {
-                1
-            } else {
-                request.per_webhook_limit
-            };
             let already = request.in_flight.get(&candidate.webhook_id).copied().unwrap_or(0);
             let count = taken.entry(candidate.webhook_id.clone()).or_insert(0);
-            let in_reserve = picked.len() >= request.limit.saturating_sub(request.reserve);
-            if already + *count < limit && (!in_reserve || already + *count < RESERVE_BELOW) {
+            if admission.admits(picked.len(), already + *count, candidate.half_open) {
                 *count += 1;
                 chosen.insert(candidate.delivery_id.clone());
                 picked.push(candidate.delivery_id.clone());
@@ -176,6 +175,7 @@ pub fn assemble_claims(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::RESERVE_BELOW;
 
     fn candidates(webhook: &str, n: usize) -> Vec<Candidate> {
         (0..n)
@@ -214,28 +214,10 @@ mod tests {
     }
 
     #[test]
-    fn a_webhook_is_left_out_of_a_claim_only_when_it_can_take_no_slot() {
-        let blocked = |limit: usize, reserve: usize, in_flight: usize| {
-            let mut request = request(limit, reserve, &[("w", in_flight)]);
-            request.per_webhook_limit = 20;
-            !request.blocked_webhooks().is_empty()
-        };
-        assert!(!blocked(10, 2, 19), "one below its own limit");
-        assert!(blocked(10, 2, 20), "at its own limit");
-        assert!(
-            !blocked(10, 2, RESERVE_BELOW),
-            "free slots beyond the reserve: many in flight is fine"
-        );
-        assert!(
-            blocked(2, 2, RESERVE_BELOW),
-            "only reserved slots left, and it holds many"
-        );
-        assert!(
-            !blocked(2, 2, RESERVE_BELOW - 1),
-            "only reserved slots left, and it holds few"
-        );
-        assert!(!blocked(3, 2, RESERVE_BELOW), "one slot more than the reserve");
-        assert_eq!(request(10, 2, &[("w", 64)]).blocked_webhooks(), ["w"]);
+    fn a_claim_leaves_out_the_webhooks_its_admission_blocks() {
+        let mut request = request(10, 2, &[("w", 64), ("v", 3)]);
+        request.per_webhook_limit = 20;
+        assert_eq!(request.blocked_webhooks(), ["w"]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Events are ordinary records in the webhook's workspace, so customers subscribe to them
 //! with an event webhook (`"filters": {"event_types": ["delivery.dead"]}`).
 
+use futures::future::BoxFuture;
 use hookd_core::clock::Millis;
 use hookd_core::outcome::Decision;
 use hookd_core::record::RecordIn;
@@ -12,6 +13,21 @@ use hookd_core::webhook::Webhook;
 use serde_json::json;
 
 use crate::config::DispatchSettings;
+
+/// Operational events about one webhook, to be ingested in its workspace.
+pub struct Events {
+    pub workspace_id: String,
+    /// The webhook they are about: they are never delivered to it.
+    pub about: String,
+    pub records: Vec<RecordIn>,
+}
+
+/// Where the dispatcher's operational events go: the port it owns, wired at start-up to
+/// ingest (so the dispatcher needs nothing of the committer).
+pub trait EventSink: Send + Sync {
+    /// Ingests the events; the future resolves once they are committed, or failed to be.
+    fn ingest(&self, events: Events) -> BoxFuture<'static, ()>;
+}
 
 /// Why the webhook is to be disabled after this attempt, if it is: the receiver said 410
 /// Gone, or it has been failing without a success for `auto_disable_after`.

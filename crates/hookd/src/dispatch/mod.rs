@@ -9,28 +9,26 @@
 //! is how tests step it deterministically.
 
 mod events;
-mod handoff;
 pub mod network;
 pub mod request;
 pub mod sender;
 
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hookd_core::clock::{Clock, Millis};
 use hookd_core::id::new_id;
 use hookd_core::outcome::{ErrorKind, Response, decide, decide_once};
 use hookd_core::store::{Attempt, ClaimRequest, Claimed, DeliveryState, Finish, Health, Lease, Store, StoreError};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DispatchSettings;
-use crate::ingest::{Committer, Origin, Submission, WeakCommitter};
 use crate::metrics::Metrics;
-pub use handoff::Leased;
+use crate::planner::Registry;
+use crate::slots::Slots;
+pub use events::{EventSink, Events};
 use hookd_core::record::RecordIn;
 use sender::Sender;
 
@@ -49,47 +47,36 @@ const BUSY_TICK: Duration = Duration::from_millis(20);
 const FINISH_BATCH: usize = 512;
 
 struct Inner {
-    store: Arc<dyn Store>,
+    parts: Parts,
     /// Attempt results go to one writer task that commits all waiting at once.
     finishes: mpsc::Sender<FinishJob>,
-    clock: Arc<dyn Clock>,
-    sender: Sender,
-    settings: DispatchSettings,
-    wake: Notify,
-    /// Where operational events are ingested.
-    events: OnceLock<WeakCommitter>,
-    /// Attempts this process has leased whose request is not answered yet (what the
-    /// concurrency limits count): delivery id → (lease token, webhook id).
-    in_flight: Mutex<HashMap<String, (String, String)>>,
-    handoff: handoff::Handoff,
-    metrics: Metrics,
-    /// Operational events handed to the committer and not yet committed.
+    /// Operational events handed to the sink and not yet committed.
     events_pending: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+/// What the dispatcher works with.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub sender: Sender,
+    pub settings: DispatchSettings,
+    pub slots: Slots,
+    /// Told when the dispatcher disables a webhook, so no more records are matched to it.
+    pub registry: Registry,
+    /// Where operational events go.
+    pub events: Arc<dyn EventSink>,
+    pub metrics: Metrics,
 }
 
 impl Dispatcher {
     /// Builds the dispatcher and starts its result writer (so it needs a Tokio runtime).
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        sender: Sender,
-        settings: DispatchSettings,
-        metrics: Metrics,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
         let (finishes, queue) = mpsc::channel(FINISH_BATCH * 8);
-        tokio::spawn(write_finishes(queue, store.clone()));
+        tokio::spawn(write_finishes(queue, parts.store.clone()));
         Self {
             inner: Arc::new(Inner {
-                store,
+                parts,
                 finishes,
-                clock,
-                sender,
-                settings,
-                wake: Notify::new(),
-                events: OnceLock::new(),
-                in_flight: Mutex::new(HashMap::new()),
-                handoff: handoff::Handoff::new(),
-                metrics,
                 events_pending: Arc::new(tokio::sync::watch::Sender::new(0)),
             }),
         }
@@ -97,18 +84,18 @@ impl Dispatcher {
 
     /// Whether deliveries can be made with these TLS settings (their PEM parses), or why not.
     pub fn check_tls(&self, tls: &hookd_core::webhook::TlsSpec) -> Result<(), String> {
-        self.inner.sender.check_tls(tls)
+        self.inner.parts.sender.check_tls(tls)
     }
 
     /// Tells a sleeping dispatcher that new work may be due.
     pub fn wake(&self) {
-        self.inner.wake.notify_one();
+        self.inner.parts.slots.wake();
     }
 
     /// One round: claims what is due (up to `concurrency`), attempts it all, waits for every
     /// result to be recorded. Returns how many deliveries were attempted.
     pub async fn tick(&self) -> anyhow::Result<usize> {
-        let claimed = self.claim(self.inner.settings.concurrency).await?;
+        let claimed = self.claim(self.inner.parts.settings.concurrency).await?;
         let count = claimed.len();
         futures::future::join_all(claimed.into_iter().map(|c| self.deliver(c))).await;
         Ok(count)
@@ -118,22 +105,16 @@ impl Dispatcher {
     /// `shutdown_grace` and gives the rest back.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut tasks = JoinSet::new();
-        let taken = self
-            .inner
-            .handoff
-            .arrivals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let Some(mut arrivals) = taken else {
+        let slots = &self.inner.parts.slots;
+        let Some(mut arrivals) = slots.take_arrivals() else {
             tracing::error!("the dispatcher is already running");
             return;
         };
-        self.inner.handoff.running.store(true, Ordering::Release);
-        let poll = self.inner.settings.poll_interval;
+        slots.set_running(true);
+        let poll = self.inner.parts.settings.poll_interval;
         // Claim in rounds of at least this many free slots while attempts are in flight, so a
         // busy dispatcher makes a few large claims rather than one per finished attempt.
-        let round = (self.inner.settings.concurrency / 16).max(1);
+        let round = (self.inner.parts.settings.concurrency / 16).max(1);
         let spawn = |tasks: &mut JoinSet<()>, claimed: Claimed| {
             let this = self.clone();
             tasks.spawn(async move {
@@ -146,7 +127,7 @@ impl Dispatcher {
                 spawn(&mut tasks, claimed);
             }
             // Handed-over deliveries hold their slots from the moment they are leased.
-            let free = self.inner.settings.concurrency.saturating_sub(self.in_flight_count());
+            let free = slots.admission().free;
             let mut claimed_all = false;
             if free >= round || (free > 0 && tasks.is_empty()) {
                 match self.claim(free).await {
@@ -172,18 +153,18 @@ impl Dispatcher {
                 poll.min(BUSY_TICK)
             };
             tokio::select! {
-                () = self.inner.wake.notified() => {}
+                () = slots.woken() => {}
                 Some(claimed) = arrivals.recv() => spawn(&mut tasks, claimed),
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 () = tokio::time::sleep(sleep) => {}
                 () = shutdown.cancelled() => {}
             }
         }
-        self.inner.handoff.running.store(false, Ordering::Release);
+        slots.set_running(false);
         while let Ok(claimed) = arrivals.try_recv() {
             spawn(&mut tasks, claimed);
         }
-        let grace = self.inner.settings.shutdown_grace;
+        let grace = self.inner.parts.settings.shutdown_grace;
         let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             tasks.abort_all();
@@ -197,12 +178,13 @@ impl Dispatcher {
     async fn sleep_for(&self, poll: Duration) -> Duration {
         match self
             .inner
+            .parts
             .store
-            .next_wake_at(self.inner.settings.breaker_failures)
+            .next_wake_at(self.inner.parts.settings.breaker_failures)
             .await
         {
             Ok(Some(at)) => {
-                let ms = (at - self.inner.clock.now()).clamp(5, poll.as_millis() as i64);
+                let ms = (at - self.inner.parts.clock.now()).clamp(5, poll.as_millis() as i64);
                 Duration::from_millis(ms as u64)
             }
             _ => poll,
@@ -210,88 +192,57 @@ impl Dispatcher {
     }
 
     async fn claim(&self, limit: usize) -> anyhow::Result<Vec<Claimed>> {
-        let now = self.inner.clock.now();
-        let in_flight = by_webhook(&self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner()));
+        let now = self.inner.parts.clock.now();
+        let slots = &self.inner.parts.slots;
         let request = ClaimRequest {
             now,
-            lease: self.lease(now),
+            lease: slots.lease(now),
             limit,
-            per_webhook_limit: self.inner.settings.per_webhook_in_flight,
-            reserve: self.reserve(),
-            breaker_threshold: self.inner.settings.breaker_failures,
-            in_flight,
+            per_webhook_limit: self.inner.parts.settings.per_webhook_in_flight,
+            reserve: slots.reserve(),
+            breaker_threshold: self.inner.parts.settings.breaker_failures,
+            in_flight: slots.in_flight_by_webhook(),
         };
-        let before = self.inner.handoff.snapshot();
-        let claimed = self.inner.store.claim_due(&request).await?;
-        self.inner.handoff.claimed(&before, &request, &claimed);
-        let mut map = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        for c in &claimed {
-            map.insert(c.delivery.id.clone(), (c.lease.token.clone(), c.webhook.id.clone()));
-        }
+        let before = slots.snapshot();
+        let claimed = self.inner.parts.store.claim_due(&request).await?;
+        slots.claimed(&before, &request, &claimed);
+        slots.hold(&claimed);
         Ok(claimed)
     }
 
     /// A new lease, from `now` for `dispatch.lease`.
     pub fn lease(&self, now: Millis) -> Lease {
-        Lease {
-            token: new_id("lse"),
-            until: now + self.inner.settings.lease.as_millis() as i64,
-        }
-    }
-
-    /// The slots kept for webhooks with few attempts in flight: a quarter.
-    fn reserve(&self) -> usize {
-        self.inner.settings.concurrency / 4
-    }
-
-    fn in_flight_count(&self) -> usize {
-        self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.inner.parts.slots.lease(now)
     }
 
     /// Gives back every lease still held (after aborted attempts), so another start retries
     /// those deliveries at once instead of after the lease expires.
     async fn release_all(&self) {
-        let leases: Vec<(String, String)> = {
-            let mut map = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            map.drain().map(|(delivery, (token, _))| (delivery, token)).collect()
-        };
+        let leases = self.inner.parts.slots.drain();
         if leases.is_empty() {
             return;
         }
-        match self.inner.store.release(&leases).await {
+        match self.inner.parts.store.release(&leases).await {
             Ok(()) => tracing::info!(count = leases.len(), "released deliveries still in flight at shutdown"),
             Err(err) => tracing::warn!(error = ?err, "releasing leases failed; they expire by themselves"),
         }
     }
 
-    /// Where operational events go: set once the committer exists (it needs the dispatcher).
-    pub fn publish_events_to(&self, committer: &Committer) {
-        let _ = self.inner.events.set(committer.downgrade());
-    }
-
     /// Ingests operational events in the webhook's workspace, in the background. They are never
     /// delivered to the webhook they are about, so a failing webhook cannot feed itself.
     fn emit(&self, claimed: &Claimed, records: Vec<RecordIn>) {
-        let Some(committer) = self.inner.events.get().and_then(WeakCommitter::upgrade) else {
-            return;
-        };
         if records.is_empty() {
             return;
         }
-        let submission = Submission {
+        let ingested = self.inner.parts.events.ingest(Events {
             workspace_id: claimed.webhook.workspace_id.clone(),
+            about: claimed.webhook.id.clone(),
             records,
-            idempotency: None,
-            origin: Origin::System {
-                about: claimed.webhook.id.clone(),
-            },
-        };
+        });
         let pending = self.inner.events_pending.clone();
         pending.send_modify(|n| *n += 1);
         tokio::spawn(async move {
-            if let Err(err) = committer.submit(submission).await {
-                tracing::warn!(error = %err, "an operational event could not be recorded");
-            }
+            ingested.await;
             pending.send_modify(|n| *n -= 1);
         });
     }
@@ -325,16 +276,12 @@ impl Dispatcher {
 
     async fn attempt(&self, claimed: Claimed, attempts: Attempts) -> Attempt {
         let inner = &self.inner;
-        let started_at = inner.clock.now();
+        let started_at = inner.parts.clock.now();
         let outgoing = request::build(&claimed, started_at);
-        let answer = inner.sender.send(outgoing, started_at).await;
+        let answer = inner.parts.sender.send(outgoing, started_at).await;
         // The receiver is done with it: its slot is free while the result is written (the
         // lease keeps the delivery from being claimed again until then).
-        inner
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&claimed.delivery.id);
+        inner.parts.slots.free(&claimed.delivery.id);
         let decision = match attempts {
             Attempts::Scheduled => decide(
                 &answer.response,
@@ -348,7 +295,7 @@ impl Dispatcher {
             Some(detail) => decision.with_detail(&answer.response, detail),
             None => decision,
         };
-        let now = inner.clock.now();
+        let now = inner.parts.clock.now();
         let (status, error_kind) = match &answer.response {
             Response::Status { code, .. } => (Some(*code), None),
             Response::Error(kind) => (None, Some(kind.as_str().to_owned())),
@@ -373,7 +320,7 @@ impl Dispatcher {
             },
             _ => Health::Up,
         };
-        let disable_reason = events::disable_reason(&claimed.webhook, &decision, health, now, &inner.settings);
+        let disable_reason = events::disable_reason(&claimed.webhook, &decision, health, now, &inner.parts.settings);
         let finish = Finish {
             delivery_id: claimed.delivery.id.clone(),
             webhook_id: claimed.webhook.id.clone(),
@@ -389,11 +336,18 @@ impl Dispatcher {
         match self.record(finish).await {
             Ok(true) => {
                 log_attempt(&claimed, &attempt);
+                match health {
+                    Health::Up => inner.parts.slots.saw_health(&claimed.webhook.id, false),
+                    Health::Down { .. } => inner.parts.slots.saw_health(&claimed.webhook.id, true),
+                    Health::Unknown => {}
+                }
                 inner
+                    .parts
                     .metrics
                     .attempt_finished(&claimed.webhook.id, decision.state, answer.duration);
                 if let Some(reason) = &disable_reason {
                     tracing::warn!(webhook = %claimed.webhook.id, reason, "webhook disabled");
+                    inner.parts.registry.changed(&claimed.webhook.workspace_id);
                 }
                 let facts = events::Facts {
                     decision: &decision,
@@ -401,7 +355,7 @@ impl Dispatcher {
                     disabled: disable_reason.as_deref(),
                     now,
                 };
-                self.emit(&claimed, events::operational(&claimed, &facts, &inner.settings));
+                self.emit(&claimed, events::operational(&claimed, &facts, &inner.parts.settings));
             }
             Ok(false) => {
                 tracing::warn!(delivery = %claimed.delivery.id, "lease lost before the attempt finished; its result is not recorded")
@@ -439,15 +393,6 @@ fn log_attempt(claimed: &Claimed, attempt: &Attempt) {
 enum Attempts {
     Scheduled,
     Once,
-}
-
-/// Attempts in flight per webhook, from the map of attempts in flight.
-fn by_webhook(in_flight: &HashMap<String, (String, String)>) -> HashMap<String, usize> {
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for (_, webhook) in in_flight.values() {
-        *counts.entry(webhook.clone()).or_default() += 1;
-    }
-    counts
 }
 
 /// Writes attempt results: everything waiting at that moment, in one transaction.

@@ -81,7 +81,7 @@ impl Service {
             .retry_delivery(workspace_id, id, now, &note)
             .await?
             .ok_or(ServiceError::NotFound("delivery"))?;
-        self.inner.dispatcher.wake();
+        self.inner.parts.dispatcher.wake();
         Ok(delivery)
     }
 

@@ -4,7 +4,8 @@ use hookd_core::record::RecordIn;
 use hookd_core::store::{Idempotency, IngestResult, StoreError};
 
 use super::{Service, ServiceError, ServiceResult};
-use crate::ingest::{Origin, Submission, SubmitError};
+use crate::ingest::{Submission, SubmitError};
+use crate::planner::Origin;
 
 impl Service {
     /// Commits `records` of the workspace, from `origin`, with their deliveries; answers once
@@ -22,13 +23,19 @@ impl Service {
             idempotency,
             origin,
         };
-        let result = self.inner.committer.submit(submission).await.map_err(|err| match err {
-            SubmitError::Stopped => ServiceError::Unavailable,
-            SubmitError::Store(store) => match &*store {
-                StoreError::Unavailable(_) => ServiceError::Unavailable,
-                _ => ServiceError::Internal(anyhow::anyhow!("ingest commit failed: {store}")),
-            },
-        })?;
+        let result = self
+            .inner
+            .parts
+            .committer
+            .submit(submission)
+            .await
+            .map_err(|err| match err {
+                SubmitError::Stopped => ServiceError::Unavailable,
+                SubmitError::Store(store) => match &*store {
+                    StoreError::Unavailable(_) => ServiceError::Unavailable,
+                    _ => ServiceError::Internal(anyhow::anyhow!("ingest commit failed: {store}")),
+                },
+            })?;
         match result {
             IngestResult::Committed(ids) | IngestResult::Replayed(ids) => Ok(ids),
             IngestResult::KeyConflict => Err(ServiceError::Conflict {

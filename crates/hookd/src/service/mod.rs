@@ -27,8 +27,9 @@ use crate::config::Settings;
 use crate::dispatch::Dispatcher;
 use crate::dispatch::network::NetworkPolicy;
 use crate::ingest::Committer;
+use crate::planner::Registry;
 
-pub use crate::ingest::Origin;
+pub use crate::planner::Origin;
 pub use deliveries::{DeliveryView, RequestBody};
 pub use known::Known;
 pub use tenants::{NewKey, key_hash};
@@ -75,45 +76,40 @@ pub struct Service {
 }
 
 struct Inner {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    settings: Arc<Settings>,
-    committer: Committer,
-    dispatcher: Dispatcher,
-    /// The SSRF policy, to warn about webhook URLs it blocks.
-    network: Arc<NetworkPolicy>,
+    parts: Parts,
     known: Known,
 }
 
+/// What the operations work with.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Arc<Settings>,
+    pub committer: Committer,
+    pub dispatcher: Dispatcher,
+    /// The planner's cache of enabled webhooks, told of every change made here.
+    pub registry: Registry,
+    /// The SSRF policy, to warn about webhook URLs it blocks.
+    pub network: Arc<NetworkPolicy>,
+}
+
 impl Service {
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        settings: Arc<Settings>,
-        committer: Committer,
-        dispatcher: Dispatcher,
-        network: Arc<NetworkPolicy>,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
-                clock,
-                settings,
-                committer,
-                dispatcher,
-                network,
+                parts,
                 known: Known::default(),
             }),
         }
     }
 
     fn store(&self) -> &dyn Store {
-        self.inner.store.as_ref()
+        self.inner.parts.store.as_ref()
     }
 
     /// The time by hookd's clock.
     pub fn now(&self) -> Millis {
-        self.inner.clock.now()
+        self.inner.parts.clock.now()
     }
 
     /// Workspaces and keys found before (what authentication asks first).
@@ -134,5 +130,15 @@ impl Service {
     /// Another process revoked a key or deleted a workspace: forget what was remembered.
     pub fn credentials_changed(&self) {
         self.inner.known.forget_all();
+    }
+
+    /// Another process changed a webhook: the planner reads them again.
+    pub fn webhooks_changed_anywhere(&self) {
+        self.inner.parts.registry.changed_anywhere();
+    }
+
+    /// A webhook of this workspace was created, changed or deleted here.
+    fn webhooks_changed(&self, workspace_id: &str) {
+        self.inner.parts.registry.changed(workspace_id);
     }
 }

@@ -52,7 +52,7 @@ impl Service {
     pub async fn authenticate(&self, hash: &str) -> ServiceResult<Option<ApiKey>> {
         let found = self.inner.known.api_key(self.store(), hash).await?;
         if let Some(key) = &found {
-            self.inner.known.used(&self.inner.store, key, self.now());
+            self.inner.known.used(&self.inner.parts.store, key, self.now());
         }
         Ok(found)
     }
@@ -111,6 +111,7 @@ impl Service {
             .await?
             .ok_or(ServiceError::NotFound("workspace"))?;
         self.inner.known.forget_all();
+        self.webhooks_changed(id);
         tracing::warn!(workspace = %id, webhooks = deletion.webhooks, deliveries = deletion.deliveries, records = deletion.records, keys = deletion.keys, "workspace deleted");
         Ok(deletion)
     }

@@ -73,7 +73,7 @@ fn time_field(fields: &Fields<'_>, key: &str) -> Result<Option<i64>, ValidationE
 impl Service {
     fn limits(&self) -> WebhookLimits {
         WebhookLimits {
-            max_timeout: self.inner.settings.delivery.max_timeout,
+            max_timeout: self.inner.parts.settings.delivery.max_timeout,
         }
     }
 
@@ -89,6 +89,7 @@ impl Service {
         };
         for (field, candidate) in [("tls.ca", &only_ca), ("tls.client_cert", tls)] {
             self.inner
+                .parts
                 .dispatcher
                 .check_tls(candidate)
                 .map_err(|why| ValidationError::new("invalid_tls", field, why))?;
@@ -97,7 +98,7 @@ impl Service {
     }
 
     async fn changed(&self, webhook: Webhook) -> Changed {
-        let mut warnings: Vec<String> = warning_for(&self.inner.network, &webhook.spec.url)
+        let mut warnings: Vec<String> = warning_for(&self.inner.parts.network, &webhook.spec.url)
             .await
             .into_iter()
             .collect();
@@ -132,7 +133,7 @@ impl Service {
             updated_at: now,
             health: Default::default(),
         };
-        let max = self.inner.settings.api.max_webhooks_per_workspace;
+        let max = self.inner.parts.settings.api.max_webhooks_per_workspace;
         if !self.store().insert_webhook(&webhook, max).await? {
             return Err(ServiceError::Conflict {
                 code: "limit_reached",
@@ -141,6 +142,7 @@ impl Service {
                 ),
             });
         }
+        self.webhooks_changed(workspace_id);
         Ok(self.changed(webhook).await)
     }
 
@@ -159,8 +161,9 @@ impl Service {
         }
         webhook.updated_at = now;
         self.store().update_webhook(&webhook).await?;
+        self.webhooks_changed(workspace_id);
         if webhook.spec.enabled && !was_enabled {
-            self.inner.dispatcher.wake(); // its held deliveries may go now
+            self.inner.parts.dispatcher.wake(); // its held deliveries may go now
         }
         Ok(self.changed(webhook).await)
     }
@@ -173,7 +176,9 @@ impl Service {
             .map_err(|e| match e {
                 hookd_core::store::StoreError::NotFound => ServiceError::NotFound("webhook"),
                 other => other.into(),
-            })
+            })?;
+        self.webhooks_changed(workspace_id);
+        Ok(())
     }
 
     /// Replaces the secret with the one a rotate body gives, or a new one. The old secret keeps
@@ -183,7 +188,7 @@ impl Service {
         Fields::new(body, "")?.deny_unknown(&["secret"])?;
         let secret = secret_from(body)?;
         let now = self.now();
-        let grace = self.inner.settings.delivery.secret_rotation_grace.as_millis() as i64;
+        let grace = self.inner.parts.settings.delivery.secret_rotation_grace.as_millis() as i64;
         let old = std::mem::replace(&mut webhook.secret, secret);
         webhook.previous_secrets.retain(|p| p.expires_at > now);
         webhook.previous_secrets.push(PreviousSecret {
@@ -192,6 +197,7 @@ impl Service {
         });
         webhook.updated_at = now;
         self.store().update_webhook(&webhook).await?;
+        self.webhooks_changed(workspace_id);
         Ok(webhook)
     }
 
@@ -209,13 +215,14 @@ impl Service {
         };
         let record_id = new_id("rec");
         let body = record.stamp(&record_id, workspace_id, &rfc3339(now));
-        let lease = self.inner.dispatcher.lease(now);
+        let lease = self.inner.parts.dispatcher.lease(now);
         let delivery = NewDelivery {
             id: new_id("dlv"),
             workspace_id: workspace_id.to_owned(),
             webhook_id: webhook.id.clone(),
             record_ids: vec![record_id.clone()],
             created_at: now,
+            due_at: now,
             lease: Some(lease.clone()),
         };
         // Written on its own (not through group commit, which matches records to webhooks):
@@ -234,7 +241,7 @@ impl Service {
         };
         self.store().commit_ingest(&[request]).await?;
         let claimed = Claimed::created(&delivery, lease, webhook.into(), vec![body]);
-        let attempt = self.inner.dispatcher.deliver_once(claimed).await;
+        let attempt = self.inner.parts.dispatcher.deliver_once(claimed).await;
         Ok(Tested {
             delivery_id: delivery.id,
             attempt,
@@ -280,7 +287,7 @@ impl Service {
         };
         let replayed = self.store().replay(workspace_id, &query, now).await?;
         if replayed > 0 {
-            self.inner.dispatcher.wake();
+            self.inner.parts.dispatcher.wake();
         }
         Ok((replayed, since))
     }

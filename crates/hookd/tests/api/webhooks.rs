@@ -393,3 +393,63 @@ async fn credentials_in_a_webhook_url_are_used_but_never_shown() {
     let basic = base64::engine::general_purpose::STANDARD.encode("user:pa55word");
     assert_eq!(got.header("authorization"), Some(format!("Basic {basic}").as_str()));
 }
+
+#[tokio::test]
+async fn a_webhook_changed_through_one_process_is_matched_by_another_at_once() {
+    let Some(url) = hookd_postgres::testing::url().await else {
+        return;
+    };
+    let schema = hookd_postgres::testing::schema_name();
+    let configure = |s: &mut hookd::Settings| {
+        s.database_url = Some(url.clone());
+        s.database.schema = Some(schema.clone());
+        s.admin_key = Some("hk_admin_registry_test_0123456789".into());
+    };
+    let one = TestApp::spawn_with(configure).await;
+    let two = TestApp::spawn_with(configure).await;
+    let (ws, _) = one.workspace().await;
+    two.send(&ws, "data", data_point("d", "t")).await;
+    assert!(one.deliveries(&ws).await.is_empty(), "no webhook yet: two keeps none");
+
+    let webhook = one
+        .webhook(
+            &ws,
+            json!({ "name": "w", "kind": "data", "url": "https://example.com/" }),
+        )
+        .await;
+    // Two hears of the new webhook through PostgreSQL; each record sent meanwhile either is
+    // matched to it or not, and once one is, every later one is.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let before = one.deliveries(&ws).await.len();
+        two.send(&ws, "data", data_point("d", "t")).await;
+        if one.deliveries(&ws).await.len() > before {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "process two never matched the new webhook"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let id = webhook["id"].as_str().unwrap();
+    let patch = json!({ "filters": { "devices": ["another"] } });
+    one.api.update_webhook(&ws, id, &patch).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let before = one.deliveries(&ws).await.len();
+        two.send(&ws, "data", data_point("d", "t")).await;
+        if one.deliveries(&ws).await.len() == before {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "process two never saw the new filter"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    one.stop().await;
+    two.stop().await;
+    hookd_postgres::testing::drop_schema(&url, &schema);
+}

@@ -6,26 +6,24 @@
 //! Nothing changes for what is stored: a handed-over delivery is a pending delivery under a
 //! lease like a claimed one, so if this process dies its lease expires and any process
 //! attempts it. A delivery the dispatcher cannot take at once (no room, its webhook at its
-//! in-flight limit or with failures in a row) is written unleased as before, and from then on
-//! that webhook's new deliveries go through the store too, until a claim round that could have
-//! claimed for the webhook finds nothing of it: nothing handed over overtakes deliveries of its
-//! webhook waiting in the store, and a webhook with a pile waiting does not hold back others.
-//! Like claims, the last quarter of the slots only goes to webhooks with few in flight.
+//! in-flight limit or failing) is written unleased as before, and from then on that webhook's
+//! new deliveries go through the store too, until a claim round that could have claimed for
+//! the webhook finds nothing of it: nothing handed over overtakes deliveries of its webhook
+//! waiting in the store, and a webhook with a pile waiting does not hold back others. Room is
+//! decided by the same [`hookd_core::store::Admission`] rule as claims.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hookd_core::clock::Millis;
-use hookd_core::store::{ClaimRequest, Claimed, IngestRequest, IngestResult, Lease, RESERVE_BELOW};
+use hookd_core::store::{ClaimRequest, Claimed, IngestRequest, IngestResult, Lease};
 use hookd_core::webhook::Webhook;
 use tokio::sync::mpsc;
 
-use super::Dispatcher;
+use super::{Slots, by_webhook, lock};
 
 pub(super) struct Handoff {
-    /// Set while [`Dispatcher::run`] loops: a stepped dispatcher takes nothing handed over.
-    pub(super) running: AtomicBool,
     /// Set once a claim round found less due than it could take: until then the store may hold
     /// anything.
     started: AtomicBool,
@@ -37,7 +35,7 @@ pub(super) struct Handoff {
 /// Webhooks the store may hold due, unclaimed deliveries of, each with the number of its
 /// latest unleased write (so a claim round that raced a write does not clear it).
 #[derive(Default, Clone)]
-pub(super) struct Behind {
+pub struct Behind {
     writes: u64,
     webhooks: HashMap<String, u64>,
 }
@@ -46,7 +44,6 @@ impl Handoff {
     pub(super) fn new() -> Self {
         let (queue, arrivals) = mpsc::unbounded_channel();
         Self {
-            running: AtomicBool::new(false),
             started: AtomicBool::new(false),
             behind: Mutex::new(Behind::default()),
             queue,
@@ -54,32 +51,8 @@ impl Handoff {
         }
     }
 
-    fn behind(&self) -> std::sync::MutexGuard<'_, Behind> {
-        self.behind.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Taken before a claim round; see [`Handoff::claimed`].
     pub(super) fn snapshot(&self) -> Behind {
-        self.behind().clone()
-    }
-
-    /// After a claim round (`request`, which took `claimed`, and `before` it): if it took less
-    /// than it could, every webhook it could claim for but took nothing of has nothing due in
-    /// the store, unless one of its deliveries was written unleased meanwhile.
-    pub(super) fn claimed(&self, before: &Behind, request: &ClaimRequest, claimed: &[Claimed]) {
-        if claimed.len() >= request.limit {
-            return;
-        }
-        self.started.store(true, Ordering::Release);
-        let blocked: HashSet<String> = request.blocked_webhooks().into_iter().collect();
-        let took: HashSet<&str> = claimed.iter().map(|c| c.webhook.id.as_str()).collect();
-        let mut behind = self.behind();
-        for (webhook, write) in &before.webhooks {
-            let unchanged = behind.webhooks.get(webhook) == Some(write);
-            if unchanged && !blocked.contains(webhook) && !took.contains(webhook.as_str()) {
-                behind.webhooks.remove(webhook);
-            }
-        }
+        lock(&self.behind).clone()
     }
 }
 
@@ -90,19 +63,52 @@ pub struct Leased {
     webhooks: HashMap<String, Arc<Webhook>>,
 }
 
-impl Dispatcher {
+/// The webhook as this process last saw it: not failing. A cached copy may still hold the
+/// failures it had when it was read, which its attempt must not take for current (they decide
+/// auto-disabling and the `webhook.recovered` event).
+fn as_last_seen_healthy(webhook: &Arc<Webhook>) -> Arc<Webhook> {
+    let health = &webhook.health;
+    if health.consecutive_failures == 0 && health.failing_since == 0 && health.breaker_until == 0 {
+        return webhook.clone();
+    }
+    let mut copy = Webhook::clone(webhook);
+    copy.health.consecutive_failures = 0;
+    copy.health.failing_since = 0;
+    copy.health.breaker_until = 0;
+    Arc::new(copy)
+}
+
+impl Slots {
+    /// After a claim round (`request`, which took `claimed`, and `before` it): if it took less
+    /// than it could, every webhook it could claim for but took nothing of has nothing due in
+    /// the store, unless one of its deliveries was written unleased meanwhile.
+    pub fn claimed(&self, before: &Behind, request: &ClaimRequest, claimed: &[Claimed]) {
+        if claimed.len() >= request.limit {
+            return;
+        }
+        let handoff = &self.inner.handoff;
+        handoff.started.store(true, Ordering::Release);
+        let blocked: HashSet<String> = request.blocked_webhooks().into_iter().collect();
+        let took: HashSet<&str> = claimed.iter().map(|c| c.webhook.id.as_str()).collect();
+        let mut behind = lock(&handoff.behind);
+        for (webhook, write) in &before.webhooks {
+            let unchanged = behind.webhooks.get(webhook) == Some(write);
+            if unchanged && !blocked.contains(webhook) && !took.contains(webhook.as_str()) {
+                behind.webhooks.remove(webhook);
+            }
+        }
+    }
+
     /// Leases to this dispatcher the new deliveries of `requests` it can attempt at once (see
-    /// the module documentation); `webhooks` are the enabled webhooks by workspace the
-    /// deliveries were matched against. Call [`Dispatcher::hand_over`] once the requests are
-    /// committed, or [`Dispatcher::forget`] if they are not.
+    /// the module documentation); `webhooks` are the webhooks they were planned for, by id.
+    /// Call [`Slots::hand_over`] once the requests are committed, or [`Slots::forget`] if they
+    /// are not.
     pub fn lease_new(
         &self,
         requests: &mut [IngestRequest],
-        webhooks: &HashMap<String, Vec<Webhook>>,
+        webhooks: &HashMap<String, Arc<Webhook>>,
         now: Millis,
     ) -> Leased {
-        let inner = &self.inner;
-        let settings = &inner.settings;
         let mut leased = Leased {
             lease: self.lease(now),
             picked: Vec::new(),
@@ -111,15 +117,13 @@ impl Dispatcher {
         if !requests.iter().flat_map(|r| &r.deliveries).any(|d| d.lease.is_none()) {
             return leased;
         }
-        let handoff = &inner.handoff;
-        let active = handoff.running.load(Ordering::Acquire) && handoff.started.load(Ordering::Acquire);
-        let by_id: HashMap<&str, &Webhook> = webhooks.values().flatten().map(|w| (w.id.as_str(), w)).collect();
-        let mut in_flight = inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        let mut behind = handoff.behind();
-        let mut per_webhook = super::by_webhook(&in_flight);
-        // As for claims: the reserved slots only for webhooks with few in flight.
-        let mut room = settings.concurrency.saturating_sub(in_flight.len());
-        let reserve = self.reserve();
+        let handoff = &self.inner.handoff;
+        let active = self.inner.running.load(Ordering::Acquire) && handoff.started.load(Ordering::Acquire);
+        let mut in_flight = lock(&self.inner.in_flight);
+        let mut behind = lock(&handoff.behind);
+        let mut per_webhook = by_webhook(&in_flight);
+        let admission = self.admission_with(in_flight.len());
+        let mut taken = 0;
         for (r, request) in requests.iter_mut().enumerate() {
             for (d, delivery) in request.deliveries.iter_mut().enumerate() {
                 if delivery.lease.is_some() {
@@ -127,20 +131,18 @@ impl Dispatcher {
                 }
                 let busy = per_webhook.entry(delivery.webhook_id.clone()).or_default();
                 let takes = active
-                    && room > 0
-                    && *busy < settings.per_webhook_in_flight
-                    && (room > reserve || *busy < RESERVE_BELOW)
+                    && admission.admits(taken, *busy, false)
                     && !behind.webhooks.contains_key(&delivery.webhook_id);
-                let healthy = by_id
-                    .get(delivery.webhook_id.as_str())
-                    .filter(|w| takes && w.health.consecutive_failures == 0);
+                let healthy = webhooks.get(&delivery.webhook_id).filter(|w| {
+                    takes && delivery.due_at <= now && !self.is_failing(&w.id, w.health.consecutive_failures)
+                });
                 let Some(webhook) = healthy else {
                     behind.writes += 1;
                     let write = behind.writes;
                     behind.webhooks.insert(delivery.webhook_id.clone(), write);
                     continue;
                 };
-                room -= 1;
+                taken += 1;
                 *busy += 1;
                 delivery.lease = Some(leased.lease.clone());
                 in_flight.insert(
@@ -150,15 +152,15 @@ impl Dispatcher {
                 leased
                     .webhooks
                     .entry(webhook.id.clone())
-                    .or_insert_with(|| Arc::new((*webhook).clone()));
+                    .or_insert_with(|| as_last_seen_healthy(webhook));
                 leased.picked.push((r, d));
             }
         }
         leased
     }
 
-    /// Attempts the leased deliveries of the requests that were committed; the others' leases
-    /// are forgotten (a replayed or conflicting request wrote nothing).
+    /// Hands the leased deliveries of the requests that were committed to the dispatcher; the
+    /// others' leases are forgotten (a replayed or conflicting request wrote nothing).
     pub fn hand_over(&self, leased: Leased, requests: &[IngestRequest], results: &[IngestResult]) {
         let mut forgotten = Vec::new();
         let mut handed = 0;
@@ -183,7 +185,7 @@ impl Dispatcher {
             }
         }
         self.inner.metrics.handed_over(handed);
-        self.release_slots(&forgotten);
+        self.free_all(&forgotten);
     }
 
     /// The commit of the leased deliveries failed: nothing of them was written.
@@ -193,17 +195,7 @@ impl Dispatcher {
             .iter()
             .map(|&(r, d)| requests[r].deliveries[d].id.clone())
             .collect();
-        self.release_slots(&ids);
-    }
-
-    fn release_slots(&self, ids: &[String]) {
-        if ids.is_empty() {
-            return;
-        }
-        let mut in_flight = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        for id in ids {
-            in_flight.remove(id);
-        }
+        self.free_all(&ids);
     }
 }
 
@@ -211,40 +203,22 @@ impl Dispatcher {
 mod tests {
     use super::*;
     use crate::config::{Overrides, Settings};
-    use crate::dispatch::network::NetworkPolicy;
-    use crate::dispatch::sender::Sender;
-    use hookd_core::clock::SystemClock;
     use hookd_core::id::new_id;
-    use hookd_core::store::{NewDelivery, Store};
+    use hookd_core::store::NewDelivery;
     use hookd_core::webhook::WebhookSpec;
     use serde_json::json;
 
     const NOW: Millis = 1_700_000_000_000;
 
-    async fn dispatcher(dir: &std::path::Path) -> Dispatcher {
-        let store = hookd_sqlite::SqliteStore::open(&dir.join("hookd.db")).await.unwrap();
+    fn slots() -> Slots {
         let mut settings = Settings::load(None, &Overrides::default()).unwrap().dispatch;
         settings.concurrency = 8;
         settings.per_webhook_in_flight = 2;
-        let sender = Sender::new(
-            Arc::new(NetworkPolicy::new(vec![], vec![])),
-            1024,
-            8,
-            Default::default(),
-        )
-        .unwrap();
-        let store: Arc<dyn Store> = Arc::new(store);
-        Dispatcher::new(
-            store,
-            Arc::new(SystemClock),
-            sender,
-            settings,
-            crate::metrics::Metrics::new(0),
-        )
+        Slots::new(&settings, crate::metrics::Metrics::new(0))
     }
 
-    fn webhook(consecutive_failures: u32) -> Webhook {
-        Webhook {
+    fn webhook(consecutive_failures: u32) -> Arc<Webhook> {
+        Arc::new(Webhook {
             id: new_id("wh"),
             workspace_id: "ws".into(),
             spec: WebhookSpec::from_stored(&json!({ "name": "w", "kind": "data", "url": "https://example.com/" }))
@@ -258,7 +232,7 @@ mod tests {
                 consecutive_failures,
                 ..Default::default()
             },
-        }
+        })
     }
 
     fn request(webhooks: &[&Webhook], each: usize) -> IngestRequest {
@@ -271,6 +245,7 @@ mod tests {
                 webhook_id: w.id.clone(),
                 record_ids: vec![],
                 created_at: NOW,
+                due_at: NOW,
                 lease: None,
             })
             .collect();
@@ -305,37 +280,40 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn new_deliveries_are_leased_only_with_room_and_nothing_of_their_webhook_waiting() {
-        let dir = tempfile::tempdir().unwrap();
-        let dispatcher = dispatcher(dir.path()).await;
+    fn in_flight(slots: &Slots) -> usize {
+        lock(&slots.inner.in_flight).len()
+    }
+
+    #[test]
+    fn new_deliveries_are_leased_only_with_room_and_nothing_of_their_webhook_waiting() {
+        let slots = slots();
         let (healthy, failing, other) = (webhook(0), webhook(1), webhook(0));
-        let webhooks = HashMap::from([("ws".to_owned(), vec![healthy.clone(), failing.clone(), other.clone()])]);
-        let handoff = &dispatcher.inner.handoff;
+        let webhooks: HashMap<String, Arc<Webhook>> =
+            [&healthy, &failing, &other].map(|w| (w.id.clone(), w.clone())).into();
 
         let mut requests = vec![request(&[&healthy], 1)];
-        dispatcher.lease_new(&mut requests, &webhooks, NOW);
+        slots.lease_new(&mut requests, &webhooks, NOW);
         assert_eq!(leased(&requests, &healthy), 0, "a stepped dispatcher takes nothing");
 
-        handoff.running.store(true, Ordering::Release);
+        slots.set_running(true);
         let mut requests = vec![request(&[&healthy], 1)];
-        dispatcher.lease_new(&mut requests, &webhooks, NOW);
+        slots.lease_new(&mut requests, &webhooks, NOW);
         assert_eq!(
             leased(&requests, &healthy),
             0,
             "nothing until a claim round found the store empty"
         );
 
-        let before = handoff.snapshot();
-        handoff.claimed(&before, &round(8, &[]), &[]);
+        let before = slots.snapshot();
+        slots.claimed(&before, &round(8, &[]), &[]);
         let mut first = vec![request(&[&healthy, &failing], 3)];
-        let leases = dispatcher.lease_new(&mut first, &webhooks, NOW);
+        let leases = slots.lease_new(&mut first, &webhooks, NOW);
         assert_eq!(leased(&first, &healthy), 2, "up to the webhook's in-flight limit");
         assert_eq!(leased(&first, &failing), 0, "never a webhook failing in a row");
-        assert_eq!(dispatcher.in_flight_count(), 2, "leased deliveries hold their slots");
+        assert_eq!(in_flight(&slots), 2, "leased deliveries hold their slots");
 
         let mut requests = vec![request(&[&other, &healthy], 1)];
-        dispatcher.lease_new(&mut requests, &webhooks, NOW);
+        slots.lease_new(&mut requests, &webhooks, NOW);
         assert_eq!(
             leased(&requests, &other),
             1,
@@ -349,25 +327,60 @@ mod tests {
 
         // A claim round that raced a new unleased write, or could not claim for the webhook,
         // does not conclude that nothing of it is waiting.
-        let before = handoff.snapshot();
-        dispatcher.lease_new(&mut [request(&[&healthy], 1)], &webhooks, NOW);
-        handoff.claimed(&before, &round(8, &[]), &[]);
-        let before = handoff.snapshot();
-        handoff.claimed(&before, &round(8, &[(&healthy, 2)]), &[]);
+        let before = slots.snapshot();
+        slots.lease_new(&mut [request(&[&healthy], 1)], &webhooks, NOW);
+        slots.claimed(&before, &round(8, &[]), &[]);
+        let before = slots.snapshot();
+        slots.claimed(&before, &round(8, &[(&healthy, 2)]), &[]);
         let mut requests = vec![request(&[&healthy], 1)];
-        dispatcher.forget(leases, &first);
-        assert_eq!(dispatcher.in_flight_count(), 1, "a failed commit gives its slots back");
-        dispatcher.lease_new(&mut requests, &webhooks, NOW);
+        slots.forget(leases, &first);
+        assert_eq!(in_flight(&slots), 1, "a failed commit gives its slots back");
+        slots.lease_new(&mut requests, &webhooks, NOW);
         assert_eq!(leased(&requests, &healthy), 0);
 
-        let before = handoff.snapshot();
-        handoff.claimed(&before, &round(8, &[]), &[]);
+        let before = slots.snapshot();
+        slots.claimed(&before, &round(8, &[]), &[]);
         let mut requests = vec![request(&[&healthy], 1)];
-        dispatcher.lease_new(&mut requests, &webhooks, NOW);
+        slots.lease_new(&mut requests, &webhooks, NOW);
         assert_eq!(
             leased(&requests, &healthy),
             1,
             "caught up once a round found nothing of it"
         );
+    }
+
+    #[test]
+    fn what_this_process_saw_of_a_webhook_overrides_its_cached_health() {
+        let slots = slots();
+        slots.set_running(true);
+        slots.claimed(&slots.snapshot(), &round(8, &[]), &[]);
+        let (recovered, failed) = (webhook(3), webhook(0));
+        let webhooks: HashMap<String, Arc<Webhook>> = [&recovered, &failed].map(|w| (w.id.clone(), w.clone())).into();
+        slots.saw_health(&recovered.id, false);
+        slots.saw_health(&failed.id, true);
+        let mut requests = vec![request(&[&recovered, &failed], 1)];
+        let leases = slots.lease_new(&mut requests, &webhooks, NOW);
+        assert_eq!(leased(&requests, &recovered), 1, "its last attempt succeeded");
+        assert_eq!(leased(&requests, &failed), 0, "its last attempt failed");
+        let mut arrivals = slots.take_arrivals().unwrap();
+        slots.hand_over(leases, &requests, &[IngestResult::Committed(vec![])]);
+        let handed = arrivals.try_recv().unwrap();
+        assert_eq!(
+            handed.webhook.health.consecutive_failures, 0,
+            "its attempt sees it as last seen, not as cached"
+        );
+    }
+
+    #[test]
+    fn a_delivery_due_later_is_never_handed_over() {
+        let slots = slots();
+        slots.set_running(true);
+        slots.claimed(&slots.snapshot(), &round(8, &[]), &[]);
+        let hook = webhook(0);
+        let webhooks: HashMap<String, Arc<Webhook>> = [(hook.id.clone(), hook.clone())].into();
+        let mut requests = vec![request(&[&hook], 1)];
+        requests[0].deliveries[0].due_at = NOW + 1;
+        slots.lease_new(&mut requests, &webhooks, NOW);
+        assert_eq!(leased(&requests, &hook), 0);
     }
 }
