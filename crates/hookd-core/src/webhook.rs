@@ -40,6 +40,9 @@ const RESERVED_HEADERS: [&str; 8] = [
     "transfer-encoding",
 ];
 
+/// The shape of stored specs: 1 before it was written down (GET webhooks could batch), 2 since.
+pub const SPEC_VERSION: u64 = 2;
+
 const FIELDS: [&str; 15] = [
     "name",
     "kind",
@@ -208,7 +211,7 @@ impl WebhookSpec {
             Ok(header.to_owned())
         }));
         let headers = problems.check(parse_headers(&f));
-        let format = problems.check(parse_format(&f));
+        let format = problems.check(parse_format(&f, method.as_ref()));
         let batch_max = problems.check(parse_batch_max(&f));
         let timeout = problems.check(parse_timeout(&f, limits));
         let retry_schedule = problems.check(parse_schedule(&f));
@@ -235,15 +238,54 @@ impl WebhookSpec {
         problems.and(spec)
     }
 
-    /// Reads a spec this process or an earlier one stored. Bounds are those of the format,
-    /// not of today's config, so a tighter config never makes stored webhooks unreadable.
+    /// Reads a spec this process or an earlier one stored ([`WebhookSpec::to_stored`]), of
+    /// any version up to [`SPEC_VERSION`]. Bounds are those of the format, not of today's
+    /// config, so a tighter config never makes stored webhooks unreadable.
     pub fn from_stored(value: &Value) -> Result<Self, ValidationError> {
+        let mut stored = match value {
+            Value::Object(map) => map.clone(),
+            _ => {
+                return Err(ValidationError::new(
+                    "invalid_type",
+                    "",
+                    "a stored webhook spec is an object",
+                ));
+            }
+        };
+        let version = match stored.remove("version") {
+            None => 1,
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| ValidationError::new("invalid_type", "version", "the spec version is a number"))?,
+        };
+        if version > SPEC_VERSION {
+            return Err(ValidationError::new(
+                "unsupported_version",
+                "version",
+                format!("stored by a newer hookd (spec version {version}); this one reads up to {SPEC_VERSION}"),
+            ));
+        }
+        // Version 1 let GET webhooks batch; their requests never carried more than the first
+        // record's header values, which is what `single` sends.
+        if version < 2 && stored.get("method").and_then(Value::as_str) == Some("GET") {
+            stored.insert("format".into(), "single".into());
+        }
         Self::parse(
-            value,
+            &Value::Object(stored),
             WebhookLimits {
                 max_timeout: MAX_RETRY_STEP,
             },
         )
+    }
+
+    /// The spec as stored: [`WebhookSpec::to_json`] with its [`SPEC_VERSION`], so a later
+    /// hookd can read it even after the API's shape changes.
+    pub fn to_stored(&self) -> Value {
+        let mut json = self.to_json();
+        if let Value::Object(map) = &mut json {
+            map.insert("version".into(), SPEC_VERSION.into());
+        }
+        json
     }
 
     /// The spec as JSON, in the shape [`WebhookSpec::parse`] reads. Includes the token.
@@ -295,6 +337,10 @@ pub fn apply_patch(
         Value::Object(map) => map,
         _ => Map::new(),
     };
+    // The format follows a changed method (GET cannot batch) unless the patch gives it.
+    if f.map().contains_key("method") && !f.map().contains_key("format") {
+        merged.remove("format");
+    }
     for (key, value) in f.map() {
         if value.is_null() {
             merged.remove(key);
@@ -392,8 +438,16 @@ fn parse_headers(f: &Fields<'_>) -> Result<BTreeMap<String, String>, ValidationE
     Ok(headers)
 }
 
-fn parse_format(f: &Fields<'_>) -> Result<Format, ValidationError> {
+/// The format; `single` by default for GET webhooks, which cannot batch (a GET request carries
+/// no body, so a batch would deliver only its first record's header values).
+fn parse_format(f: &Fields<'_>, method: Option<&Method>) -> Result<Format, ValidationError> {
+    let get = method == Some(&Method::Get);
     match f.opt_str("format")? {
+        None if get => Ok(Format::Single),
+        Some("batch") if get => Err(f.invalid(
+            "format",
+            "a GET request carries no body, so a GET webhook cannot batch records: set \"format\": \"single\" or leave it out",
+        )),
         None | Some("batch") => Ok(Format::Batch),
         Some("single") => Ok(Format::Single),
         Some(other) => Err(f.invalid(
@@ -668,6 +722,61 @@ mod tests {
             let err = WebhookSpec::parse(&body, LIMITS).unwrap_err();
             assert_eq!((err.field.as_str(), err.code), (field, code), "{body}");
         }
+    }
+
+    #[test]
+    fn a_get_webhook_sends_one_record_per_request_and_refuses_to_batch() {
+        let get = json!({"name": "n", "kind": "data", "url": "https://example.com", "method": "GET"});
+        assert_eq!(
+            WebhookSpec::parse(&get, LIMITS).unwrap().format,
+            Format::Single,
+            "single by default"
+        );
+        let mut batch = get.clone();
+        batch["format"] = json!("batch");
+        let err = WebhookSpec::parse(&batch, LIMITS).unwrap_err();
+        assert_eq!((err.field.as_str(), err.code), ("format", "invalid_value"));
+        assert!(err.message.contains("GET"), "{}", err.message);
+
+        let post = WebhookSpec::parse(
+            &json!({"name": "n", "kind": "data", "url": "https://example.com"}),
+            LIMITS,
+        )
+        .unwrap();
+        let to_get = apply_patch(&post, &json!({"method": "GET"}), LIMITS).unwrap();
+        assert_eq!(to_get.format, Format::Single, "the format follows the method");
+        let back = apply_patch(&to_get, &json!({"method": "POST"}), LIMITS).unwrap();
+        assert_eq!(back.format, Format::Batch);
+        let kept = apply_patch(&to_get, &json!({"name": "m"}), LIMITS).unwrap();
+        assert_eq!(kept.format, Format::Single);
+        assert!(apply_patch(&post, &json!({"method": "GET", "format": "batch"}), LIMITS).is_err());
+    }
+
+    #[test]
+    fn stored_specs_carry_their_version_and_older_ones_are_read_as_they_behaved() {
+        let spec = WebhookSpec::parse(
+            &json!({"name": "n", "kind": "data", "url": "https://example.com"}),
+            LIMITS,
+        )
+        .unwrap();
+        let stored = spec.to_stored();
+        assert_eq!(stored["version"], SPEC_VERSION);
+        assert_eq!(WebhookSpec::from_stored(&stored).unwrap(), spec);
+
+        let v1_get_batch =
+            json!({"name": "n", "kind": "data", "url": "https://example.com", "method": "GET", "format": "batch"});
+        assert_eq!(
+            WebhookSpec::from_stored(&v1_get_batch).unwrap().format,
+            Format::Single,
+            "a version 1 GET batch sent one record's worth: read as single"
+        );
+        let mut newer = stored.clone();
+        newer["version"] = json!(SPEC_VERSION + 1);
+        let err = WebhookSpec::from_stored(&newer).unwrap_err();
+        assert_eq!((err.field.as_str(), err.code), ("version", "unsupported_version"));
+        newer["version"] = json!("two");
+        assert_eq!(WebhookSpec::from_stored(&newer).unwrap_err().field, "version");
+        assert!(WebhookSpec::from_stored(&json!([])).is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod queue;
 mod retention;
 mod rows;
 mod tenants;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod webhooks;
 

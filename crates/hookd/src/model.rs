@@ -180,7 +180,7 @@ macro_rules! webhook_body {
             /// Extra headers; values may use `{{device_id}}`, `{{labels.site}}`, `{{payload.x}}`.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub headers: Option<BTreeMap<String, String>>,
-            /// Default `batch`.
+            /// Default `batch`; `single` for a `GET` webhook, which cannot batch.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub format: Option<Format>,
             /// Records per batch, 1–1000; default 100.

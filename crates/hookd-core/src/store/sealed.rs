@@ -21,7 +21,7 @@ impl StoredWebhook {
         Ok(Self::sealed(
             &webhook.id,
             sealer,
-            &webhook.spec.to_json().to_string(),
+            &webhook.spec.to_stored().to_string(),
             &webhook.secret,
             &previous,
         ))

@@ -169,6 +169,44 @@ async fn get_webhooks_send_no_body_and_templated_headers_carry_record_fields() {
 }
 
 #[tokio::test]
+async fn a_get_webhook_gets_one_request_per_record_and_cannot_be_made_to_batch() {
+    let app = TestApp::spawn().await;
+    let (receiver, ws, webhook) = app.with_receiver(Reply::Status(200), json!({ "method": "GET" })).await;
+    assert_eq!(webhook["format"], "single");
+    let devices = ["a", "b", "c"];
+    app.send(&ws, "data", json!(devices.map(|d| data_point(d, "t")))).await;
+    app.dispatch_until_received(&receiver, 3).await;
+    let mut seen: Vec<String> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap().to_owned())
+        .collect();
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "every record has its own request");
+
+    let id = webhook["id"].as_str().unwrap();
+    let path = format!("/v1/workspaces/{ws}/webhooks/{id}");
+    let (status, body) = app
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            &app.admin,
+            Some(json!({ "format": "batch" })),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "format", "{body}");
+    let (status, body) = app
+        .post(
+            &format!("/v1/workspaces/{ws}/webhooks"),
+            json!({ "name": "g", "kind": "data", "url": receiver.url("/"), "method": "GET", "format": "batch" }),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "format", "{body}");
+}
+
+#[tokio::test]
 async fn during_a_rotation_both_secrets_sign_until_the_grace_period_ends_then_only_the_new_one() {
     let grace = Duration::from_secs(3600);
     let app = TestApp::spawn_with(|s| s.delivery.secret_rotation_grace = grace).await;
