@@ -35,12 +35,28 @@ pub(crate) struct Measured {
     pub(crate) complete: bool,
 }
 
-/// A body of `n` data points, stamped with the send time.
-fn body(n: usize, seq: usize) -> Value {
+/// An IoT cloud's data point (the shape of `examples/readings.ndjson`), stamped with the send
+/// time, its payload padded so the record is about `bytes` long as sent.
+fn data_point(seq: usize, sent: u64, bytes: usize) -> Value {
+    let mut record = json!({
+        "timestamp_device": "2023-12-01T09:51:00Z",
+        "tag": "d1",
+        "device_id": format!("dev-{}", seq % 1000),
+        "asset_id": "ast-1234",
+        "asset_name": "Machine 1",
+        "device_name": "Machine 1",
+        "fleet_id": "flt-1234",
+        "payload": { "ts": 1701424260, "ex": [0, 0], "C": { "celsius": 21.5 }, "sent_at_us": sent, "seq": seq, "pad": "" },
+    });
+    let unpadded = record.to_string().len();
+    record["payload"]["pad"] = Value::String("x".repeat(bytes.saturating_sub(unpadded)));
+    record
+}
+
+/// A body of `n` data points of about `record_bytes` each, stamped with the send time.
+fn body(n: usize, seq: usize, record_bytes: usize) -> Value {
     let sent = now_us();
-    let records: Vec<Value> = (0..n)
-        .map(|i| json!({ "device_id": format!("dev-{}", (seq + i) % 1000), "tag": "temp", "payload": { "sent_at_us": sent, "seq": seq + i, "celsius": 21.5 } }))
-        .collect();
+    let records: Vec<Value> = (0..n).map(|i| data_point(seq + i, sent, record_bytes)).collect();
     if n == 1 {
         records.into_iter().next().unwrap_or_default()
     } else {
@@ -48,15 +64,23 @@ fn body(n: usize, seq: usize) -> Value {
     }
 }
 
-/// Posts `requests` bodies of `per_request` records over `concurrency` connections, round
-/// robin over `urls`. Returns each request's latency (µs) and the wall time the load took.
+/// How the load is sent: over how many connections, with records of about what size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shape {
+    pub(crate) connections: usize,
+    pub(crate) record_bytes: usize,
+}
+
+/// Posts `requests` bodies of `per_request` records over the shape's connections, round robin
+/// over `urls`. Returns each request's latency (µs) and the wall time the load took.
 pub(crate) async fn drive(
     urls: &[String],
     requests: usize,
     per_request: usize,
-    concurrency: usize,
+    shape: Shape,
     deadline: Instant,
 ) -> anyhow::Result<(Vec<u64>, f64)> {
+    let concurrency = shape.connections;
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -73,7 +97,7 @@ pub(crate) async fn drive(
                 let response = client
                     .post(&url)
                     .bearer_auth(ADMIN_KEY)
-                    .json(&body(per_request, seq * per_request))
+                    .json(&body(per_request, seq * per_request, shape.record_bytes))
                     .send()
                     .await?;
                 anyhow::ensure!(response.status().is_success(), "ingest answered {}", response.status());
@@ -113,7 +137,13 @@ pub(crate) async fn wait_delivered(
 
 /// Posts `requests` single-record bodies to `url` at `rate` per second, each on its own task
 /// (open loop: a slow answer does not slow the sending). Returns the wall time it took.
-pub(crate) async fn drive_paced(url: &str, requests: usize, rate: u32, deadline: Instant) -> anyhow::Result<f64> {
+pub(crate) async fn drive_paced(
+    url: &str,
+    requests: usize,
+    rate: u32,
+    record_bytes: usize,
+    deadline: Instant,
+) -> anyhow::Result<f64> {
     let client = reqwest::Client::new();
     let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
     let started = Instant::now();
@@ -123,11 +153,29 @@ pub(crate) async fn drive_paced(url: &str, requests: usize, rate: u32, deadline:
             break;
         }
         pace.tick().await;
-        let request = client.post(url).bearer_auth(ADMIN_KEY).json(&body(1, seq));
+        let request = client
+            .post(url)
+            .bearer_auth(ADMIN_KEY)
+            .json(&body(1, seq, record_bytes));
         sent.push(tokio::spawn(async move { request.send().await?.error_for_status() }));
     }
     for request in sent {
         request.await??;
     }
     Ok(started.elapsed().as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_point_is_padded_to_the_size_asked_and_keeps_its_send_time() {
+        for bytes in [340, 1_000, 4_096] {
+            let record = data_point(7, 1_234, bytes);
+            assert_eq!(record.to_string().len(), bytes);
+            assert_eq!(record["payload"]["sent_at_us"], 1_234);
+        }
+        assert!(data_point(7, 1, 10).to_string().len() > 10, "never cut below the shape");
+    }
 }

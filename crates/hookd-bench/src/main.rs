@@ -1,8 +1,9 @@
 //! hookd-bench: end-to-end benchmarks of a real `hookd serve` process.
 //!
 //! Each scenario starts a fresh hookd (release build, fresh data dir, full durability), a
-//! receiver process (this binary, `receive`), and drives ingest load with many keep-alive
-//! connections, bounded in records and seconds. Figures are the median of `--runs` runs with
+//! receiver process (this binary, `receive`, which writes every body it gets to a file as a
+//! real receiver logs them), and drives ingest load of IoT data points (`--record-bytes`
+//! each) over `--connections` keep-alive connections, bounded in records and seconds. Figures are the median of `--runs` runs with
 //! min–max; results are printed as a Markdown table and written as JSON.
 
 mod load;
@@ -95,8 +96,11 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value_t = 20_000)]
     records: usize,
     /// Concurrent ingest connections.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
+    #[arg(long, alias = "concurrency", default_value_t = 32)]
+    connections: usize,
+    /// Bytes per record as sent: an IoT cloud's data point, its payload padded to this size.
+    #[arg(long, default_value_t = 340)]
+    record_bytes: usize,
     /// Runs per scenario; figures are the median.
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -131,6 +135,13 @@ pub(crate) struct RunArgs {
 impl RunArgs {
     pub(crate) fn deadline(&self) -> Duration {
         Duration::from_secs(self.seconds)
+    }
+
+    pub(crate) fn shape(&self) -> load::Shape {
+        load::Shape {
+            connections: self.connections,
+            record_bytes: self.record_bytes,
+        }
     }
 }
 

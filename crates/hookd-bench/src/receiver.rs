@@ -1,6 +1,9 @@
-//! The receiver process: answers every request 204 at once (after 10 s under `/slow`) and measures, for each record it
-//! carries, the time from the load generator's send (`sent_at_us` in the payload, wall clock)
-//! to arrival. `GET /stats` returns what it saw.
+//! The receiver process: writes every body it gets to a file, as a real receiver logs them,
+//! answers 204 (after 10 s under `/slow`) and measures, for each record it carries, the time
+//! from the load generator's send (`sent_at_us` in the payload, wall clock) to arrival.
+//! `GET /stats` returns what it saw.
+
+use std::io::Write;
 
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +23,8 @@ struct Seen {
     latencies_us: Vec<u64>,
     webhook_ids: std::collections::HashSet<String>,
     duplicates: u64,
+    /// Every body received, one per line: an unnamed file the system deletes once closed.
+    bodies: Option<std::io::BufWriter<std::fs::File>>,
 }
 
 #[derive(Serialize, serde::Deserialize)]
@@ -40,7 +45,10 @@ pub(crate) fn now_us() -> u64 {
 
 /// Runs the receiver on `port` (0: any), printing `port <n>` once listening.
 pub(crate) async fn run(port: u16) -> anyhow::Result<()> {
-    let seen = Arc::new(Mutex::new(Seen::default()));
+    let seen = Arc::new(Mutex::new(Seen {
+        bodies: Some(std::io::BufWriter::new(tempfile::tempfile()?)),
+        ..Seen::default()
+    }));
     let app = Router::new()
         .route("/stats", get(stats))
         .fallback(receive)
@@ -70,6 +78,13 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let mut seen = seen.lock().unwrap();
+    if let Some(file) = &mut seen.bodies {
+        let written = file.write_all(&body).and_then(|()| file.write_all(b"\n"));
+        if let Err(err) = written {
+            eprintln!("cannot write the body: {err}");
+            return StatusCode::INTERNAL_SERVER_ERROR;
+        }
+    }
     seen.requests += 1;
     seen.records += sent.len().max(1) as u64;
     seen.first_at_us.get_or_insert(at);
@@ -99,7 +114,10 @@ fn sent_times(body: &[u8]) -> Vec<u64> {
 }
 
 async fn stats(State(seen): State<Arc<Mutex<Seen>>>) -> Json<Stats> {
-    let seen = seen.lock().unwrap();
+    let mut seen = seen.lock().unwrap();
+    if let Some(file) = &mut seen.bodies {
+        let _ = file.flush();
+    }
     Json(Stats {
         requests: seen.requests,
         records: seen.records,

@@ -216,10 +216,11 @@ fn markdown(results: &[ScenarioResult], args: &RunArgs) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "records per run: {} (batch: {}), concurrency: {}, runs: {}\n",
+        "records per run: {} (batch: {}) of about {} bytes, connections: {}, runs: {}\n",
         args.records,
         args.records * 10,
-        args.concurrency,
+        args.record_bytes,
+        args.connections,
         args.runs
     );
     let names: Vec<&str> = results

@@ -152,7 +152,7 @@ async fn ceiling(args: &RunArgs) -> anyhow::Result<Measured> {
     let started = now_us();
     let machine_before = process::machine_ticks();
     let urls = [format!("{receiver_url}/direct")];
-    let (latencies, load_seconds) = drive(&urls, args.records, 1, args.concurrency, deadline).await?;
+    let (latencies, load_seconds) = drive(&urls, args.records, 1, args.shape(), deadline).await?;
     let client = reqwest::Client::new();
     let (stats, complete) = wait_delivered(&client, &receiver_url, args.records as u64, deadline).await?;
     Ok(Measured {
@@ -202,8 +202,7 @@ async fn throughput(scenario: Scenario, args: &RunArgs) -> anyhow::Result<Measur
     }
     let mark = gateway.mark();
     let urls = gateway.ingest_urls();
-    let (latencies, load_seconds) =
-        drive(&urls, records / per_request, per_request, args.concurrency, deadline).await?;
+    let (latencies, load_seconds) = drive(&urls, records / per_request, per_request, args.shape(), deadline).await?;
     let expected = (records * webhooks) as u64;
     let (stats, complete) = wait_delivered(&gateway.client, &receiver_url, expected, deadline).await?;
     Ok(Measured {
@@ -223,7 +222,15 @@ async fn steady(args: &RunArgs) -> anyhow::Result<Measured> {
     gateway
         .webhook(json!({ "name": "steady", "kind": "data", "url": format!("{receiver_url}/hook") }))
         .await?;
-    paced(&gateway, &receiver_url, args.records / 2, args.steady_rate, deadline).await
+    paced(
+        &gateway,
+        &receiver_url,
+        args.records / 2,
+        args.steady_rate,
+        args.record_bytes,
+        deadline,
+    )
+    .await
 }
 
 /// One healthy webhook at a steady `--rate`, first alone, then beside 9 webhooks whose
@@ -238,7 +245,7 @@ async fn isolation(args: &RunArgs) -> anyhow::Result<Measured> {
     alone
         .webhook(json!({ "name": "healthy", "kind": "data", "url": format!("{alone_url}/hook") }))
         .await?;
-    let before = paced(&alone, &alone_url, records, args.rate, deadline).await?;
+    let before = paced(&alone, &alone_url, records, args.rate, args.record_bytes, deadline).await?;
     drop(alone);
 
     let gateway = Gateway::start(Scenario::Isolation, args).await?;
@@ -251,7 +258,7 @@ async fn isolation(args: &RunArgs) -> anyhow::Result<Measured> {
             .webhook(json!({ "name": format!("slow-{i}"), "kind": "data", "url": url, "timeout": "30s" }))
             .await?;
     }
-    let beside = paced(&gateway, &healthy_url, records, args.rate, deadline).await?;
+    let beside = paced(&gateway, &healthy_url, records, args.rate, args.record_bytes, deadline).await?;
     Ok(Measured {
         alone_e2e_latencies_us: before.e2e_latencies_us,
         complete: beside.complete && before.complete,
@@ -266,10 +273,11 @@ async fn paced(
     receiver_url: &str,
     records: usize,
     rate: u32,
+    record_bytes: usize,
     deadline: Instant,
 ) -> anyhow::Result<Measured> {
     let mark = gateway.mark();
-    let load_seconds = drive_paced(&gateway.ingest_urls()[0], records, rate, deadline).await?;
+    let load_seconds = drive_paced(&gateway.ingest_urls()[0], records, rate, record_bytes, deadline).await?;
     let (stats, complete) = wait_delivered(&gateway.client, receiver_url, records as u64, deadline).await?;
     Ok(Measured {
         records: records as u64,
@@ -291,8 +299,7 @@ async fn backlog(args: &RunArgs) -> anyhow::Result<Measured> {
         .webhook(json!({ "name": "down", "kind": "data", "url": url, "format": "single", "retry_schedule": schedule }))
         .await?;
     let records = args.backlog;
-    let (latencies, load_seconds) =
-        drive(&gateway.ingest_urls(), records / 100, 100, args.concurrency, deadline).await?;
+    let (latencies, load_seconds) = drive(&gateway.ingest_urls(), records / 100, 100, args.shape(), deadline).await?;
     let database_mib = dir_mib(gateway.dirs[0].path());
     let mut mark = gateway.mark();
     let (_receiver, receiver_url) = process::start_receiver(port)?;

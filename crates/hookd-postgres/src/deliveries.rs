@@ -4,8 +4,8 @@ use hookd_core::clock::Millis;
 use hookd_core::store::{Attempt, Delivery, DeliveryQuery, ReplayQuery, StoreResult};
 use sqlx::PgPool;
 
+use crate::db::{WORK_CHANNEL, map_err};
 use crate::rows::{self, DELIVERY_COLUMNS};
-use crate::{WORK_CHANNEL, map_err};
 
 pub(crate) async fn list(pool: &PgPool, workspace_id: &str, q: &DeliveryQuery) -> StoreResult<Vec<Delivery>> {
     let sql = format!(

@@ -4,7 +4,7 @@
 use hookd_core::store::{IngestRequest, IngestResult, NewDelivery, NewRecord, StoreResult};
 use sqlx::{PgConnection, PgPool, Row};
 
-use crate::{WORK_CHANNEL, map_err};
+use crate::db::{WORK_CHANNEL, map_err};
 
 pub(crate) async fn commit(pool: &PgPool, batch: &[IngestRequest]) -> StoreResult<Vec<IngestResult>> {
     let mut tx = pool.begin().await.map_err(map_err)?;

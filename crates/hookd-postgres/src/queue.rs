@@ -11,8 +11,9 @@ use hookd_core::store::{
 };
 use sqlx::{PgConnection, PgPool, Row};
 
+use crate::db::{map_err, other};
 use crate::rows::{self, DELIVERY_COLUMNS};
-use crate::{map_err, other, webhooks};
+use crate::webhooks;
 
 pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Sealer) -> StoreResult<Vec<Claimed>> {
     let blocked = request.blocked_webhooks();

@@ -4,7 +4,7 @@
 use hookd_core::store::{PruneCutoffs, PruneReport, StoreResult};
 use sqlx::{PgPool, Row};
 
-use crate::map_err;
+use crate::db::map_err;
 
 pub(crate) async fn prune(pool: &PgPool, cutoffs: &PruneCutoffs, limit: usize) -> StoreResult<PruneReport> {
     let mut tx = pool.begin().await.map_err(map_err)?;

@@ -6,7 +6,7 @@ use hookd_core::webhook::{Webhook, WebhookHealth};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use crate::map_err;
+use crate::db::map_err;
 
 pub(crate) const WEBHOOK_COLUMNS: &str = "id, workspace_id, spec, secret, previous_secrets, disabled_reason, created_at, updated_at, consecutive_failures, failing_since, last_success_at, last_failure_at, breaker_until";
 

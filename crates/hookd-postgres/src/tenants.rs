@@ -4,7 +4,7 @@ use hookd_core::clock::Millis;
 use hookd_core::store::{ApiKey, StoreResult, Workspace, WorkspaceDeletion};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
-use crate::{CREDENTIALS_CHANNEL, map_err};
+use crate::db::{CREDENTIALS_CHANNEL, map_err};
 
 pub(crate) async fn create_workspace(pool: &PgPool, ws: &Workspace) -> StoreResult<()> {
     sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)")

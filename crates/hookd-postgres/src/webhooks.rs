@@ -5,7 +5,7 @@ use hookd_core::store::{StoreError, StoreResult, StoredWebhook};
 use hookd_core::webhook::Webhook;
 use sqlx::{PgPool, Row};
 
-use crate::map_err;
+use crate::db::map_err;
 use crate::rows::{self, WEBHOOK_COLUMNS};
 
 /// Inserts unless the workspace has `max` webhooks. The workspace row is locked first, so

@@ -529,6 +529,15 @@ async fn serve_logs_json_lines_with_log_format_json() {
             .iter()
             .any(|l| l["message"] == "attempt failed" && l["status"] == 503)
     );
+    let attempt = lines.iter().find(|l| l["message"] == "attempt failed").unwrap();
+    let span = &attempt["span"];
+    assert_eq!(span["name"], "attempt", "{attempt}");
+    for (field, prefix) in [("delivery_id", "dlv_"), ("webhook_id", "wh_"), ("workspace_id", "ws_")] {
+        assert!(
+            span[field].as_str().is_some_and(|v| v.starts_with(prefix)),
+            "the attempt's span names its {field}: {attempt}"
+        );
+    }
 }
 
 #[test]

@@ -23,6 +23,7 @@ use hookd_core::store::{Attempt, ClaimRequest, Claimed, DeliveryState, Finish, H
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::config::DispatchSettings;
 use crate::metrics::Metrics;
@@ -274,7 +275,19 @@ impl Dispatcher {
         self.attempt(claimed, Attempts::Once).await
     }
 
+    /// One attempt, in a span naming its delivery, webhook and workspace (so every line it
+    /// logs, and every line logged below it, says which).
     async fn attempt(&self, claimed: Claimed, attempts: Attempts) -> Attempt {
+        let span = tracing::info_span!(
+            "attempt",
+            delivery_id = %claimed.delivery.id,
+            webhook_id = %claimed.webhook.id,
+            workspace_id = %claimed.webhook.workspace_id,
+        );
+        self.attempt_in_span(claimed, attempts).instrument(span).await
+    }
+
+    async fn attempt_in_span(&self, claimed: Claimed, attempts: Attempts) -> Attempt {
         let inner = &self.inner;
         let started_at = inner.parts.clock.now();
         let outgoing = request::build(&claimed, started_at);
