@@ -134,6 +134,51 @@ async fn a_slow_webhook_cannot_hold_up_a_healthy_one() {
 }
 
 #[tokio::test]
+async fn a_retry_comes_due_and_is_claimed_while_other_attempts_hang() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = TestApp::spawn_in(
+        dir,
+        |s| {
+            s.dispatch.poll_interval = Duration::from_secs(60);
+            s.dispatch.shutdown_grace = Duration::from_millis(100);
+        },
+        Dispatch::Loop,
+    )
+    .await;
+    let slow = Receiver::start(Reply::Hang).await;
+    let flaky = Receiver::start_scripted(Reply::Status(200), [Reply::Status(503)]).await;
+    let (ws, _) = app.workspace().await;
+    let spec = |url: String, tag: &str| json!({ "name": tag, "kind": "data", "url": url, "format": "single", "timeout": "30s", "retry_schedule": ["1s"], "filters": { "tags": [tag] } });
+    app.webhook(&ws, spec(slow.url("/"), "slow")).await;
+    app.webhook(&ws, spec(flaky.url("/"), "flaky")).await;
+    app.send(&ws, "data", data_point("s", "slow")).await;
+    slow.wait_for(1, Duration::from_secs(5)).await;
+
+    // The retry is not new work handed over at ingest: only a claim round finds it, and the
+    // loop must make one while the slow attempt is still in flight.
+    app.send(&ws, "data", data_point("f", "flaky")).await;
+    let first = flaky.wait_for(1, Duration::from_secs(5)).await;
+    let id = first[0].header("webhook-id").unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while app.delivery(&ws, &id).await["attempts"].as_array().map_or(0, Vec::len) < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the failed attempt was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.advance(Duration::from_secs(2)); // the manual clock: the retry is due now
+    let got = flaky.wait_for(2, Duration::from_secs(5)).await;
+    assert_eq!(
+        got[0].header("webhook-id"),
+        got[1].header("webhook-id"),
+        "the same delivery, retried"
+    );
+    assert_eq!(slow.requests().len(), 1, "the slow attempt still hangs");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_background_pruner_deletes_what_is_past_retention_batch_by_batch_every_interval() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let app = TestApp::spawn_in(
