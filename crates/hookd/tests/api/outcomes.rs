@@ -233,12 +233,23 @@ async fn an_address_blocked_by_the_ssrf_policy_fails_without_retry() {
     let app = TestApp::spawn_with(|s| s.delivery.allow_networks.clear()).await;
     let receiver = Receiver::start(Reply::Status(200)).await;
     for url in [receiver.url("/"), receiver.url("/").replace("127.0.0.1", "localhost")] {
-        let (ws, _) = setup(&app, url, json!({})).await;
+        let (ws, webhook) = setup(&app, url, json!({})).await;
         app.dispatch_until_idle().await;
         let delivery = only_delivery(&app, &ws).await;
         assert_eq!(delivery["state"], "failed");
         assert_eq!(delivery["attempts"][0]["error_kind"], "blocked");
         assert!(delivery["last_explanation"].as_str().unwrap().contains("SSRF"));
+        // No receiver was asked: the attempt says nothing about its health either way.
+        let (_, read) = app
+            .get(&format!(
+                "/v1/workspaces/{ws}/webhooks/{}",
+                webhook["id"].as_str().unwrap()
+            ))
+            .await;
+        let health = &read["health"];
+        assert_eq!(health["last_success_at"], serde_json::Value::Null, "{read}");
+        assert_eq!(health["last_failure_at"], serde_json::Value::Null, "{read}");
+        assert_eq!(health["consecutive_failures"], 0, "{read}");
     }
     assert!(receiver.requests().is_empty(), "nothing reached the blocked address");
 }
