@@ -178,6 +178,91 @@ async fn a_retry_comes_due_and_is_claimed_while_other_attempts_hang() {
     app.stop().await;
 }
 
+/// Waits until the delivery the receiver got first has its failed attempt recorded, then moves
+/// the manual clock past its one-second retry.
+async fn make_the_retry_due(app: &TestApp, ws: &str, flaky: &Receiver) {
+    let first = flaky.wait_for(1, Duration::from_secs(5)).await;
+    let id = first[0].header("webhook-id").unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while app.delivery(ws, &id).await["attempts"].as_array().map_or(0, Vec::len) < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the failed attempt was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.advance(Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn claimed_deliveries_hold_their_slots_until_answered() {
+    let receiver = Receiver::start(Reply::Hang).await;
+    let flaky = Receiver::start_scripted(Reply::Status(200), [Reply::Status(503)]).await;
+    let app = TestApp::spawn().await; // stepped: what is sent stays pending, for claims
+    let (ws, _) = app.workspace().await;
+    let spec = |url: String, tag: &str| json!({ "name": tag, "kind": "data", "url": url, "format": "single", "timeout": "30s", "retry_schedule": ["1s"], "filters": { "tags": [tag] } });
+    app.webhook(&ws, spec(receiver.url("/"), "slow")).await;
+    app.webhook(&ws, spec(flaky.url("/"), "flaky")).await;
+    let pile: Vec<_> = (0..10).map(|i| data_point(&format!("d{i}"), "slow")).collect();
+    app.send(&ws, "data", json!(pile)).await;
+    let dir = app.dir.clone();
+    app.stop().await;
+
+    let app = TestApp::spawn_in(
+        dir,
+        |s| {
+            s.dispatch.per_webhook_in_flight = 2;
+            s.dispatch.poll_interval = Duration::from_secs(60);
+            s.dispatch.shutdown_grace = Duration::from_millis(100);
+        },
+        Dispatch::Loop,
+    )
+    .await;
+    receiver.wait_for(2, Duration::from_secs(5)).await;
+    // Rounds go on while those two hang: one claims the flaky webhook's retry.
+    app.send(&ws, "data", data_point("f", "flaky")).await;
+    make_the_retry_due(&app, &ws, &flaky).await;
+    flaky.wait_for(2, Duration::from_secs(5)).await;
+    assert_eq!(
+        receiver.requests().len(),
+        2,
+        "claimed attempts count against the webhook's limit"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_webhook_holding_many_slots_cannot_take_the_reserved_quarter() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = TestApp::spawn_in(
+        dir,
+        |s| {
+            s.dispatch.concurrency = 20; // a quarter, 5, reserved
+            s.dispatch.per_webhook_in_flight = 20;
+            s.dispatch.shutdown_grace = Duration::from_millis(100);
+        },
+        Dispatch::Loop,
+    )
+    .await;
+    let slow = Receiver::start(Reply::Hang).await;
+    let healthy = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = app.workspace().await;
+    let spec = |url: String, tag: &str| json!({ "name": tag, "kind": "data", "url": url, "format": "single", "timeout": "30s", "filters": { "tags": [tag] } });
+    app.webhook(&ws, spec(slow.url("/"), "slow")).await;
+    app.webhook(&ws, spec(healthy.url("/"), "fast")).await;
+    let pile: Vec<_> = (0..30).map(|i| data_point(&format!("d{i}"), "slow")).collect();
+    app.send(&ws, "data", json!(pile)).await;
+    slow.wait_for(16, Duration::from_secs(5)).await;
+    app.send(&ws, "data", data_point("x", "fast")).await;
+    healthy.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(
+        slow.requests().len(),
+        16,
+        "past 15 of the 20 slots, only webhooks with fewer than 16 in flight take one"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_background_pruner_deletes_what_is_past_retention_batch_by_batch_every_interval() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
