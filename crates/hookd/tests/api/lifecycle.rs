@@ -264,6 +264,40 @@ async fn a_webhook_holding_many_slots_cannot_take_the_reserved_quarter() {
 }
 
 #[tokio::test]
+async fn one_commit_hands_over_no_more_than_the_free_slots_each_with_its_record() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = TestApp::spawn_in(
+        dir,
+        |s| {
+            s.dispatch.concurrency = 4;
+            s.dispatch.shutdown_grace = Duration::from_millis(100);
+        },
+        Dispatch::Loop,
+    )
+    .await;
+    let slow = Receiver::start(Reply::Hang).await;
+    let (ws, _) = app.workspace().await;
+    for i in 0..8 {
+        let spec = json!({ "name": format!("w{i}"), "kind": "data", "url": slow.url(&format!("/{i}")), "format": "single", "timeout": "30s" });
+        app.webhook(&ws, spec).await;
+    }
+    let ids = app.send(&ws, "data", data_point("dev-7", "t")).await;
+    assert_eq!(
+        sample(&scrape(&app).await, "hookd_deliveries_handed_over_total"),
+        4.0,
+        "eight deliveries in one commit, four free slots"
+    );
+    for request in slow.wait_for(4, Duration::from_secs(5)).await {
+        assert_eq!(
+            request.json()["id"],
+            ids[0].as_str(),
+            "a handed-over delivery carries its record"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_background_pruner_deletes_what_is_past_retention_batch_by_batch_every_interval() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let app = TestApp::spawn_in(
