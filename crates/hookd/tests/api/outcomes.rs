@@ -317,7 +317,10 @@ async fn a_failing_webhook_is_paused_as_a_whole_and_probed_until_it_recovers() {
     app.advance(Duration::from_secs(7)); // every retry is due now
     app.dispatch_until_idle().await;
     assert_eq!(receiver.requests().len(), 21, "one probe, not twenty retries");
-    assert!(watcher.requests().is_empty(), "the probe failed: nothing has recovered yet");
+    assert!(
+        watcher.requests().is_empty(),
+        "the probe failed: nothing has recovered yet"
+    );
 
     receiver.answer_with(Reply::Status(200));
     app.advance(Duration::from_secs(7 * 60)); // past the probe's next retry (5m + 20 %)
