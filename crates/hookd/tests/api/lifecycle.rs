@@ -116,9 +116,8 @@ async fn a_slow_webhook_cannot_hold_up_a_healthy_one() {
     let slow = Receiver::start(Reply::Hang).await;
     let healthy = Receiver::start(Reply::Status(200)).await;
     let (ws, _) = app.workspace().await;
-    let spec = |url: String, tag: &str| json!({ "name": tag, "kind": "data", "url": url, "format": "single", "timeout": "30s", "filters": { "tags": [tag] } });
-    app.webhook(&ws, spec(slow.url("/"), "slow")).await;
-    app.webhook(&ws, spec(healthy.url("/"), "fast")).await;
+    app.webhook(&ws, tagged(slow.url("/"), "slow")).await;
+    app.webhook(&ws, tagged(healthy.url("/"), "fast")).await;
     let backlog: Vec<_> = (0..20).map(|i| data_point(&format!("d{i}"), "slow")).collect();
     app.send(&ws, "data", json!(backlog)).await;
     slow.wait_for(2, Duration::from_secs(5)).await;
@@ -148,9 +147,8 @@ async fn a_retry_comes_due_and_is_claimed_while_other_attempts_hang() {
     let slow = Receiver::start(Reply::Hang).await;
     let flaky = Receiver::start_scripted(Reply::Status(200), [Reply::Status(503)]).await;
     let (ws, _) = app.workspace().await;
-    let spec = |url: String, tag: &str| json!({ "name": tag, "kind": "data", "url": url, "format": "single", "timeout": "30s", "retry_schedule": ["1s"], "filters": { "tags": [tag] } });
-    app.webhook(&ws, spec(slow.url("/"), "slow")).await;
-    app.webhook(&ws, spec(flaky.url("/"), "flaky")).await;
+    app.webhook(&ws, tagged(slow.url("/"), "slow")).await;
+    app.webhook(&ws, tagged(flaky.url("/"), "flaky")).await;
     app.send(&ws, "data", data_point("s", "slow")).await;
     slow.wait_for(1, Duration::from_secs(5)).await;
 
@@ -178,6 +176,11 @@ async fn a_retry_comes_due_and_is_claimed_while_other_attempts_hang() {
     app.stop().await;
 }
 
+/// A `single` data webhook to `url` for records tagged `tag`: 30 s timeout, one retry after 1 s.
+fn tagged(url: String, tag: &str) -> serde_json::Value {
+    json!({ "name": tag, "kind": "data", "url": url, "format": "single", "timeout": "30s", "retry_schedule": ["1s"], "filters": { "tags": [tag] } })
+}
+
 /// Waits until the delivery the receiver got first has its failed attempt recorded, then moves
 /// the manual clock past its one-second retry.
 async fn make_the_retry_due(app: &TestApp, ws: &str, flaky: &Receiver) {
@@ -200,9 +203,8 @@ async fn claimed_deliveries_hold_their_slots_until_answered() {
     let flaky = Receiver::start_scripted(Reply::Status(200), [Reply::Status(503)]).await;
     let app = TestApp::spawn().await; // stepped: what is sent stays pending, for claims
     let (ws, _) = app.workspace().await;
-    let spec = |url: String, tag: &str| json!({ "name": tag, "kind": "data", "url": url, "format": "single", "timeout": "30s", "retry_schedule": ["1s"], "filters": { "tags": [tag] } });
-    app.webhook(&ws, spec(receiver.url("/"), "slow")).await;
-    app.webhook(&ws, spec(flaky.url("/"), "flaky")).await;
+    app.webhook(&ws, tagged(receiver.url("/"), "slow")).await;
+    app.webhook(&ws, tagged(flaky.url("/"), "flaky")).await;
     let pile: Vec<_> = (0..10).map(|i| data_point(&format!("d{i}"), "slow")).collect();
     app.send(&ws, "data", json!(pile)).await;
     let dir = app.dir.clone();
@@ -247,9 +249,8 @@ async fn a_webhook_holding_many_slots_cannot_take_the_reserved_quarter() {
     let slow = Receiver::start(Reply::Hang).await;
     let healthy = Receiver::start(Reply::Status(200)).await;
     let (ws, _) = app.workspace().await;
-    let spec = |url: String, tag: &str| json!({ "name": tag, "kind": "data", "url": url, "format": "single", "timeout": "30s", "filters": { "tags": [tag] } });
-    app.webhook(&ws, spec(slow.url("/"), "slow")).await;
-    app.webhook(&ws, spec(healthy.url("/"), "fast")).await;
+    app.webhook(&ws, tagged(slow.url("/"), "slow")).await;
+    app.webhook(&ws, tagged(healthy.url("/"), "fast")).await;
     let pile: Vec<_> = (0..30).map(|i| data_point(&format!("d{i}"), "slow")).collect();
     app.send(&ws, "data", json!(pile)).await;
     slow.wait_for(16, Duration::from_secs(5)).await;
