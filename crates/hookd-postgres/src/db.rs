@@ -15,6 +15,11 @@ pub(crate) const CREDENTIALS_CHANNEL: &str = "hookd_credentials";
 /// Announced by a trigger (migration 0007) whenever a webhook row changes what matching reads.
 pub(crate) const WEBHOOKS_CHANNEL: &str = "hookd_webhooks";
 
+/// Ids as text, to bind as a PostgreSQL `text[]`.
+pub(crate) fn texts<T: AsRef<str>>(ids: &[T]) -> Vec<&str> {
+    ids.iter().map(AsRef::as_ref).collect()
+}
+
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct PgSettings {

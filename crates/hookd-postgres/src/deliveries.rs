@@ -15,9 +15,9 @@ pub(crate) async fn list(pool: &PgPool, workspace_id: &str, q: &DeliveryQuery) -
     );
     let found = sqlx::query(&sql)
         .bind(workspace_id)
-        .bind(&q.webhook_id)
+        .bind(q.webhook_id.as_deref())
         .bind(q.state.map(|s| s.as_str()))
-        .bind(&q.after)
+        .bind(q.after.as_deref())
         .bind(q.limit as i64)
         .fetch_all(pool)
         .await
@@ -96,7 +96,7 @@ pub(crate) async fn replay(pool: &PgPool, workspace_id: &str, q: &ReplayQuery, n
     )
     .bind(now)
     .bind(workspace_id)
-    .bind(&q.webhook_id)
+    .bind(q.webhook_id.as_str())
     .bind(q.since)
     .bind(q.until)
     .bind(&states)

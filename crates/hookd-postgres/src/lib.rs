@@ -33,6 +33,7 @@ use async_trait::async_trait;
 pub use db::PgSettings;
 use db::{CREDENTIALS_CHANNEL, WEBHOOKS_CHANNEL, WORK_CHANNEL, map_err};
 use hookd_core::clock::Millis;
+use hookd_core::id::{DeliveryId, LeaseToken};
 use hookd_core::seal::Sealer;
 use hookd_core::store::*;
 use hookd_core::webhook::Webhook;
@@ -174,6 +175,7 @@ impl Store for PgStore {
     }
 
     async fn commit_ingest(&self, batch: &[IngestRequest]) -> StoreResult<Vec<IngestResult>> {
+        IngestRequest::check_storable(batch)?;
         ingest::commit(&self.pool, batch).await
     }
 
@@ -185,7 +187,7 @@ impl Store for PgStore {
         queue::finish_many(&self.pool, finishes).await
     }
 
-    async fn release(&self, leases: &[(String, String)]) -> StoreResult<()> {
+    async fn release(&self, leases: &[(DeliveryId, LeaseToken)]) -> StoreResult<()> {
         queue::release(&self.pool, leases).await
     }
 

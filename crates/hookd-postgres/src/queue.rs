@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use hookd_core::clock::Millis;
+use hookd_core::id::{DeliveryId, LeaseToken};
 use hookd_core::seal::Sealer;
 use hookd_core::store::{
     Attempt, BreakerChange, Candidate, ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims,
@@ -11,7 +12,7 @@ use hookd_core::store::{
 };
 use sqlx::{PgConnection, PgPool, Row};
 
-use crate::db::{map_err, other};
+use crate::db::{map_err, other, texts};
 use crate::rows::{self, DELIVERY_COLUMNS};
 use crate::webhooks;
 
@@ -36,7 +37,7 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Se
          ORDER BY due.id, d.next_attempt_at",
     )
     .bind(request.now)
-    .bind(&blocked)
+    .bind(texts(&blocked))
     // See `lane_share`: each lane's share of twice the limit, at least a few.
     .bind((request.limit * 2) as i64)
     .bind(request.breaker_threshold as i32)
@@ -46,8 +47,8 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Se
     let mut candidates = Vec::with_capacity(rows.len());
     for row in rows {
         candidates.push(Candidate {
-            delivery_id: row.try_get("id").map_err(map_err)?,
-            webhook_id: row.try_get("webhook_id").map_err(map_err)?,
+            delivery_id: row.try_get::<String, _>("id").map_err(map_err)?.into(),
+            webhook_id: row.try_get::<String, _>("webhook_id").map_err(map_err)?.into(),
             retry: row.try_get("retry").map_err(map_err)?,
             half_open: row.try_get("half_open").map_err(map_err)?,
         });
@@ -79,14 +80,14 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Se
     );
     let found = sqlx::query(&sql)
         .bind(request.lease.until)
-        .bind(&request.lease.token)
-        .bind(&picked)
+        .bind(request.lease.token.as_str())
+        .bind(texts(&picked))
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
     let deliveries = found.iter().map(rows::delivery).collect::<StoreResult<Vec<_>>>()?;
 
-    let webhook_ids: Vec<String> = deliveries.iter().map(|d| d.webhook_id.clone()).collect();
+    let webhook_ids: Vec<&str> = deliveries.iter().map(|d| d.webhook_id.as_str()).collect();
     let hooks = webhooks::by_ids(&mut tx, &webhook_ids, sealer).await?;
     let record_ids: Vec<String> = deliveries.iter().flat_map(|d| d.record_ids.iter().cloned()).collect();
     let bodies: HashMap<String, String> = sqlx::query("SELECT id, body FROM records WHERE id = ANY($1)")
@@ -119,7 +120,7 @@ pub(crate) async fn finish_many(pool: &PgPool, finishes: &[Finish]) -> StoreResu
             )
             .bind(reason)
             .bind(f.now)
-            .bind(&f.webhook_id)
+            .bind(f.webhook_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -159,7 +160,7 @@ pub(crate) async fn finish_many(pool: &PgPool, finishes: &[Finish]) -> StoreResu
 }
 
 /// Moves each delivery whose lease token still matches to its new state; returns their ids.
-async fn move_deliveries(tx: &mut PgConnection, finishes: &[Finish]) -> StoreResult<HashSet<String>> {
+async fn move_deliveries(tx: &mut PgConnection, finishes: &[Finish]) -> StoreResult<HashSet<DeliveryId>> {
     let text = |f: fn(&Finish) -> &str| finishes.iter().map(f).collect::<Vec<&str>>();
     let number = |f: fn(&Finish) -> i64| finishes.iter().map(f).collect::<Vec<i64>>();
     let status: Vec<Option<i32>> = finishes.iter().map(|f| f.attempt.status.map(i32::from)).collect();
@@ -182,7 +183,9 @@ async fn move_deliveries(tx: &mut PgConnection, finishes: &[Finish]) -> StoreRes
     .fetch_all(&mut *tx)
     .await
     .map_err(map_err)?;
-    rows.iter().map(|row| row.try_get("id").map_err(map_err)).collect()
+    rows.iter()
+        .map(|row| row.try_get::<String, _>("id").map(DeliveryId::from).map_err(map_err))
+        .collect()
 }
 
 async fn insert_attempts(tx: &mut PgConnection, finishes: &[&Finish]) -> StoreResult<()> {
@@ -214,8 +217,8 @@ async fn insert_attempts(tx: &mut PgConnection, finishes: &[&Finish]) -> StoreRe
     Ok(())
 }
 
-pub(crate) async fn release(pool: &PgPool, leases: &[(String, String)]) -> StoreResult<()> {
-    let (ids, tokens): (Vec<String>, Vec<String>) = leases.iter().cloned().unzip();
+pub(crate) async fn release(pool: &PgPool, leases: &[(DeliveryId, LeaseToken)]) -> StoreResult<()> {
+    let (ids, tokens): (Vec<&str>, Vec<&str>) = leases.iter().map(|(id, token)| (id.as_str(), token.as_str())).unzip();
     sqlx::query(
         "UPDATE deliveries d SET next_attempt_at = 0, locked_until = 0, lease_token = NULL \
          FROM UNNEST($1::text[], $2::text[]) AS l(id, token) \

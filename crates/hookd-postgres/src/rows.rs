@@ -17,7 +17,7 @@ pub(crate) fn webhook(row: &PgRow, sealer: &Sealer) -> StoreResult<Webhook> {
     let id: String = row.try_get("id").map_err(map_err)?;
     let (spec, secret, previous_secrets) = stored_webhook(row)?.open(&id, sealer)?;
     Ok(Webhook {
-        id,
+        id: id.into(),
         workspace_id: row.try_get("workspace_id").map_err(map_err)?,
         spec,
         secret,
@@ -48,9 +48,9 @@ pub(crate) fn delivery(row: &PgRow) -> StoreResult<Delivery> {
     let state_text: String = row.try_get("state").map_err(map_err)?;
     let last_status: Option<i32> = row.try_get("last_status").map_err(map_err)?;
     Ok(Delivery {
-        id: row.try_get("id").map_err(map_err)?,
+        id: text(row, "id")?.into(),
         workspace_id: row.try_get("workspace_id").map_err(map_err)?,
-        webhook_id: row.try_get("webhook_id").map_err(map_err)?,
+        webhook_id: text(row, "webhook_id")?.into(),
         state: DeliveryState::from_stored(&state_text)?,
         record_ids: row.try_get("record_ids").map_err(map_err)?,
         attempts: row.try_get::<i32, _>("attempts").map_err(map_err)? as u32,
@@ -63,12 +63,16 @@ pub(crate) fn delivery(row: &PgRow) -> StoreResult<Delivery> {
     })
 }
 
+fn text(row: &PgRow, column: &str) -> StoreResult<String> {
+    row.try_get(column).map_err(map_err)
+}
+
 pub(crate) fn attempt(row: &PgRow) -> StoreResult<Attempt> {
     let status: Option<i32> = row.try_get("status").map_err(map_err)?;
     let outcome: String = row.try_get("outcome").map_err(map_err)?;
     Ok(Attempt {
         id: row.try_get("id").map_err(map_err)?,
-        delivery_id: row.try_get("delivery_id").map_err(map_err)?,
+        delivery_id: text(row, "delivery_id")?.into(),
         started_at: row.try_get("started_at").map_err(map_err)?,
         duration_ms: row.try_get::<i64, _>("duration_ms").map_err(map_err)? as u64,
         status: status.map(|s| s as u16),

@@ -22,7 +22,7 @@ pub(crate) async fn insert(pool: &PgPool, wh: &Webhook, sealer: &Sealer, max: us
         "INSERT INTO webhooks (id, workspace_id, spec, enabled, secret, previous_secrets, disabled_reason, created_at, updated_at) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE (SELECT count(*) FROM webhooks WHERE workspace_id = $2) < $10",
     )
-    .bind(&wh.id)
+    .bind(wh.id.as_str())
     .bind(&wh.workspace_id)
     .bind(&stored.spec)
     .bind(wh.spec.enabled)
@@ -51,7 +51,7 @@ pub(crate) async fn update(pool: &PgPool, wh: &Webhook, sealer: &Sealer) -> Stor
     .bind(&stored.previous_secrets)
     .bind(&wh.disabled_reason)
     .bind(wh.updated_at)
-    .bind(&wh.id)
+    .bind(wh.id.as_str())
     .bind(&wh.workspace_id)
     .execute(pool)
     .await
@@ -124,11 +124,7 @@ pub(crate) async fn enabled_in(pool: &PgPool, workspace_ids: &[String], sealer: 
 }
 
 /// Webhooks by id (any workspace), for claimed deliveries.
-pub(crate) async fn by_ids(
-    conn: &mut sqlx::PgConnection,
-    ids: &[String],
-    sealer: &Sealer,
-) -> StoreResult<Vec<Webhook>> {
+pub(crate) async fn by_ids(conn: &mut sqlx::PgConnection, ids: &[&str], sealer: &Sealer) -> StoreResult<Vec<Webhook>> {
     let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ANY($1)");
     let found = sqlx::query(&sql).bind(ids).fetch_all(conn).await.map_err(map_err)?;
     found.iter().map(|row| rows::webhook(row, sealer)).collect()

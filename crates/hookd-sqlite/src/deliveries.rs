@@ -16,9 +16,9 @@ pub(crate) fn list(conn: &Connection, workspace_id: &str, q: &DeliveryQuery) -> 
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut found = stmt.query(params![
         workspace_id,
-        q.webhook_id,
+        q.webhook_id.as_deref(),
         q.state.map(|s| s.as_str()),
-        q.after,
+        q.after.as_deref(),
         q.limit as i64
     ])?;
     let mut deliveries = Vec::new();
@@ -80,7 +80,7 @@ pub(crate) fn replay(conn: &Connection, workspace_id: &str, q: &ReplayQuery, now
         .execute(params![
             now,
             workspace_id,
-            q.webhook_id,
+            q.webhook_id.as_str(),
             q.since,
             q.until,
             json_list(&states),

@@ -68,9 +68,9 @@ fn insert(tx: &Transaction<'_>, request: &IngestRequest) -> DbResult<()> {
             None => (None, 0),
         };
         deliveries.execute(params![
-            delivery.id,
+            delivery.id.as_str(),
             delivery.workspace_id,
-            delivery.webhook_id,
+            delivery.webhook_id.as_str(),
             json_list(&delivery.record_ids),
             delivery.created_at,
             until,

@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use hookd_core::clock::Millis;
+use hookd_core::id::{DeliveryId, LeaseToken};
 use hookd_core::seal::Sealer;
 use hookd_core::store::*;
 use hookd_core::webhook::Webhook;
@@ -212,6 +213,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit_ingest(&self, batch: &[IngestRequest]) -> StoreResult<Vec<IngestResult>> {
+        IngestRequest::check_storable(batch)?;
         let batch = batch.to_vec();
         self.db.writer.run(move |conn| ingest::commit(conn, &batch)).await
     }
@@ -234,7 +236,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn release(&self, leases: &[(String, String)]) -> StoreResult<()> {
+    async fn release(&self, leases: &[(DeliveryId, LeaseToken)]) -> StoreResult<()> {
         let leases = leases.to_vec();
         self.db
             .writer

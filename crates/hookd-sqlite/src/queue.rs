@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use hookd_core::clock::Millis;
+use hookd_core::id::{DeliveryId, LeaseToken, WebhookId};
 use hookd_core::seal::Sealer;
 use hookd_core::store::{
     BreakerChange, Candidate, ClaimRequest, Claimed, Finish, HealthChange, QueueStats, StoreError, assemble_claims,
@@ -29,7 +30,7 @@ pub(crate) fn claim_due(conn: &mut Connection, request: &ClaimRequest, sealer: &
     }
     // A probe of a half-open breaker pauses its webhook again until the probe's lease ends (or
     // its result closes or re-opens the breaker), so no other worker probes at the same time.
-    let picked_set: HashSet<&str> = picked.iter().map(String::as_str).collect();
+    let picked_set: HashSet<&str> = picked.iter().map(DeliveryId::as_str).collect();
     let probing: Vec<&str> = candidates
         .iter()
         .filter(|c| c.half_open && picked_set.contains(c.delivery_id.as_str()))
@@ -43,14 +44,13 @@ pub(crate) fn claim_due(conn: &mut Connection, request: &ClaimRequest, sealer: &
         "UPDATE deliveries SET next_attempt_at = ?1, locked_until = ?1, lease_token = ?2 WHERE id = ?3 RETURNING {DELIVERY_COLUMNS}"
     );
     let mut deliveries = Vec::with_capacity(picked.len());
-    let mut hooks: HashMap<String, Webhook> = HashMap::new();
+    let mut hooks: HashMap<WebhookId, Webhook> = HashMap::new();
     let mut bodies: HashMap<String, String> = HashMap::new();
     for id in &picked {
-        let delivery = tx
-            .prepare_cached(&lease)?
-            .query_row(params![request.lease.until, request.lease.token, id], |row| {
-                Ok(rows::delivery(row))
-            })??;
+        let delivery = tx.prepare_cached(&lease)?.query_row(
+            params![request.lease.until, request.lease.token.as_str(), id.as_str()],
+            |row| Ok(rows::delivery(row)),
+        )??;
         if !hooks.contains_key(&delivery.webhook_id) {
             let webhook = webhooks::by_id(&tx, &delivery.webhook_id, sealer)?
                 .ok_or_else(|| StoreError::corrupt("delivery", format!("{} has no webhook", delivery.id)))?;
@@ -77,7 +77,7 @@ pub(crate) fn claim_due(conn: &mut Connection, request: &ClaimRequest, sealer: &
 /// The claim candidates: the lanes of the webhooks that can take a slot, taken in turn from a
 /// webhook that rotates per round.
 fn candidates(tx: &Transaction<'_>, request: &ClaimRequest) -> DbResult<Vec<Candidate>> {
-    let blocked: HashSet<String> = request.blocked_webhooks().into_iter().collect();
+    let blocked: HashSet<WebhookId> = request.blocked_webhooks().into_iter().collect();
     let due: Vec<(String, bool)> = tx
         .prepare_cached(
             "SELECT id, consecutive_failures >= ?1 FROM webhooks w \
@@ -92,9 +92,9 @@ fn candidates(tx: &Transaction<'_>, request: &ClaimRequest) -> DbResult<Vec<Cand
     // (never none: a webhook at its limit is among the blocked ones).
     let lanes: Vec<(String, bool, usize)> = due
         .into_iter()
-        .filter(|(webhook, _)| !blocked.contains(webhook))
+        .filter(|(webhook, _)| !blocked.contains(webhook.as_str()))
         .map(|(webhook, half_open)| {
-            let in_flight = request.in_flight.get(&webhook).copied().unwrap_or(0);
+            let in_flight = request.in_flight.get(webhook.as_str()).copied().unwrap_or(0);
             let room = if half_open {
                 1
             } else {
@@ -114,8 +114,8 @@ fn candidates(tx: &Transaction<'_>, request: &ClaimRequest) -> DbResult<Vec<Cand
         let take = share.min(room * 2) as i64;
         let found = lane.query_map(params![webhook, request.now, take], |row| {
             Ok(Candidate {
-                delivery_id: row.get(0)?,
-                webhook_id: webhook.clone(),
+                delivery_id: row.get::<_, String>(0)?.into(),
+                webhook_id: webhook.as_str().into(),
                 retry: row.get(1)?,
                 half_open,
             })
@@ -140,8 +140,8 @@ pub(crate) fn finish_many(conn: &mut Connection, finishes: &[Finish]) -> DbResul
                  WHERE id = ?1 AND lease_token = ?2 AND state = 'pending'",
             )?
             .execute(params![
-                f.delivery_id,
-                f.lease_token,
+                f.delivery_id.as_str(),
+                f.lease_token.as_str(),
                 f.state.as_str(),
                 f.failures,
                 f.next_attempt_at,
@@ -177,7 +177,7 @@ fn insert_attempt(tx: &Transaction<'_>, f: &Finish) -> DbResult<()> {
     )?
     .execute(params![
         a.id,
-        a.delivery_id,
+        a.delivery_id.as_str(),
         a.started_at,
         a.duration_ms as i64,
         a.status,
@@ -215,18 +215,18 @@ fn disable_webhook(tx: &Transaction<'_>, f: &Finish, reason: &str) -> DbResult<(
         "UPDATE webhooks SET enabled = 0, disabled_reason = ?, spec = json_set(spec, '$.enabled', json('false')), updated_at = ? \
          WHERE id = (SELECT webhook_id FROM deliveries WHERE id = ?)",
     )?
-    .execute(params![reason, f.now, f.delivery_id])?;
+    .execute(params![reason, f.now, f.delivery_id.as_str()])?;
     Ok(())
 }
 
-pub(crate) fn release(conn: &mut Connection, leases: &[(String, String)]) -> DbResult<()> {
+pub(crate) fn release(conn: &mut Connection, leases: &[(DeliveryId, LeaseToken)]) -> DbResult<()> {
     let tx = conn.transaction()?;
     for (delivery_id, token) in leases {
         tx.prepare_cached(
             "UPDATE deliveries SET next_attempt_at = 0, locked_until = 0, lease_token = NULL \
              WHERE id = ? AND lease_token = ? AND state = 'pending'",
         )?
-        .execute([delivery_id, token])?;
+        .execute([delivery_id.as_str(), token.as_str()])?;
     }
     tx.commit()?;
     Ok(())

@@ -16,7 +16,7 @@ pub(crate) fn webhook(row: &Row<'_>, sealer: &Sealer) -> DbResult<Webhook> {
     let id: String = row.get("id")?;
     let (spec, secret, previous_secrets) = stored_webhook(row)?.open(&id, sealer)?;
     Ok(Webhook {
-        id,
+        id: id.into(),
         workspace_id: row.get("workspace_id")?,
         spec,
         secret,
@@ -47,9 +47,9 @@ pub(crate) fn delivery(row: &Row<'_>) -> DbResult<Delivery> {
     let record_ids: String = row.get("record_ids")?;
     let state: String = row.get("state")?;
     Ok(Delivery {
-        id: row.get("id")?,
+        id: row.get::<_, String>("id")?.into(),
         workspace_id: row.get("workspace_id")?,
-        webhook_id: row.get("webhook_id")?,
+        webhook_id: row.get::<_, String>("webhook_id")?.into(),
         state: DeliveryState::from_stored(&state)?,
         record_ids: serde_json::from_str(&record_ids)?,
         attempts: row.get("attempts")?,
@@ -66,7 +66,7 @@ pub(crate) fn attempt(row: &Row<'_>) -> DbResult<Attempt> {
     let outcome: String = row.get("outcome")?;
     Ok(Attempt {
         id: row.get("id")?,
-        delivery_id: row.get("delivery_id")?,
+        delivery_id: row.get::<_, String>("delivery_id")?.into(),
         started_at: row.get("started_at")?,
         duration_ms: row.get("duration_ms")?,
         status: row.get("status")?,

@@ -17,7 +17,7 @@ pub(crate) fn insert(conn: &Connection, wh: &Webhook, sealer: &Sealer, max: usiz
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE (SELECT count(*) FROM webhooks WHERE workspace_id = ?2) < ?10",
         )?
         .execute(params![
-            wh.id,
+            wh.id.as_str(),
             wh.workspace_id,
             stored.spec,
             wh.spec.enabled,
@@ -45,7 +45,7 @@ pub(crate) fn update(conn: &Connection, wh: &Webhook, sealer: &Sealer) -> DbResu
             stored.previous_secrets,
             wh.disabled_reason,
             wh.updated_at,
-            wh.id,
+            wh.id.as_str(),
             wh.workspace_id
         ])?;
     if changed == 0 {

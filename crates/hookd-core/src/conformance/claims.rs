@@ -24,14 +24,14 @@ pub async fn concurrent_claims_never_share_a_delivery(store: &dyn Store) {
     let ids = ingest(store, &f.webhook, 120, T0).await;
     let requests: Vec<ClaimRequest> = (0..8).map(|_| claim_request(T0, 20)).collect();
     let rounds = futures::future::join_all(requests.iter().map(|r| store.claim_due(r))).await;
-    let mut claimed: Vec<String> = Vec::new();
+    let mut claimed: Vec<DeliveryId> = Vec::new();
     for (round, request) in rounds.into_iter().zip(&requests) {
         for c in round.unwrap() {
             assert_eq!(c.lease, request.lease, "claimed under its own lease");
             claimed.push(c.delivery.id);
         }
     }
-    let distinct: std::collections::HashSet<&String> = claimed.iter().collect();
+    let distinct: std::collections::HashSet<&DeliveryId> = claimed.iter().collect();
     assert_eq!(distinct.len(), claimed.len(), "no delivery is leased by two claims");
     // What a claim skipped because another held it is left for the next round.
     let rest = store.claim_due(&claim_request(T0, 200)).await.unwrap();
@@ -47,7 +47,7 @@ pub async fn the_webhook_limit_holds_under_concurrent_inserts(store: &dyn Store)
     let spec = f.webhook.spec.clone();
     let candidates: Vec<Webhook> = (0..8)
         .map(|_| Webhook {
-            id: new_id("wh"),
+            id: WebhookId::generate(),
             spec: spec.clone(),
             ..f.webhook.clone()
         })
@@ -58,7 +58,7 @@ pub async fn the_webhook_limit_holds_under_concurrent_inserts(store: &dyn Store)
     assert_eq!(store.list_webhooks(&f.workspace).await.unwrap().len(), 4);
     let other = fixture(store).await;
     let theirs = Webhook {
-        id: new_id("wh"),
+        id: WebhookId::generate(),
         ..other.webhook.clone()
     };
     assert!(

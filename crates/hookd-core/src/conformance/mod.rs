@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::clock::Millis;
-use crate::id::new_id;
+use crate::id::{DeliveryId, LeaseToken, WebhookId, new_id};
 use crate::record::Kind;
 use crate::seal::Sealer;
 use crate::store::*;
@@ -54,6 +54,7 @@ macro_rules! store_conformance_tests {
             deliveries_are_listed_newest_first_by_cursor,
             released_deliveries_are_due_at_once,
             a_delivery_planned_for_later_is_claimed_only_then,
+            a_delivery_with_a_key_not_stored_yet_is_refused_whole,
             queue_stats_count_pending_and_due,
             tenants_and_keys_are_stored,
             keys_are_listed_touched_and_revoked_within_their_workspace,
@@ -99,7 +100,7 @@ async fn webhook(store: &dyn Store, workspace: &str) -> Webhook {
     let spec =
         WebhookSpec::from_stored(&json!({ "name": "w", "kind": "data", "url": "https://example.com/" })).unwrap();
     let webhook = Webhook {
-        id: new_id("wh"),
+        id: WebhookId::generate(),
         workspace_id: workspace.into(),
         spec,
         secret: crate::signature::generate_secret(),
@@ -114,12 +115,20 @@ async fn webhook(store: &dyn Store, workspace: &str) -> Webhook {
 }
 
 /// Ingests `n` records, one delivery each, for `webhook`; returns the delivery ids.
-async fn ingest(store: &dyn Store, webhook: &Webhook, n: usize, at: Millis) -> Vec<String> {
+async fn ingest(store: &dyn Store, webhook: &Webhook, n: usize, at: Millis) -> Vec<DeliveryId> {
     ingest_due(store, webhook, n, at, at).await
 }
 
 /// As [`ingest`], the deliveries first due at `due`.
-async fn ingest_due(store: &dyn Store, webhook: &Webhook, n: usize, at: Millis, due: Millis) -> Vec<String> {
+async fn ingest_due(store: &dyn Store, webhook: &Webhook, n: usize, at: Millis, due: Millis) -> Vec<DeliveryId> {
+    let request = ingest_request(webhook, n, at, due);
+    let ids = request.deliveries.iter().map(|d| d.id.clone()).collect();
+    store.commit_ingest(&[request]).await.unwrap();
+    ids
+}
+
+/// `n` records of `webhook`'s workspace, one delivery each, made at `at` and first due at `due`.
+fn ingest_request(webhook: &Webhook, n: usize, at: Millis, due: Millis) -> IngestRequest {
     let mut request = IngestRequest {
         workspace_id: webhook.workspace_id.clone(),
         idempotency: None,
@@ -135,26 +144,26 @@ async fn ingest_due(store: &dyn Store, webhook: &Webhook, n: usize, at: Millis, 
             created_at: at,
         };
         request.deliveries.push(NewDelivery {
-            id: new_id("dlv"),
+            id: DeliveryId::generate(),
             workspace_id: webhook.workspace_id.clone(),
             webhook_id: webhook.id.clone(),
             record_ids: vec![record.id.clone()],
             created_at: at,
             due_at: due,
+            ordering_key: None,
+            coalescing_key: None,
             lease: None,
         });
         request.records.push(record);
     }
-    let ids = request.deliveries.iter().map(|d| d.id.clone()).collect();
-    store.commit_ingest(&[request]).await.unwrap();
-    ids
+    request
 }
 
 fn claim_request(now: Millis, limit: usize) -> ClaimRequest {
     ClaimRequest {
         now,
         lease: Lease {
-            token: new_id("lse"),
+            token: LeaseToken::generate(),
             until: now + LEASE,
         },
         limit,

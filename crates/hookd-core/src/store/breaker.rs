@@ -97,7 +97,7 @@ mod tests {
 
     fn finish(webhook: &str, health: Health, now: Millis) -> Finish {
         Finish {
-            delivery_id: format!("dlv_{now}"),
+            delivery_id: format!("dlv_{now}").into(),
             webhook_id: webhook.into(),
             lease_token: "l".into(),
             attempt: Attempt {

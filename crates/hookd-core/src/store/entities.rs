@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{StoreError, StoreResult};
 use crate::clock::Millis;
+use crate::id::{DeliveryId, LeaseToken, WebhookId};
 use crate::record::Kind;
 use crate::webhook::Webhook;
 
@@ -78,6 +79,25 @@ pub struct NewRecord {
 }
 
 impl IngestRequest {
+    /// Refuses a batch with what this version cannot store yet (ordering and coalescing
+    /// keys), rather than dropping it silently. Every backend calls it before writing.
+    pub fn check_storable(batch: &[IngestRequest]) -> StoreResult<()> {
+        let keyed = batch
+            .iter()
+            .flat_map(|r| &r.deliveries)
+            .find(|d| d.ordering_key.is_some() || d.coalescing_key.is_some());
+        match keyed {
+            Some(d) => Err(StoreError::Other(
+                format!(
+                    "delivery {} has an ordering or coalescing key, which this version cannot store",
+                    d.id
+                )
+                .into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// How many of this request's deliveries carry each of its records, in record order.
     pub fn references(&self) -> Vec<i64> {
         let mut counts: HashMap<&str, i64> = HashMap::new();
@@ -94,20 +114,28 @@ impl IngestRequest {
 /// A delivery created at ingest, due at once.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
-    pub id: String,
+    pub id: DeliveryId,
     pub workspace_id: String,
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     pub record_ids: Vec<String>,
     pub created_at: Millis,
     /// When it is first due: `created_at`, or later (a delivery planned for the future).
     pub due_at: Millis,
+    /// The lane within its webhook whose deliveries are attempted one at a time, in order
+    /// (e.g. a device id, for per-device ordering): [`Admission`](super::Admission) admits
+    /// per lane. `None`: the webhook itself is the lane. Not stored yet: backends refuse a
+    /// delivery that has one until the ordering feature adds its column.
+    pub ordering_key: Option<String>,
+    /// Pending deliveries of one webhook with the same coalescing key become one (the newest
+    /// records win), for debounce. `None`: never coalesced. Not stored yet, as above.
+    pub coalescing_key: Option<String>,
     /// Created already leased (the test send attempts it at once, outside the dispatcher).
     pub lease: Option<Lease>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    pub token: String,
+    pub token: LeaseToken,
     pub until: Millis,
 }
 
@@ -139,9 +167,9 @@ pub enum IngestResult {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
-    pub id: String,
+    pub id: DeliveryId,
     pub workspace_id: String,
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     pub state: DeliveryState,
     pub record_ids: Vec<String>,
     pub attempts: u32,
@@ -157,7 +185,7 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
     pub id: String,
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     pub started_at: Millis,
     pub duration_ms: u64,
     pub status: Option<u16>,

@@ -23,6 +23,7 @@ mod sealed;
 use async_trait::async_trait;
 
 use crate::clock::Millis;
+use crate::id::{DeliveryId, LeaseToken};
 use crate::webhook::Webhook;
 
 pub use admission::{Admission, RESERVE_BELOW};
@@ -141,7 +142,7 @@ pub trait Store: Send + Sync + 'static {
             .unwrap_or(false))
     }
     /// Gives leased deliveries back, due at once (graceful shutdown).
-    async fn release(&self, leases: &[(String, String)]) -> StoreResult<()>;
+    async fn release(&self, leases: &[(DeliveryId, LeaseToken)]) -> StoreResult<()>;
     /// When the next pending delivery becomes due or its lease expires (or, for a webhook
     /// whose breaker is open, its breaker closes), if any.
     async fn next_wake_at(&self, breaker_threshold: u32) -> StoreResult<Option<Millis>>;

@@ -3,13 +3,14 @@
 
 use super::{Attempt, DeliveryState, Health};
 use crate::clock::Millis;
+use crate::id::{DeliveryId, LeaseToken, WebhookId};
 
 /// The result of an attempt, written in one transaction.
 #[derive(Debug, Clone)]
 pub struct Finish {
-    pub delivery_id: String,
-    pub webhook_id: String,
-    pub lease_token: String,
+    pub delivery_id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub lease_token: LeaseToken,
     pub attempt: Attempt,
     pub state: DeliveryState,
     pub failures: u32,
@@ -22,16 +23,16 @@ pub struct Finish {
 
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryQuery {
-    pub webhook_id: Option<String>,
+    pub webhook_id: Option<WebhookId>,
     pub state: Option<DeliveryState>,
     pub limit: usize,
     /// Cursor: only deliveries with an id lower than this (older).
-    pub after: Option<String>,
+    pub after: Option<DeliveryId>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ReplayQuery {
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     pub since: Millis,
     pub until: Millis,
     pub states: Vec<DeliveryState>,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{Admission, Claimed, Delivery, Lease, StoreError, StoreResult};
 use crate::clock::Millis;
+use crate::id::{DeliveryId, WebhookId};
 use crate::webhook::Webhook;
 
 #[derive(Debug, Clone)]
@@ -22,15 +23,15 @@ pub struct ClaimRequest {
     /// until one succeeds.
     pub breaker_threshold: u32,
     /// Attempts this process already has in flight, by webhook id.
-    pub in_flight: HashMap<String, usize>,
+    pub in_flight: HashMap<WebhookId, usize>,
 }
 
 /// A delivery that may be claimed: its id, its webhook, whether it is a retry, and whether its
 /// webhook's breaker is half-open (one attempt at a time).
 #[derive(Debug, Clone)]
 pub struct Candidate {
-    pub delivery_id: String,
-    pub webhook_id: String,
+    pub delivery_id: DeliveryId,
+    pub webhook_id: WebhookId,
     pub retry: bool,
     pub half_open: bool,
 }
@@ -48,7 +49,7 @@ impl ClaimRequest {
     /// Webhooks that can take no slot in this round ([`Admission::blocks`]). Backends leave
     /// their deliveries out of the candidates, so they cannot crowd out the deliveries of
     /// webhooks that can.
-    pub fn blocked_webhooks(&self) -> Vec<String> {
+    pub fn blocked_webhooks(&self) -> Vec<WebhookId> {
         let admission = self.admission();
         self.in_flight
             .iter()
@@ -72,7 +73,7 @@ pub fn lane_share(limit: usize, lanes: usize) -> usize {
 /// webhook the order is kept. Shared by every backend.
 pub fn round_robin(candidates: Vec<Candidate>, start: usize) -> Vec<Candidate> {
     let mut lanes: Vec<VecDeque<Candidate>> = Vec::new();
-    let mut lane_of: HashMap<String, usize> = HashMap::new();
+    let mut lane_of: HashMap<WebhookId, usize> = HashMap::new();
     for candidate in candidates {
         let next = lanes.len();
         let lane = *lane_of.entry(candidate.webhook_id.clone()).or_insert(next);
@@ -96,7 +97,7 @@ pub fn round_robin(candidates: Vec<Candidate>, start: usize) -> Vec<Candidate> {
 /// Chooses which candidates (each lane oldest due first) to lease: first attempts before
 /// retries, but retries keep at least a quarter of the slots so they are never starved; each
 /// one only as [`Admission`] admits it. Shared by every backend.
-pub fn pick_within_limits(candidates: &[Candidate], request: &ClaimRequest) -> Vec<String> {
+pub fn pick_within_limits(candidates: &[Candidate], request: &ClaimRequest) -> Vec<DeliveryId> {
     let (retries, firsts): (Vec<&Candidate>, Vec<&Candidate>) = candidates.iter().partition(|c| c.retry);
     let retry_share = if retries.is_empty() {
         0
@@ -104,11 +105,11 @@ pub fn pick_within_limits(candidates: &[Candidate], request: &ClaimRequest) -> V
         request.limit.div_ceil(4)
     };
     let first_share = request.limit.saturating_sub(retry_share);
-    let mut taken: HashMap<String, usize> = HashMap::new();
-    let mut chosen: HashSet<String> = HashSet::new();
-    let mut picked: Vec<String> = Vec::new();
+    let mut taken: HashMap<WebhookId, usize> = HashMap::new();
+    let mut chosen: HashSet<DeliveryId> = HashSet::new();
+    let mut picked: Vec<DeliveryId> = Vec::new();
     let admission = request.admission();
-    let mut take = |lane: &[&Candidate], cap: usize, picked: &mut Vec<String>| {
+    let mut take = |lane: &[&Candidate], cap: usize, picked: &mut Vec<DeliveryId>| {
         for candidate in lane {
             if picked.len() >= cap {
                 break;
@@ -135,7 +136,7 @@ pub fn pick_within_limits(candidates: &[Candidate], request: &ClaimRequest) -> V
 /// any order), their webhooks and their records' bodies. Claims come out in `picked` order.
 /// Shared by every backend.
 pub fn assemble_claims(
-    picked: &[String],
+    picked: &[DeliveryId],
     mut deliveries: Vec<Delivery>,
     webhooks: Vec<Webhook>,
     bodies: &HashMap<String, String>,
@@ -143,7 +144,7 @@ pub fn assemble_claims(
 ) -> StoreResult<Vec<Claimed>> {
     let order: HashMap<&str, usize> = picked.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
     deliveries.sort_by_key(|d| order.get(d.id.as_str()).copied());
-    let hooks: HashMap<String, Arc<Webhook>> = webhooks.into_iter().map(|w| (w.id.clone(), Arc::new(w))).collect();
+    let hooks: HashMap<WebhookId, Arc<Webhook>> = webhooks.into_iter().map(|w| (w.id.clone(), Arc::new(w))).collect();
     let corrupt = |what: String| StoreError::corrupt("delivery", what);
     deliveries
         .into_iter()
@@ -180,7 +181,7 @@ mod tests {
     fn candidates(webhook: &str, n: usize) -> Vec<Candidate> {
         (0..n)
             .map(|i| Candidate {
-                delivery_id: format!("{webhook}-{i}"),
+                delivery_id: format!("{webhook}-{i}").into(),
                 webhook_id: webhook.into(),
                 retry: false,
                 half_open: false,
@@ -199,7 +200,7 @@ mod tests {
             per_webhook_limit: 64,
             reserve,
             breaker_threshold: 5,
-            in_flight: in_flight.iter().map(|(w, n)| ((*w).to_owned(), *n)).collect(),
+            in_flight: in_flight.iter().map(|(w, n)| ((*w).into(), *n)).collect(),
         }
     }
 
@@ -233,7 +234,7 @@ mod tests {
         let mut due = candidates("pile", 5);
         due.extend(candidates("a", 2));
         due.extend(candidates("b", 1));
-        let order = |start| -> Vec<String> {
+        let order = |start| -> Vec<DeliveryId> {
             round_robin(due.clone(), start)
                 .into_iter()
                 .map(|c| c.delivery_id)

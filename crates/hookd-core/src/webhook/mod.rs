@@ -12,6 +12,7 @@ use url::Url;
 use crate::clock::Millis;
 use crate::duration;
 use crate::filter::Filters;
+use crate::id::WebhookId;
 use crate::record::{Kind, RecordIn};
 use crate::retry;
 use crate::validation::{Fields, Problems, ValidationError};
@@ -294,7 +295,7 @@ pub fn apply_patch(
 /// A stored webhook: the spec plus what hookd manages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
-    pub id: String,
+    pub id: WebhookId,
     pub workspace_id: String,
     pub spec: WebhookSpec,
     /// The current signing secret (`whsec_…`).

@@ -83,10 +83,10 @@ fn parse_query(raw: Option<&str>) -> ApiResult<DeliveryQuery> {
             })?,
     };
     Ok(DeliveryQuery {
-        webhook_id: params.get("webhook_id").cloned(),
+        webhook_id: params.get("webhook_id").map(|id| id.as_str().into()),
         state,
         limit,
-        after: params.get("after").cloned(),
+        after: params.get("after").map(|id| id.as_str().into()),
     })
 }
 
@@ -106,7 +106,7 @@ async fn list_deliveries(
     let query = parse_query(raw.as_deref())?;
     let page = state.service.list_deliveries(&ws, &query).await?;
     let next_cursor = (page.len() == query.limit)
-        .then(|| page.last().map(|d| d.id.clone()))
+        .then(|| page.last().map(|d| d.id.to_string()))
         .flatten();
     Ok(Json(model::DeliveryPage {
         data: page.iter().map(Into::into).collect(),

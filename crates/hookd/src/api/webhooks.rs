@@ -179,7 +179,7 @@ async fn send_test(
     caller.workspace(&state, &ws).await?;
     let tested = state.service.test_webhook(&ws, &wh).await?;
     Ok(Json(model::TestResult {
-        delivery_id: tested.delivery_id,
+        delivery_id: tested.delivery_id.into(),
         attempt: (&tested.attempt).into(),
     }))
 }

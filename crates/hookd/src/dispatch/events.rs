@@ -5,6 +5,7 @@
 
 use futures::future::BoxFuture;
 use hookd_core::clock::Millis;
+use hookd_core::id::WebhookId;
 use hookd_core::outcome::Decision;
 use hookd_core::record::RecordIn;
 use hookd_core::store::{Claimed, DeliveryState, Health};
@@ -18,7 +19,7 @@ use crate::config::DispatchSettings;
 pub struct Events {
     pub workspace_id: String,
     /// The webhook they are about: they are never delivered to it.
-    pub about: String,
+    pub about: WebhookId,
     pub records: Vec<RecordIn>,
 }
 

@@ -107,9 +107,9 @@ impl DeliveryState {
 impl From<&store::Delivery> for Delivery {
     fn from(d: &store::Delivery) -> Self {
         Self {
-            id: d.id.clone(),
+            id: d.id.to_string(),
             workspace_id: d.workspace_id.clone(),
-            webhook_id: d.webhook_id.clone(),
+            webhook_id: d.webhook_id.to_string(),
             state: d.state.into(),
             record_ids: d.record_ids.clone(),
             attempt_count: d.attempts,
@@ -126,7 +126,7 @@ impl From<&store::Attempt> for Attempt {
     fn from(a: &store::Attempt) -> Self {
         Self {
             id: a.id.clone(),
-            delivery_id: a.delivery_id.clone(),
+            delivery_id: a.delivery_id.to_string(),
             started_at: rfc3339(a.started_at),
             duration_ms: a.duration_ms,
             status: a.status,

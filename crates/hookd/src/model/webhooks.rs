@@ -297,7 +297,7 @@ impl Webhook {
         let spec = &wh.spec;
         let f = &spec.filters;
         Self {
-            id: wh.id.clone(),
+            id: wh.id.to_string(),
             workspace_id: wh.workspace_id.clone(),
             name: spec.name.clone(),
             kind: match spec.kind {

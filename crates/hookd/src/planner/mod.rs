@@ -3,9 +3,11 @@
 //! the [`Registry`] of enabled webhooks kept in memory, and cuts each webhook's matches into
 //! [`NewDelivery`]s.
 //!
-//! This is where later delivery behaviours hook in: a delivery carries the time it is first
-//! due (`due_at`, today always now), so a debounce can plan one for later; per-device ordering
-//! and coalescing add their keys to the plan here.
+//! This is where later delivery behaviours hook in. A planned delivery carries the time it is
+//! first due (`due_at`, today always now), so a debounce can plan one for later; an ordering
+//! key (its lane within the webhook, e.g. a device, for per-device ordering) and a coalescing
+//! key (deliveries with the same key that are not yet sent become one, for debounce). Today
+//! the planner sets neither key; the fleet behaviours set them here and store them.
 
 mod registry;
 
@@ -13,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use hookd_core::clock::Millis;
-use hookd_core::id::new_id;
+use hookd_core::id::{DeliveryId, WebhookId};
 use hookd_core::record::RecordIn;
 use hookd_core::store::{NewDelivery, NewRecord, Store, StoreResult};
 use hookd_core::webhook::Webhook;
@@ -27,7 +29,7 @@ pub enum Origin {
     Api,
     /// Made by hookd itself about webhook `about` (operational events): never delivered to
     /// that webhook, so a failing webhook cannot feed on its own events.
-    System { about: String },
+    System { about: WebhookId },
 }
 
 /// A handle to the planner. Cheap to clone.
@@ -43,7 +45,7 @@ pub struct Webhooks {
 
 impl Webhooks {
     /// Every one of them, by id.
-    pub fn by_id(&self) -> HashMap<String, Arc<Webhook>> {
+    pub fn by_id(&self) -> HashMap<WebhookId, Arc<Webhook>> {
         self.by_workspace
             .values()
             .flat_map(|hooks| hooks.iter())
@@ -106,12 +108,14 @@ impl Planner {
                 matched
                     .chunks(webhook.spec.records_per_delivery())
                     .map(|ids| NewDelivery {
-                        id: new_id("dlv"),
+                        id: DeliveryId::generate(),
                         workspace_id: workspace_id.to_owned(),
                         webhook_id: webhook.id.clone(),
                         record_ids: ids.iter().map(|id| (*id).to_owned()).collect(),
                         created_at: now,
                         due_at: now,
+                        ordering_key: None,
+                        coalescing_key: None,
                         lease: None,
                     })
                     .collect::<Vec<_>>()

@@ -2,7 +2,7 @@
 //! secret and its rotation, the test send, replay.
 
 use hookd_core::ValidationError;
-use hookd_core::id::new_id;
+use hookd_core::id::{DeliveryId, WebhookId, new_id};
 use hookd_core::record::{Kind, RecordIn};
 use hookd_core::signature::{generate_secret, secret_key};
 use hookd_core::store::{Attempt, Claimed, DeliveryState, IngestRequest, NewDelivery, NewRecord, ReplayQuery};
@@ -25,7 +25,7 @@ pub struct Changed {
 /// A test send's delivery and its one attempt.
 #[derive(Debug, Clone)]
 pub struct Tested {
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     pub attempt: Attempt,
 }
 
@@ -123,7 +123,7 @@ impl Service {
         self.check_tls(&spec)?;
         let now = self.now();
         let webhook = Webhook {
-            id: new_id("wh"),
+            id: WebhookId::generate(),
             workspace_id: workspace_id.to_owned(),
             spec,
             secret: secret_from(body)?,
@@ -217,12 +217,14 @@ impl Service {
         let body = record.stamp(&record_id, workspace_id, &rfc3339(now));
         let lease = self.inner.parts.dispatcher.lease(now);
         let delivery = NewDelivery {
-            id: new_id("dlv"),
+            id: DeliveryId::generate(),
             workspace_id: workspace_id.to_owned(),
             webhook_id: webhook.id.clone(),
             record_ids: vec![record_id.clone()],
             created_at: now,
             due_at: now,
+            ordering_key: None,
+            coalescing_key: None,
             lease: Some(lease.clone()),
         };
         // Written on its own (not through group commit, which matches records to webhooks):
@@ -276,7 +278,7 @@ impl Service {
         };
         let now = self.now();
         let query = ReplayQuery {
-            webhook_id: id.to_owned(),
+            webhook_id: id.into(),
             since,
             until,
             states,

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hookd_core::clock::Millis;
+use hookd_core::id::{DeliveryId, WebhookId};
 use hookd_core::store::{ClaimRequest, Claimed, IngestRequest, IngestResult, Lease};
 use hookd_core::webhook::Webhook;
 use tokio::sync::mpsc;
@@ -37,7 +38,7 @@ pub(super) struct Handoff {
 #[derive(Default, Clone)]
 pub struct Behind {
     writes: u64,
-    webhooks: HashMap<String, u64>,
+    webhooks: HashMap<WebhookId, u64>,
 }
 
 impl Handoff {
@@ -60,7 +61,7 @@ impl Handoff {
 pub struct Leased {
     lease: Lease,
     picked: Vec<(usize, usize)>,
-    webhooks: HashMap<String, Arc<Webhook>>,
+    webhooks: HashMap<WebhookId, Arc<Webhook>>,
 }
 
 /// The webhook as this process last saw it: not failing. A cached copy may still hold the
@@ -88,7 +89,7 @@ impl Slots {
         }
         let handoff = &self.inner.handoff;
         handoff.started.store(true, Ordering::Release);
-        let blocked: HashSet<String> = request.blocked_webhooks().into_iter().collect();
+        let blocked: HashSet<WebhookId> = request.blocked_webhooks().into_iter().collect();
         let took: HashSet<&str> = claimed.iter().map(|c| c.webhook.id.as_str()).collect();
         let mut behind = lock(&handoff.behind);
         for (webhook, write) in &before.webhooks {
@@ -106,7 +107,7 @@ impl Slots {
     pub fn lease_new(
         &self,
         requests: &mut [IngestRequest],
-        webhooks: &HashMap<String, Arc<Webhook>>,
+        webhooks: &HashMap<WebhookId, Arc<Webhook>>,
         now: Millis,
     ) -> Leased {
         let mut leased = Leased {
@@ -190,7 +191,7 @@ impl Slots {
 
     /// The commit of the leased deliveries failed: nothing of them was written.
     pub fn forget(&self, leased: Leased, requests: &[IngestRequest]) {
-        let ids: Vec<String> = leased
+        let ids: Vec<DeliveryId> = leased
             .picked
             .iter()
             .map(|&(r, d)| requests[r].deliveries[d].id.clone())
@@ -203,7 +204,6 @@ impl Slots {
 mod tests {
     use super::*;
     use crate::config::{Overrides, Settings};
-    use hookd_core::id::new_id;
     use hookd_core::store::NewDelivery;
     use hookd_core::webhook::WebhookSpec;
     use serde_json::json;
@@ -219,7 +219,7 @@ mod tests {
 
     fn webhook(consecutive_failures: u32) -> Arc<Webhook> {
         Arc::new(Webhook {
-            id: new_id("wh"),
+            id: WebhookId::generate(),
             workspace_id: "ws".into(),
             spec: WebhookSpec::from_stored(&json!({ "name": "w", "kind": "data", "url": "https://example.com/" }))
                 .unwrap(),
@@ -240,12 +240,14 @@ mod tests {
             .iter()
             .flat_map(|w| std::iter::repeat_n(*w, each))
             .map(|w| NewDelivery {
-                id: new_id("dlv"),
+                id: DeliveryId::generate(),
                 workspace_id: "ws".into(),
                 webhook_id: w.id.clone(),
                 record_ids: vec![],
                 created_at: NOW,
                 due_at: NOW,
+                ordering_key: None,
+                coalescing_key: None,
                 lease: None,
             })
             .collect();
@@ -288,7 +290,7 @@ mod tests {
     fn new_deliveries_are_leased_only_with_room_and_nothing_of_their_webhook_waiting() {
         let slots = slots();
         let (healthy, failing, other) = (webhook(0), webhook(1), webhook(0));
-        let webhooks: HashMap<String, Arc<Webhook>> =
+        let webhooks: HashMap<WebhookId, Arc<Webhook>> =
             [&healthy, &failing, &other].map(|w| (w.id.clone(), w.clone())).into();
 
         let mut requests = vec![request(&[&healthy], 1)];
@@ -355,7 +357,8 @@ mod tests {
         slots.set_running(true);
         slots.claimed(&slots.snapshot(), &round(8, &[]), &[]);
         let (recovered, failed) = (webhook(3), webhook(0));
-        let webhooks: HashMap<String, Arc<Webhook>> = [&recovered, &failed].map(|w| (w.id.clone(), w.clone())).into();
+        let webhooks: HashMap<WebhookId, Arc<Webhook>> =
+            [&recovered, &failed].map(|w| (w.id.clone(), w.clone())).into();
         slots.saw_health(&recovered.id, false);
         slots.saw_health(&failed.id, true);
         let mut requests = vec![request(&[&recovered, &failed], 1)];
@@ -377,7 +380,7 @@ mod tests {
         slots.set_running(true);
         slots.claimed(&slots.snapshot(), &round(8, &[]), &[]);
         let hook = webhook(0);
-        let webhooks: HashMap<String, Arc<Webhook>> = [(hook.id.clone(), hook.clone())].into();
+        let webhooks: HashMap<WebhookId, Arc<Webhook>> = [(hook.id.clone(), hook.clone())].into();
         let mut requests = vec![request(&[&hook], 1)];
         requests[0].deliveries[0].due_at = NOW + 1;
         slots.lease_new(&mut requests, &webhooks, NOW);

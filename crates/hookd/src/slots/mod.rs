@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use hookd_core::clock::Millis;
-use hookd_core::id::new_id;
+use hookd_core::id::{DeliveryId, LeaseToken, WebhookId};
 use hookd_core::store::{Admission, Claimed, Lease};
 use tokio::sync::{Notify, mpsc};
 
@@ -36,10 +36,10 @@ struct Inner {
     lease: Duration,
     /// Attempts this process has leased whose request is not answered yet (what the limits
     /// count): delivery id → (lease token, webhook id).
-    in_flight: Mutex<HashMap<String, (String, String)>>,
+    in_flight: Mutex<HashMap<DeliveryId, (LeaseToken, WebhookId)>>,
     /// Whether each webhook was failing when this process last saw it (an attempt's result,
     /// or a claim's fresh webhook row); newer than a cached webhook's stored health.
-    failing: Mutex<HashMap<String, bool>>,
+    failing: Mutex<HashMap<WebhookId, bool>>,
     handoff: Handoff,
     wake: Notify,
     /// Set while the dispatcher loop runs: a stepped dispatcher takes nothing handed over.
@@ -71,7 +71,7 @@ impl Slots {
     /// A new lease, from `now` for `dispatch.lease`.
     pub fn lease(&self, now: Millis) -> Lease {
         Lease {
-            token: new_id("lse"),
+            token: LeaseToken::generate(),
             until: now + self.inner.lease.as_millis() as i64,
         }
     }
@@ -96,7 +96,7 @@ impl Slots {
     }
 
     /// Attempts in flight, by webhook.
-    pub fn in_flight_by_webhook(&self) -> HashMap<String, usize> {
+    pub fn in_flight_by_webhook(&self) -> HashMap<WebhookId, usize> {
         by_webhook(&lock(&self.inner.in_flight))
     }
 
@@ -115,7 +115,7 @@ impl Slots {
         lock(&self.inner.in_flight).remove(delivery_id);
     }
 
-    fn free_all(&self, ids: &[String]) {
+    fn free_all(&self, ids: &[DeliveryId]) {
         let mut in_flight = lock(&self.inner.in_flight);
         for id in ids {
             in_flight.remove(id);
@@ -123,7 +123,7 @@ impl Slots {
     }
 
     /// Frees every slot; returns the (delivery, lease token) pairs that held them.
-    pub fn drain(&self) -> Vec<(String, String)> {
+    pub fn drain(&self) -> Vec<(DeliveryId, LeaseToken)> {
         lock(&self.inner.in_flight)
             .drain()
             .map(|(delivery, (token, _))| (delivery, token))
@@ -132,7 +132,7 @@ impl Slots {
 
     /// Notes whether a webhook's latest recorded attempt left it failing.
     pub fn saw_health(&self, webhook_id: &str, failing: bool) {
-        lock(&self.inner.failing).insert(webhook_id.to_owned(), failing);
+        lock(&self.inner.failing).insert(webhook_id.into(), failing);
     }
 
     fn is_failing(&self, webhook_id: &str, stored_failures: u32) -> bool {
@@ -169,8 +169,8 @@ impl Slots {
 }
 
 /// Attempts in flight per webhook, from the map of attempts in flight.
-fn by_webhook(in_flight: &HashMap<String, (String, String)>) -> HashMap<String, usize> {
-    let mut counts: HashMap<String, usize> = HashMap::new();
+fn by_webhook(in_flight: &HashMap<DeliveryId, (LeaseToken, WebhookId)>) -> HashMap<WebhookId, usize> {
+    let mut counts: HashMap<WebhookId, usize> = HashMap::new();
     for (_, webhook) in in_flight.values() {
         *counts.entry(webhook.clone()).or_default() += 1;
     }
