@@ -25,6 +25,7 @@ pub mod record;
 pub mod retry;
 pub mod seal;
 pub mod signature;
+pub mod source;
 pub mod store;
 pub mod timefmt;
 pub mod validation;

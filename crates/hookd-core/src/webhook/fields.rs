@@ -150,7 +150,7 @@ pub(super) fn parse_schedule(f: &Fields<'_>) -> Result<Vec<Duration>, Validation
         .collect()
 }
 
-pub(super) fn check_header_name(f: &Fields<'_>, field: &str, name: &str) -> Result<(), ValidationError> {
+pub(crate) fn check_header_name(f: &Fields<'_>, field: &str, name: &str) -> Result<(), ValidationError> {
     let valid = !name.is_empty()
         && name.len() <= 128
         && name

@@ -17,7 +17,7 @@ use crate::record::{Kind, RecordIn};
 use crate::retry;
 use crate::validation::{Fields, Problems, ValidationError};
 
-mod fields;
+pub(crate) mod fields;
 mod tls;
 mod url_shown;
 
