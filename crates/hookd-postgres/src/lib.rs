@@ -21,6 +21,7 @@ mod ingest;
 mod queue;
 mod retention;
 mod rows;
+mod sources;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -35,6 +36,7 @@ use db::{CREDENTIALS_CHANNEL, WEBHOOKS_CHANNEL, WORK_CHANNEL, map_err};
 use hookd_core::clock::Millis;
 use hookd_core::id::{DeliveryId, LeaseToken};
 use hookd_core::seal::Sealer;
+use hookd_core::source::Source;
 use hookd_core::store::*;
 use hookd_core::webhook::Webhook;
 use sqlx::postgres::{PgListener, PgPool};
@@ -223,5 +225,61 @@ impl Store for PgStore {
 
     async fn replay(&self, workspace_id: &str, query: &ReplayQuery, now: Millis) -> StoreResult<u64> {
         deliveries::replay(&self.pool, workspace_id, query, now).await
+    }
+
+    async fn insert_source(&self, source: &Source) -> StoreResult<()> {
+        sources::insert(&self.pool, source, &self.sealer).await
+    }
+
+    async fn update_source(&self, source: &Source) -> StoreResult<()> {
+        sources::update(&self.pool, source, &self.sealer).await
+    }
+
+    async fn delete_source(&self, workspace_id: &str, id: &str) -> StoreResult<()> {
+        sources::delete(&self.pool, workspace_id, id).await
+    }
+
+    async fn get_source(&self, workspace_id: &str, id: &str) -> StoreResult<Option<Source>> {
+        sources::get(&self.pool, Some(workspace_id), id, &self.sealer).await
+    }
+
+    async fn find_source(&self, id: &str) -> StoreResult<Option<Source>> {
+        sources::get(&self.pool, None, id, &self.sealer).await
+    }
+
+    async fn list_sources(&self, workspace_id: &str) -> StoreResult<Vec<Source>> {
+        sources::list(&self.pool, workspace_id, &self.sealer).await
+    }
+
+    async fn log_source_request(&self, request: &SourceRequest) -> StoreResult<()> {
+        sources::log_request(&self.pool, request).await
+    }
+
+    async fn list_source_requests(
+        &self,
+        workspace_id: &str,
+        source_id: &str,
+        query: &SourceRequestQuery,
+    ) -> StoreResult<Vec<SourceRequest>> {
+        sources::list_requests(&self.pool, workspace_id, source_id, query).await
+    }
+
+    async fn get_source_request(
+        &self,
+        workspace_id: &str,
+        source_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<SourceRequest>> {
+        sources::get_request(&self.pool, workspace_id, source_id, id).await
+    }
+
+    async fn remember_message(
+        &self,
+        source_id: &str,
+        message_id: &str,
+        now: Millis,
+        until: Millis,
+    ) -> StoreResult<bool> {
+        sources::remember(&self.pool, source_id, message_id, now, until).await
     }
 }

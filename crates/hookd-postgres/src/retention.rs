@@ -55,10 +55,31 @@ pub(crate) async fn prune(pool: &PgPool, cutoffs: &PruneCutoffs, limit: usize) -
     .execute(&mut *tx)
     .await
     .map_err(map_err)?;
+    let source_requests = sqlx::query(
+        "DELETE FROM source_requests WHERE id IN (SELECT id FROM source_requests \
+           WHERE (outcome = 'accepted' AND received_at < $1) OR (outcome <> 'accepted' AND received_at < $2) \
+           LIMIT $3 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(cutoffs.delivered_before)
+    .bind(cutoffs.failed_before)
+    .bind(limit)
+    .execute(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    let messages = sqlx::query(
+        "DELETE FROM source_messages WHERE (source_id, message_id) IN \
+         (SELECT source_id, message_id FROM source_messages WHERE until < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(cutoffs.keys_before)
+    .bind(limit)
+    .execute(&mut *tx)
+    .await
+    .map_err(map_err)?;
     tx.commit().await.map_err(map_err)?;
     Ok(PruneReport {
         deliveries: ids.len() as u64,
         records: records.rows_affected(),
         keys: keys.rows_affected(),
+        source_requests: source_requests.rows_affected() + messages.rows_affected(),
     })
 }

@@ -86,6 +86,9 @@ pub(crate) async fn delete_workspace(pool: &PgPool, id: &str) -> StoreResult<Opt
         keys: delete("DELETE FROM api_keys WHERE workspace_id = $1").await?,
     };
     delete("DELETE FROM idempotency_keys WHERE workspace_id = $1").await?;
+    delete("DELETE FROM source_messages WHERE source_id IN (SELECT id FROM sources WHERE workspace_id = $1)").await?;
+    delete("DELETE FROM source_requests WHERE workspace_id = $1").await?;
+    delete("DELETE FROM sources WHERE workspace_id = $1").await?;
     delete("DELETE FROM workspaces WHERE id = $1").await?;
     announce(&mut tx).await?;
     tx.commit().await.map_err(map_err)?;

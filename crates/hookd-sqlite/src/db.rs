@@ -190,13 +190,14 @@ pub(crate) struct Db {
 const READERS: usize = 3;
 
 /// Schema versions in order; `PRAGMA user_version` holds the last one applied.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_breaker_and_lanes.sql"),
     include_str!("../migrations/0003_retention.sql"),
     include_str!("../migrations/0004_failing_since.sql"),
     include_str!("../migrations/0005_lanes_by_webhook.sql"),
     include_str!("../migrations/0006_keys_and_health.sql"),
+    include_str!("../migrations/0007_sources.sql"),
 ];
 
 impl Db {

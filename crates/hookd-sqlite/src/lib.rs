@@ -23,6 +23,7 @@ mod ingest;
 mod queue;
 mod retention;
 mod rows;
+mod sources;
 mod tenants;
 mod webhooks;
 
@@ -33,6 +34,7 @@ use async_trait::async_trait;
 use hookd_core::clock::Millis;
 use hookd_core::id::{DeliveryId, LeaseToken};
 use hookd_core::seal::Sealer;
+use hookd_core::source::Source;
 use hookd_core::store::*;
 use hookd_core::webhook::Webhook;
 
@@ -298,6 +300,102 @@ impl Store for SqliteStore {
         self.db
             .writer
             .run(move |conn| deliveries::replay(conn, &workspace_id, &query, now))
+            .await
+    }
+
+    async fn insert_source(&self, source: &Source) -> StoreResult<()> {
+        let (source, sealer) = (source.clone(), self.sealer.clone());
+        self.db
+            .writer
+            .run(move |conn| sources::insert(conn, &source, &sealer))
+            .await
+    }
+
+    async fn update_source(&self, source: &Source) -> StoreResult<()> {
+        let (source, sealer) = (source.clone(), self.sealer.clone());
+        self.db
+            .writer
+            .run(move |conn| sources::update(conn, &source, &sealer))
+            .await
+    }
+
+    async fn delete_source(&self, workspace_id: &str, id: &str) -> StoreResult<()> {
+        let (workspace_id, id) = (workspace_id.to_owned(), id.to_owned());
+        self.db
+            .writer
+            .run(move |conn| sources::delete(conn, &workspace_id, &id))
+            .await
+    }
+
+    async fn get_source(&self, workspace_id: &str, id: &str) -> StoreResult<Option<Source>> {
+        let (workspace_id, id, sealer) = (workspace_id.to_owned(), id.to_owned(), self.sealer.clone());
+        self.db
+            .readers
+            .run(move |conn| sources::get(conn, Some(&workspace_id), &id, &sealer))
+            .await
+    }
+
+    async fn find_source(&self, id: &str) -> StoreResult<Option<Source>> {
+        let (id, sealer) = (id.to_owned(), self.sealer.clone());
+        self.db
+            .readers
+            .run(move |conn| sources::get(conn, None, &id, &sealer))
+            .await
+    }
+
+    async fn list_sources(&self, workspace_id: &str) -> StoreResult<Vec<Source>> {
+        let (workspace_id, sealer) = (workspace_id.to_owned(), self.sealer.clone());
+        self.db
+            .readers
+            .run(move |conn| sources::list(conn, &workspace_id, &sealer))
+            .await
+    }
+
+    async fn log_source_request(&self, request: &SourceRequest) -> StoreResult<()> {
+        let request = request.clone();
+        self.db
+            .writer
+            .run(move |conn| sources::log_request(conn, &request))
+            .await
+    }
+
+    async fn list_source_requests(
+        &self,
+        workspace_id: &str,
+        source_id: &str,
+        query: &SourceRequestQuery,
+    ) -> StoreResult<Vec<SourceRequest>> {
+        let (workspace_id, source_id, query) = (workspace_id.to_owned(), source_id.to_owned(), query.clone());
+        self.db
+            .readers
+            .run(move |conn| sources::list_requests(conn, &workspace_id, &source_id, &query))
+            .await
+    }
+
+    async fn get_source_request(
+        &self,
+        workspace_id: &str,
+        source_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<SourceRequest>> {
+        let (workspace_id, source_id, id) = (workspace_id.to_owned(), source_id.to_owned(), id.to_owned());
+        self.db
+            .readers
+            .run(move |conn| sources::get_request(conn, &workspace_id, &source_id, &id))
+            .await
+    }
+
+    async fn remember_message(
+        &self,
+        source_id: &str,
+        message_id: &str,
+        now: Millis,
+        until: Millis,
+    ) -> StoreResult<bool> {
+        let (source_id, message_id) = (source_id.to_owned(), message_id.to_owned());
+        self.db
+            .writer
+            .run(move |conn| sources::remember(conn, &source_id, &message_id, now, until))
             .await
     }
 }

@@ -46,10 +46,20 @@ pub(crate) fn prune(conn: &mut Connection, cutoffs: &PruneCutoffs, limit: usize)
         "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT ?)",
         params![cutoffs.keys_before, limit],
     )?;
+    let source_requests = tx.execute(
+        "DELETE FROM source_requests WHERE id IN (SELECT id FROM source_requests \
+           WHERE (outcome = 'accepted' AND received_at < ?1) OR (outcome <> 'accepted' AND received_at < ?2) LIMIT ?3)",
+        params![cutoffs.delivered_before, cutoffs.failed_before, limit],
+    )?;
+    let messages = tx.execute(
+        "DELETE FROM source_messages WHERE rowid IN (SELECT rowid FROM source_messages WHERE until < ? LIMIT ?)",
+        params![cutoffs.keys_before, limit],
+    )?;
     tx.commit()?;
     Ok(PruneReport {
         deliveries: ids.len() as u64,
         records: records as u64,
         keys: keys as u64,
+        source_requests: (source_requests + messages) as u64,
     })
 }

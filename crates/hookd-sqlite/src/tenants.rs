@@ -51,6 +51,9 @@ pub(crate) fn delete_workspace(conn: &mut Connection, id: &str) -> DbResult<Opti
         keys: delete("DELETE FROM api_keys WHERE workspace_id = ?")?,
     };
     delete("DELETE FROM idempotency_keys WHERE workspace_id = ?")?;
+    delete("DELETE FROM source_messages WHERE source_id IN (SELECT id FROM sources WHERE workspace_id = ?)")?;
+    delete("DELETE FROM source_requests WHERE workspace_id = ?")?;
+    delete("DELETE FROM sources WHERE workspace_id = ?")?;
     delete("DELETE FROM workspaces WHERE id = ?")?;
     tx.commit()?;
     Ok(Some(deletion))

@@ -47,7 +47,8 @@ pub async fn retention_prunes_finished_deliveries_and_unreferenced_records_only(
         PruneReport {
             deliveries: 1,
             records: 2,
-            keys: 1
+            keys: 1,
+            source_requests: 0,
         },
         "the delivered one, its record, the lone record, the key"
     );
@@ -66,7 +67,8 @@ pub async fn retention_prunes_finished_deliveries_and_unreferenced_records_only(
         PruneReport {
             deliveries: 1,
             records: 1,
-            keys: 0
+            keys: 0,
+            source_requests: 0,
         }
     );
     assert_eq!(

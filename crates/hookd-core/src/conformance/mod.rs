@@ -3,16 +3,18 @@
 //!
 //! The checks by concept: `claims` (leases, limits, the breaker), `queue` (ingest, results,
 //! retry and replay, the log), `tenants` (workspaces, keys, records, health), `at_rest`
-//! (retention, sealed secrets). Fixtures are here.
+//! (retention, sealed secrets), `sources` (sources, their request log, replay protection). Fixtures are here.
 
 mod at_rest;
 mod claims;
 mod queue;
+mod sources;
 mod tenants;
 
 pub use at_rest::*;
 pub use claims::*;
 pub use queue::*;
+pub use sources::*;
 pub use tenants::*;
 
 use std::collections::HashMap;
@@ -64,6 +66,9 @@ macro_rules! store_conformance_tests {
             an_open_breaker_pauses_a_webhook_then_lets_one_probe_through,
             first_attempts_are_claimed_before_retries_without_starving_them,
             retention_prunes_finished_deliveries_and_unreferenced_records_only,
+            sources_are_stored_within_their_workspace,
+            the_request_log_is_listed_filtered_replaced_and_pruned,
+            a_message_is_remembered_once_until_its_window_ends,
         );
     };
     (@each $fresh:expr; $($check:ident),* $(,)?) => {

@@ -11,7 +11,8 @@
 //! - `admission`: the one rule for whether a lane may take another slot now;
 //! - `scheduling`: choosing which due deliveries a claim takes, shared by every backend;
 //! - `breaker`: what a batch of attempts does to each webhook's circuit breaker;
-//! - `sealed`: a webhook row's sealed columns.
+//! - `sealed`: a webhook row's sealed columns;
+//! - `sources`: sources, their request log and the message ids kept against replays.
 
 mod admission;
 mod breaker;
@@ -19,11 +20,13 @@ mod entities;
 mod queries;
 mod scheduling;
 mod sealed;
+mod sources;
 
 use async_trait::async_trait;
 
 use crate::clock::Millis;
 use crate::id::{DeliveryId, LeaseToken};
+use crate::source::Source;
 use crate::webhook::Webhook;
 
 pub use admission::{Admission, RESERVE_BELOW};
@@ -32,6 +35,7 @@ pub use entities::*;
 pub use queries::*;
 pub use scheduling::*;
 pub use sealed::StoredWebhook;
+pub use sources::*;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -166,4 +170,40 @@ pub trait Store: Send + Sync + 'static {
     /// Makes matching deliveries pending and due at `now`, at the start of their retry
     /// schedule, with the query's note as their summary; returns how many.
     async fn replay(&self, workspace_id: &str, query: &ReplayQuery, now: Millis) -> StoreResult<u64>;
+
+    async fn insert_source(&self, source: &Source) -> StoreResult<()>;
+    /// Replaces a source; [`StoreError::NotFound`] when it does not exist.
+    async fn update_source(&self, source: &Source) -> StoreResult<()>;
+    /// Deletes a source with its request log; [`StoreError::NotFound`] when it does not exist.
+    async fn delete_source(&self, workspace_id: &str, id: &str) -> StoreResult<()>;
+    async fn get_source(&self, workspace_id: &str, id: &str) -> StoreResult<Option<Source>>;
+    /// A source by id alone, for its public door.
+    async fn find_source(&self, id: &str) -> StoreResult<Option<Source>>;
+    /// The workspace's sources, oldest first.
+    async fn list_sources(&self, workspace_id: &str) -> StoreResult<Vec<Source>>;
+    /// Adds a request to its source's log, or replaces the logged request with its id.
+    async fn log_source_request(&self, request: &SourceRequest) -> StoreResult<()>;
+    /// A source's logged requests, newest first.
+    async fn list_source_requests(
+        &self,
+        workspace_id: &str,
+        source_id: &str,
+        query: &SourceRequestQuery,
+    ) -> StoreResult<Vec<SourceRequest>>;
+    async fn get_source_request(
+        &self,
+        workspace_id: &str,
+        source_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<SourceRequest>>;
+    /// Remembers that source `source_id` received message `message_id`, until `until`.
+    /// `false` when it was remembered already and is not yet forgotten at `now` (a replay);
+    /// atomic, so of two processes receiving the same message at once only one gets `true`.
+    async fn remember_message(
+        &self,
+        source_id: &str,
+        message_id: &str,
+        now: Millis,
+        until: Millis,
+    ) -> StoreResult<bool>;
 }

@@ -57,11 +57,14 @@ pub struct PruneReport {
     pub deliveries: u64,
     pub records: u64,
     pub keys: u64,
+    /// Logged source requests (accepted ones by `delivered_before`, the others by
+    /// `failed_before`), and message ids past their replay window.
+    pub source_requests: u64,
 }
 
 impl PruneReport {
     pub fn total(&self) -> u64 {
-        self.deliveries + self.records + self.keys
+        self.deliveries + self.records + self.keys + self.source_requests
     }
 }
 
@@ -82,8 +85,9 @@ mod tests {
             deliveries: 2,
             records: 3,
             keys: 5,
+            source_requests: 7,
         };
-        assert_eq!(report.total(), 10);
+        assert_eq!(report.total(), 17);
         assert_eq!(PruneReport::default().total(), 0);
     }
 }
