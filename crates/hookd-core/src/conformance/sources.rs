@@ -107,12 +107,12 @@ pub async fn the_request_log_is_listed_filtered_replaced_and_pruned(store: &dyn 
         .list_source_requests(&f.workspace, &src.id, &query(Some(RequestOutcome::Failed), None))
         .await
         .unwrap();
-    assert_eq!(failed, [first.clone()]);
+    assert_eq!(failed, std::slice::from_ref(&first));
     let older = store
         .list_source_requests(&f.workspace, &src.id, &query(None, Some(second.id.clone())))
         .await
         .unwrap();
-    assert_eq!(older, [first.clone()]);
+    assert_eq!(older, std::slice::from_ref(&first));
     let recovered = SourceRequest {
         outcome: RequestOutcome::Accepted,
         reason: None,
