@@ -22,6 +22,8 @@ pub struct Filters {
     pub event_types: Vec<String>,
     pub devices: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// Sources (`src_…`) whose records reach the webhook; empty: records from every door.
+    pub sources: Vec<String>,
 }
 
 impl Filters {
@@ -31,14 +33,18 @@ impl Filters {
             return Ok(Self::default());
         };
         let f = Fields::new(value, "filters")?;
-        f.deny_unknown(&["fleets", "tags", "event_types", "devices", "labels"])?;
+        f.deny_unknown(&["fleets", "tags", "event_types", "devices", "labels", "sources"])?;
         let filters = Self {
             fleets: f.str_list("fleets")?,
             tags: f.str_list("tags")?,
             event_types: f.str_list("event_types")?,
             devices: f.str_list("devices")?,
             labels: f.str_map("labels")?,
+            sources: f.str_list("sources")?,
         };
+        if let Some(i) = filters.sources.iter().position(|s| !s.starts_with("src_")) {
+            return Err(f.invalid(&format!("sources[{i}]"), "a source id starts with `src_`"));
+        }
         if kind == Kind::Event && !filters.tags.is_empty() {
             return Err(f.invalid(
                 "tags",
@@ -56,6 +62,7 @@ impl Filters {
             ("tags", &filters.tags),
             ("event_types", &filters.event_types),
             ("devices", &filters.devices),
+            ("sources", &filters.sources),
         ] {
             if values.len() > MAX_VALUES {
                 return Err(f.invalid(key, format!("at most {MAX_VALUES} values")));
@@ -78,14 +85,26 @@ impl Filters {
         Ok(filters)
     }
 
+    /// The filters as JSON; `sources` only when set (filters written before sources existed
+    /// read the same).
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut json = json!({
             "fleets": self.fleets,
             "tags": self.tags,
             "event_types": self.event_types,
             "devices": self.devices,
             "labels": self.labels,
-        })
+        });
+        if !self.sources.is_empty() {
+            json["sources"] = json!(self.sources);
+        }
+        json
+    }
+
+    /// Whether records from source `source` (`None`: from the API or hookd itself) may reach
+    /// the webhook.
+    pub fn admits_source(&self, source: Option<&str>) -> bool {
+        self.sources.is_empty() || source.is_some_and(|s| self.sources.iter().any(|x| x == s))
     }
 
     pub fn matches(&self, record: &RecordIn) -> bool {
@@ -185,5 +204,16 @@ mod tests {
         let filters = Filters::parse(Some(&given), Kind::Data).unwrap();
         assert_eq!(filters.to_json(), given);
         assert_eq!(Filters::parse(Some(&filters.to_json()), Kind::Data).unwrap(), filters);
+        let from = json!({"sources": ["src_1"]});
+        let filters = Filters::parse(Some(&from), Kind::Event).unwrap();
+        assert_eq!(filters.to_json()["sources"], from["sources"]);
+        assert!(filters.admits_source(Some("src_1")));
+        assert!(
+            !filters.admits_source(Some("src_2")) && !filters.admits_source(None),
+            "not other doors"
+        );
+        assert!(Filters::default().admits_source(None) && Filters::default().admits_source(Some("src_2")));
+        let err = Filters::parse(Some(&json!({"sources": ["wh_1"]})), Kind::Event).unwrap_err();
+        assert_eq!(err.field, "filters.sources[0]");
     }
 }

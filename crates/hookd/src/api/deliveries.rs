@@ -1,7 +1,5 @@
 //! The delivery log: list (newest first, cursor paged), one with its attempts, retry now.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -12,12 +10,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, CommonErrors};
-use super::extract::Caller;
+use super::extract::{Caller, list_query, page_limit};
 use crate::model;
 use crate::service::RequestBody;
-
-const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 250;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -43,19 +38,7 @@ struct ListParams {
 }
 
 fn parse_query(raw: Option<&str>) -> ApiResult<DeliveryQuery> {
-    let params: HashMap<String, String> = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
-    if let Some(unknown) = params
-        .keys()
-        .find(|k| !["webhook_id", "state", "limit", "after"].contains(&k.as_str()))
-    {
-        return Err(ApiError::bad_request(
-            "unknown_parameter",
-            unknown,
-            format!("unknown query parameter `{unknown}`; expected webhook_id, state, limit or after"),
-        ));
-    }
+    let params = list_query(raw, &["webhook_id", "state", "limit", "after"])?;
     let state = params
         .get("state")
         .map(|s| {
@@ -68,20 +51,7 @@ fn parse_query(raw: Option<&str>) -> ApiResult<DeliveryQuery> {
             })
         })
         .transpose()?;
-    let limit = match params.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_value",
-                    "limit",
-                    format!("`limit` must be a number from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
+    let limit = page_limit(&params)?;
     Ok(DeliveryQuery {
         webhook_id: params.get("webhook_id").map(|id| id.as_str().into()),
         state,

@@ -24,6 +24,9 @@ pub enum ApiError {
     },
     #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
     Unauthorized,
+    /// A request at a source's door did not verify; why is in the source's log only.
+    #[error("verification failed")]
+    VerificationFailed,
     #[error("this operation needs the admin key")]
     Forbidden,
     #[error("{0} not found")]
@@ -84,6 +87,7 @@ impl IntoResponse for ApiError {
             ),
             Self::BadRequest { code, field, .. } => (StatusCode::BAD_REQUEST, *code, field.clone()),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            Self::VerificationFailed => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),

@@ -158,3 +158,47 @@ pub(super) async fn limit_headers(
     }
     next.run(request).await
 }
+
+/// A list route's query: its parameters, refusing any but `allowed` (named in the error).
+pub(super) fn list_query(
+    raw: Option<&str>,
+    allowed: &[&str],
+) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    let params: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    if let Some(unknown) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        let expected = match allowed.split_last() {
+            Some((last, [])) => (*last).to_owned(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        return Err(ApiError::bad_request(
+            "unknown_parameter",
+            unknown,
+            format!("unknown query parameter `{unknown}`; expected {expected}"),
+        ));
+    }
+    Ok(params)
+}
+
+/// The page size a list route was asked for: `limit`, 1 to 250, default 50.
+pub(super) fn page_limit(params: &std::collections::HashMap<String, String>) -> Result<usize, ApiError> {
+    const DEFAULT_LIMIT: usize = 50;
+    const MAX_LIMIT: usize = 250;
+    match params.get("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_value",
+                    "limit",
+                    format!("`limit` must be a number from 1 to {MAX_LIMIT}"),
+                )
+            }),
+    }
+}

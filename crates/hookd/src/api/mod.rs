@@ -6,8 +6,10 @@ mod deliveries;
 mod docs;
 pub mod error;
 mod extract;
+mod inbound;
 mod ingest;
 mod records;
+mod sources;
 mod system;
 mod webhooks;
 mod workspaces;
@@ -78,6 +80,7 @@ impl Deref for AppState {
         (name = "webhooks", description = "Subscriptions: where records are delivered, and how"),
         (name = "ingest", description = "Records in: 202 only once they are on disk"),
         (name = "deliveries", description = "The delivery log, retries and replays"),
+        (name = "sources", description = "Receiving: inbound doors (`/in/{src}`, no API key: the source's scheme verifies each request) and their request log"),
         (name = "system", description = "Health, metrics and this document")
     )
 )]
@@ -110,6 +113,8 @@ fn routes(role: Role) -> OpenApiRouter<AppState> {
         .merge(ingest::routes())
         .merge(deliveries::routes())
         .merge(records::routes())
+        .merge(sources::routes())
+        .merge(inbound::routes())
 }
 
 /// The OpenAPI document of the API.

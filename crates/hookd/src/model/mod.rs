@@ -9,10 +9,12 @@
 //! - this module: errors, lists, workspaces and keys, health, what ingest answers;
 //! - `webhooks`: webhook bodies and answers, secrets, replay and the test send;
 //! - `records`: data points and events, and the ingest bodies' schemas;
-//! - `deliveries`: the delivery log and its attempts.
+//! - `deliveries`: the delivery log and its attempts;
+//! - `sources`: inbound doors and their request log.
 
 mod deliveries;
 mod records;
+mod sources;
 mod webhooks;
 
 use hookd_core::store;
@@ -22,6 +24,7 @@ use utoipa::ToSchema;
 
 pub use deliveries::*;
 pub use records::*;
+pub use sources::*;
 pub use webhooks::*;
 
 /// Every error: a stable code, a sentence for people, and the offending field when there is one.

@@ -26,6 +26,9 @@ pub struct Filters {
     pub devices: Vec<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Only records from these sources (`src_…`); empty (and left out): records from every door.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -315,6 +318,7 @@ impl Webhook {
                 event_types: f.event_types.clone(),
                 devices: f.devices.clone(),
                 labels: f.labels.clone(),
+                sources: f.sources.clone(),
             },
             token_header: spec.token_header.clone(),
             headers: spec.headers.clone(),

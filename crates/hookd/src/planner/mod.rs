@@ -30,6 +30,9 @@ pub enum Origin {
     /// Made by hookd itself about webhook `about` (operational events): never delivered to
     /// that webhook, so a failing webhook cannot feed on its own events.
     System { about: WebhookId },
+    /// Received by a source (`src_…`) at its door: delivered to the webhooks that take
+    /// records from every door or name this source.
+    Source { id: String },
 }
 
 /// A handle to the planner. Cheap to clone.
@@ -88,16 +91,17 @@ impl Planner {
         stored: &[NewRecord],
         now: Millis,
     ) -> Vec<NewDelivery> {
-        let excluded = match origin {
-            Origin::Api => None,
-            Origin::System { about } => Some(about),
+        let (excluded, source) = match origin {
+            Origin::Api => (None, None),
+            Origin::System { about } => (Some(about), None),
+            Origin::Source { id } => (None, Some(id.as_str())),
         };
         webhooks
             .by_workspace
             .get(workspace_id)
             .into_iter()
             .flat_map(|hooks| hooks.iter())
-            .filter(|webhook| excluded != Some(&webhook.id))
+            .filter(|webhook| excluded != Some(&webhook.id) && webhook.spec.filters.admits_source(source))
             .flat_map(|webhook| {
                 let matched: Vec<&str> = incoming
                     .iter()

@@ -10,10 +10,12 @@
 //! - `webhooks`: create, change, delete, the signing secret, the test send, replay.
 //! - `deliveries`: the delivery log, a delivery's request body, retry, records.
 //! - `ingest`: records in, from an [`Origin`].
+//! - `sources`: inbound doors, receiving at them (verify, make records, commit), their log.
 
 mod deliveries;
 mod ingest;
 mod known;
+mod sources;
 mod tenants;
 mod webhooks;
 
@@ -32,6 +34,7 @@ use crate::planner::Registry;
 pub use crate::planner::Origin;
 pub use deliveries::{DeliveryView, RequestBody};
 pub use known::Known;
+pub use sources::{Arrival, Received, SourceChanged};
 pub use tenants::{NewKey, key_hash};
 pub use webhooks::{Changed, Tested};
 

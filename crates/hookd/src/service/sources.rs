@@ -1,0 +1,320 @@
+//! Sources: create, change, delete, list; receiving a request at a source's door (verify →
+//! make records → commit, every request logged with its outcome); the request log.
+
+use std::collections::BTreeMap;
+
+use hookd_core::id::new_id;
+use hookd_core::record::{Kind, RecordIn, parse_body};
+use hookd_core::source::{Inbound, Reason, Rejection, Source, SourceSpec, apply_patch, read_body, verify};
+use hookd_core::store::{RequestOutcome, SourceRequest, SourceRequestQuery};
+use hookd_core::validation::ValidationError;
+use serde_json::{Map, Value, json};
+
+use super::{Service, ServiceError, ServiceResult};
+use crate::planner::Origin;
+
+/// The most of a refused request's body the log keeps: enough to see what was sent, not
+/// enough for anyone to fill the database through a public door.
+const REJECTED_BODY_CAP: usize = 4096;
+/// What a redacted header or query value is logged as.
+const REDACTED: &str = "[redacted]";
+
+/// A created or changed source, and what its creator should know.
+#[derive(Debug, Clone)]
+pub struct SourceChanged {
+    pub source: Source,
+    pub warnings: Vec<String>,
+}
+
+/// A request as it arrived at a source's door.
+pub struct Arrival<'a> {
+    pub method: &'a str,
+    pub content_type: Option<&'a str>,
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub body: &'a [u8],
+}
+
+/// What the door answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// Committed (or kept to replay, when its body made no records: `ids` is empty).
+    Accepted { status: u16, ids: Vec<String> },
+    /// Refused; the reason is in the log only.
+    Rejected(Reason),
+}
+
+impl Service {
+    pub async fn create_source(&self, workspace_id: &str, body: &Value) -> ServiceResult<SourceChanged> {
+        let spec = checked(SourceSpec::parse(body)?)?;
+        let now = self.now();
+        let source = Source {
+            id: new_id("src"),
+            workspace_id: workspace_id.to_owned(),
+            spec,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store().insert_source(&source).await?;
+        Ok(changed(source))
+    }
+
+    pub async fn source(&self, workspace_id: &str, id: &str) -> ServiceResult<Source> {
+        self.store()
+            .get_source(workspace_id, id)
+            .await?
+            .ok_or(ServiceError::NotFound("source"))
+    }
+
+    pub async fn list_sources(&self, workspace_id: &str) -> ServiceResult<Vec<Source>> {
+        Ok(self.store().list_sources(workspace_id).await?)
+    }
+
+    pub async fn update_source(&self, workspace_id: &str, id: &str, patch: &Value) -> ServiceResult<SourceChanged> {
+        let mut source = self.source(workspace_id, id).await?;
+        source.spec = checked(apply_patch(&source.spec, patch)?)?;
+        source.updated_at = self.now();
+        self.store().update_source(&source).await.map_err(not_found)?;
+        Ok(changed(source))
+    }
+
+    pub async fn delete_source(&self, workspace_id: &str, id: &str) -> ServiceResult<()> {
+        self.store().delete_source(workspace_id, id).await.map_err(not_found)
+    }
+
+    pub async fn source_requests(
+        &self,
+        workspace_id: &str,
+        source_id: &str,
+        query: &SourceRequestQuery,
+    ) -> ServiceResult<Vec<SourceRequest>> {
+        self.source(workspace_id, source_id).await?;
+        Ok(self
+            .store()
+            .list_source_requests(workspace_id, source_id, query)
+            .await?)
+    }
+
+    pub async fn source_request(&self, workspace_id: &str, source_id: &str, id: &str) -> ServiceResult<SourceRequest> {
+        self.store()
+            .get_source_request(workspace_id, source_id, id)
+            .await?
+            .ok_or(ServiceError::NotFound("request"))
+    }
+
+    /// Receives a request at source `id`'s door. Every request that reaches a source is
+    /// logged: refused, kept but not turned into records, or committed as records (the log
+    /// names them) before the answer.
+    pub async fn receive(&self, id: &str, arrival: Arrival<'_>) -> ServiceResult<Received> {
+        let source = self
+            .store()
+            .find_source(id)
+            .await?
+            .ok_or(ServiceError::NotFound("source"))?;
+        let now = self.now();
+        let request = Inbound {
+            method: arrival.method,
+            headers: &arrival.headers,
+            query: &arrival.query,
+            body: arrival.body,
+        };
+        let mut log = SourceRequest {
+            id: new_id("req"),
+            workspace_id: source.workspace_id.clone(),
+            source_id: source.id.clone(),
+            received_at: now,
+            method: arrival.method.to_owned(),
+            headers: redacted_headers(&source.spec, &arrival.headers),
+            query: redacted_query(&source.spec, &arrival.query),
+            body: arrival.body.to_vec(),
+            body_truncated: false,
+            outcome: RequestOutcome::Accepted,
+            reason: None,
+            explanation: String::new(),
+            record_ids: Vec::new(),
+        };
+        let verified = verify(&source.spec, &request, now).map(|verified| verified.message_id);
+        let message_id = match verified {
+            Ok(message_id) => message_id,
+            Err(rejection) => return self.refuse(log, rejection).await,
+        };
+        if let Some(message_id) = message_id {
+            let until = now + source.spec.tolerance.as_millis() as i64;
+            if !self
+                .store()
+                .remember_message(&source.id, &message_id, now, until)
+                .await?
+            {
+                let rejection = Rejection {
+                    reason: Reason::Replayed,
+                    explanation: format!(
+                        "message `{}` was received before, within the last {} s",
+                        shorten(&message_id),
+                        source.spec.tolerance.as_secs()
+                    ),
+                };
+                return self.refuse(log, rejection).await;
+            }
+        }
+        let status = source.spec.response_status;
+        match records_of(
+            &source.spec,
+            arrival.content_type,
+            &arrival.query,
+            arrival.body,
+            self.max_records(),
+        ) {
+            Ok(records) => {
+                let count = records.len();
+                let ids = self
+                    .ingest(
+                        &source.workspace_id,
+                        Origin::Source { id: source.id.clone() },
+                        records,
+                        None,
+                    )
+                    .await?;
+                log.explanation = format!(
+                    "verified; {count} record{} committed",
+                    if count == 1 { "" } else { "s" }
+                );
+                log.record_ids = ids.clone();
+                self.store().log_source_request(&log).await?;
+                Ok(Received::Accepted { status, ids })
+            }
+            Err(failure) => {
+                log.outcome = RequestOutcome::Failed;
+                log.reason = Some(failure.reason.as_str().to_owned());
+                log.explanation = failure.explanation;
+                self.store().log_source_request(&log).await?;
+                Ok(Received::Accepted {
+                    status,
+                    ids: Vec::new(),
+                })
+            }
+        }
+    }
+
+    async fn refuse(&self, mut log: SourceRequest, rejection: Rejection) -> ServiceResult<Received> {
+        log.outcome = RequestOutcome::Rejected;
+        log.reason = Some(rejection.reason.as_str().to_owned());
+        log.explanation = rejection.explanation;
+        if log.body.len() > REJECTED_BODY_CAP {
+            log.body.truncate(REJECTED_BODY_CAP);
+            log.body_truncated = true;
+        }
+        self.store().log_source_request(&log).await?;
+        Ok(Received::Rejected(rejection.reason))
+    }
+
+    fn max_records(&self) -> usize {
+        self.inner.parts.settings.api.max_records_per_request
+    }
+}
+
+fn changed(source: Source) -> SourceChanged {
+    let warnings = source.spec.warning().into_iter().collect();
+    SourceChanged { source, warnings }
+}
+
+fn not_found(err: hookd_core::store::StoreError) -> ServiceError {
+    match err {
+        hookd_core::store::StoreError::NotFound => ServiceError::NotFound("source"),
+        other => other.into(),
+    }
+}
+
+/// Refuses what this version does not do yet, rather than accept and ignore it.
+fn checked(spec: SourceSpec) -> Result<SourceSpec, ValidationError> {
+    let program = [("split", spec.split.is_some()), ("transform", spec.transform.is_some())]
+        .into_iter()
+        .find(|(_, set)| *set)
+        .map(|(key, _)| key.to_owned())
+        .or_else(|| spec.fields.keys().next().map(|k| format!("fields.{k}")));
+    match program {
+        Some(field) => Err(ValidationError::new(
+            "not_supported",
+            field,
+            "jq programs (`split`, `transform`, `fields`) are not supported by this version yet; without them a \
+             request's body is its record (an event's payload, or a data point as `POST …/data` takes it)",
+        )),
+        None => Ok(spec),
+    }
+}
+
+/// The records a verified request makes: its body (for a GET with none, its query) is one
+/// item; an event source makes an event of type `source.<name>` with the item as payload, a
+/// data source reads the item as a data point.
+fn records_of(
+    spec: &SourceSpec,
+    content_type: Option<&str>,
+    query: &[(String, String)],
+    body: &[u8],
+    max: usize,
+) -> Result<Vec<RecordIn>, Rejection> {
+    let item = read_body(content_type, body).map_err(|e| Rejection {
+        reason: Reason::NotJson,
+        explanation: e.0,
+    })?;
+    let item = match item {
+        Value::Null if !query.is_empty() => Value::Object(
+            query
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect::<Map<_, _>>(),
+        ),
+        item => item,
+    };
+    let record = match spec.record_type {
+        Kind::Event => json!({"type": format!("source.{}", spec.name), "payload": item}),
+        Kind::Data => item,
+    };
+    parse_body(&record, spec.record_type, max).map_err(|e| Rejection {
+        reason: Reason::TransformError,
+        explanation: format!("the item is not a valid {} record: {e}", spec.record_type.as_str()),
+    })
+}
+
+/// Headers as a JSON object for the log, with every credential redacted: the scheme's own
+/// header, `Authorization`, cookies, and anything named like a secret or token.
+fn redacted_headers(spec: &SourceSpec, headers: &[(String, String)]) -> String {
+    let own: Vec<String> = [spec.header.clone(), spec.hmac_scheme().map(|h| h.header)]
+        .into_iter()
+        .flatten()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    let map: BTreeMap<&str, &str> = headers
+        .iter()
+        .map(|(name, value)| {
+            let lower = name.to_ascii_lowercase();
+            let secret = own.contains(&lower)
+                || ["authorization", "cookie", "proxy-authorization"].contains(&lower.as_str())
+                || ["token", "secret", "signature", "api-key", "apikey", "password"]
+                    .iter()
+                    .any(|s| lower.contains(s));
+            (name.as_str(), if secret { REDACTED } else { value.as_str() })
+        })
+        .collect();
+    serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
+}
+
+/// The query as a JSON object for the log, the token parameter redacted.
+fn redacted_query(spec: &SourceSpec, query: &[(String, String)]) -> String {
+    let map: BTreeMap<&str, &str> = query
+        .iter()
+        .map(|(name, value)| {
+            let secret = spec.query.as_deref() == Some(name.as_str()) || name.contains("token") || name.contains("key");
+            (name.as_str(), if secret { REDACTED } else { value.as_str() })
+        })
+        .collect();
+    serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
+}
+
+/// A message id as the log shows it: a signature used as one is cut short.
+fn shorten(id: &str) -> String {
+    if id.chars().count() > 24 {
+        format!("{}…", id.chars().take(12).collect::<String>())
+    } else {
+        id.to_owned()
+    }
+}
