@@ -104,22 +104,21 @@ const REQUEST_COLUMNS: &str = "id, workspace_id, source_id, received_at, method,
      outcome, reason, explanation, record_ids";
 
 fn request(row: &PgRow) -> StoreResult<SourceRequest> {
-    let get = |e| map_err(e);
-    let outcome: String = row.try_get("outcome").map_err(get)?;
+    let outcome: String = row.try_get("outcome").map_err(map_err)?;
     Ok(SourceRequest {
-        id: row.try_get("id").map_err(get)?,
-        workspace_id: row.try_get("workspace_id").map_err(get)?,
-        source_id: row.try_get("source_id").map_err(get)?,
-        received_at: row.try_get("received_at").map_err(get)?,
-        method: row.try_get("method").map_err(get)?,
-        headers: row.try_get("headers").map_err(get)?,
-        query: row.try_get("query").map_err(get)?,
-        body: row.try_get("body").map_err(get)?,
-        body_truncated: row.try_get("body_truncated").map_err(get)?,
+        id: row.try_get("id").map_err(map_err)?,
+        workspace_id: row.try_get("workspace_id").map_err(map_err)?,
+        source_id: row.try_get("source_id").map_err(map_err)?,
+        received_at: row.try_get("received_at").map_err(map_err)?,
+        method: row.try_get("method").map_err(map_err)?,
+        headers: row.try_get("headers").map_err(map_err)?,
+        query: row.try_get("query").map_err(map_err)?,
+        body: row.try_get("body").map_err(map_err)?,
+        body_truncated: row.try_get("body_truncated").map_err(map_err)?,
         outcome: RequestOutcome::from_stored(&outcome)?,
-        reason: row.try_get("reason").map_err(get)?,
-        explanation: row.try_get("explanation").map_err(get)?,
-        record_ids: row.try_get("record_ids").map_err(get)?,
+        reason: row.try_get("reason").map_err(map_err)?,
+        explanation: row.try_get("explanation").map_err(map_err)?,
+        record_ids: row.try_get("record_ids").map_err(map_err)?,
     })
 }
 

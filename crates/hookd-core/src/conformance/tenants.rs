@@ -106,6 +106,15 @@ pub async fn records_are_read_back_within_their_workspace(store: &dyn Store) {
     );
 }
 
+async fn health_of(store: &dyn Store, f: &Fixture) -> crate::webhook::WebhookHealth {
+    store
+        .get_webhook(&f.workspace, &f.webhook.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .health
+}
+
 pub async fn a_webhooks_health_keeps_its_last_success_failure_and_breaker(store: &dyn Store) {
     let f = fixture(store).await;
     ingest(store, &f.webhook, 3, T0).await;
@@ -118,12 +127,7 @@ pub async fn a_webhooks_health_keeps_its_last_success_failure_and_breaker(store:
         .finish(&finish_of(&claimed[1], DeliveryState::Pending, T0 + 20))
         .await
         .unwrap();
-    let health = store
-        .get_webhook(&f.workspace, &f.webhook.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .health;
+    let health = health_of(store, &f).await;
     assert_eq!(
         (
             health.last_success_at,
@@ -137,12 +141,7 @@ pub async fn a_webhooks_health_keeps_its_last_success_failure_and_breaker(store:
         .finish(&finish_of(&claimed[2], DeliveryState::Delivered, T0 + 30))
         .await
         .unwrap();
-    let health = store
-        .get_webhook(&f.workspace, &f.webhook.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .health;
+    let health = health_of(store, &f).await;
     assert_eq!(
         (
             health.last_success_at,

@@ -3,6 +3,8 @@
 //! Every named sender (GitHub, Stripe, Slack, Shopify, Standard Webhooks, the robot site
 //! manager) is one such configuration ([`HmacSpec::preset`]).
 
+use std::sync::LazyLock;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
@@ -191,10 +193,22 @@ fn preset_json(scheme: Scheme) -> Option<Value> {
 
 impl HmacSpec {
     /// The configuration of a named sender's scheme; `None` for schemes that are not HMAC.
-    pub fn preset(scheme: Scheme) -> Option<Self> {
-        let json = preset_json(scheme)?;
-        let header = json["header"].as_str().unwrap_or_default();
-        Some(Self::parse(&json, header, "").expect("the presets are valid"))
+    /// Read once, then shared: every request to a source verifies with it.
+    pub fn preset(scheme: Scheme) -> Option<&'static Self> {
+        static PRESETS: LazyLock<Vec<(Scheme, HmacSpec)>> = LazyLock::new(|| {
+            Scheme::ALL
+                .into_iter()
+                .filter_map(|scheme| {
+                    let json = preset_json(scheme)?;
+                    let header = json["header"].as_str().unwrap_or_default();
+                    Some((
+                        scheme,
+                        HmacSpec::parse(&json, header, "").expect("the presets are valid"),
+                    ))
+                })
+                .collect()
+        });
+        PRESETS.iter().find(|(s, _)| *s == scheme).map(|(_, spec)| spec)
     }
 
     /// Reads an `hmac` object (the source's `header` names the signature header).

@@ -238,9 +238,9 @@ impl SourceSpec {
     }
 
     /// The HMAC scheme requests are verified by: the preset's, or the configured one.
-    pub fn hmac_scheme(&self) -> Option<HmacSpec> {
+    pub fn hmac_scheme(&self) -> Option<&HmacSpec> {
         match self.scheme {
-            Scheme::Hmac => self.hmac.clone(),
+            Scheme::Hmac => self.hmac.as_ref(),
             scheme => HmacSpec::preset(scheme),
         }
     }

@@ -194,7 +194,7 @@ fn every_preset_is_an_hmac_configuration() {
         );
         if let Some(preset) = preset {
             let again = HmacSpec::parse(&preset.to_json(), &preset.header, "").unwrap();
-            assert_eq!(again, preset, "{scheme:?} reads back as a custom scheme");
+            assert_eq!(&again, preset, "{scheme:?} reads back as a custom scheme");
         }
     }
 }

@@ -55,25 +55,10 @@ pub enum Reason {
     BadToken,
     BadCredentials,
     NotJson,
-    TooLarge,
     TransformError,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 11] = [
-        Self::MethodNotAllowed,
-        Self::MissingHeader,
-        Self::MalformedHeader,
-        Self::BadSignature,
-        Self::StaleTimestamp,
-        Self::Replayed,
-        Self::BadToken,
-        Self::BadCredentials,
-        Self::NotJson,
-        Self::TooLarge,
-        Self::TransformError,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MethodNotAllowed => "method_not_allowed",
@@ -85,13 +70,8 @@ impl Reason {
             Self::BadToken => "bad_token",
             Self::BadCredentials => "bad_credentials",
             Self::NotJson => "not_json",
-            Self::TooLarge => "too_large",
             Self::TransformError => "transform_error",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 

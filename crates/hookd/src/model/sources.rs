@@ -148,7 +148,7 @@ pub struct SourceRequest {
     /// accepted, rejected or failed.
     pub outcome: String,
     /// A stable code: missing_header, malformed_header, bad_signature, stale_timestamp,
-    /// replayed, bad_token, bad_credentials, method_not_allowed, not_json, too_large,
+    /// replayed, bad_token, bad_credentials, method_not_allowed, not_json,
     /// transform_error.
     pub reason: Option<String>,
     /// One line, with the evidence.

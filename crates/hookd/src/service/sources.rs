@@ -269,16 +269,23 @@ fn records_of(
         Kind::Event => json!({"type": format!("source.{}", spec.name), "payload": item}),
         Kind::Data => item,
     };
-    parse_body(&record, spec.record_type, max).map_err(|e| Rejection {
-        reason: Reason::TransformError,
-        explanation: format!("the item is not a valid {} record: {e}", spec.record_type.as_str()),
+    parse_body(&record, spec.record_type, max).map_err(|e| {
+        let problems: Vec<String> = e.all().map(ToString::to_string).collect();
+        Rejection {
+            reason: Reason::TransformError,
+            explanation: format!(
+                "the item is not a valid {} record: {}",
+                spec.record_type.as_str(),
+                problems.join("; ")
+            ),
+        }
     })
 }
 
 /// Headers as a JSON object for the log, with every credential redacted: the scheme's own
 /// header, `Authorization`, cookies, and anything named like a secret or token.
 fn redacted_headers(spec: &SourceSpec, headers: &[(String, String)]) -> String {
-    let own: Vec<String> = [spec.header.clone(), spec.hmac_scheme().map(|h| h.header)]
+    let own: Vec<String> = [spec.header.clone(), spec.hmac_scheme().map(|h| h.header.clone())]
         .into_iter()
         .flatten()
         .map(|h| h.to_ascii_lowercase())

@@ -103,16 +103,7 @@ async fn health_readiness_and_metrics_answer() {
 
 #[tokio::test]
 async fn a_slow_webhook_cannot_hold_up_a_healthy_one() {
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let app = TestApp::spawn_in(
-        dir,
-        |s| {
-            s.dispatch.per_webhook_in_flight = 2;
-            s.dispatch.shutdown_grace = Duration::from_millis(100);
-        },
-        Dispatch::Loop,
-    )
-    .await;
+    let app = looping(|s| s.dispatch.per_webhook_in_flight = 2).await;
     let slow = Receiver::start(Reply::Hang).await;
     let healthy = Receiver::start(Reply::Status(200)).await;
     let (ws, _) = app.workspace().await;
@@ -134,16 +125,7 @@ async fn a_slow_webhook_cannot_hold_up_a_healthy_one() {
 
 #[tokio::test]
 async fn a_retry_comes_due_and_is_claimed_while_other_attempts_hang() {
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let app = TestApp::spawn_in(
-        dir,
-        |s| {
-            s.dispatch.poll_interval = Duration::from_secs(60);
-            s.dispatch.shutdown_grace = Duration::from_millis(100);
-        },
-        Dispatch::Loop,
-    )
-    .await;
+    let app = looping(|s| s.dispatch.poll_interval = Duration::from_secs(60)).await;
     let slow = Receiver::start(Reply::Hang).await;
     let flaky = Receiver::start_scripted(Reply::Status(200), [Reply::Status(503)]).await;
     let (ws, _) = app.workspace().await;
@@ -155,17 +137,7 @@ async fn a_retry_comes_due_and_is_claimed_while_other_attempts_hang() {
     // The retry is not new work handed over at ingest: only a claim round finds it, and the
     // loop must make one while the slow attempt is still in flight.
     app.send(&ws, "data", data_point("f", "flaky")).await;
-    let first = flaky.wait_for(1, Duration::from_secs(5)).await;
-    let id = first[0].header("webhook-id").unwrap().to_owned();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while app.delivery(&ws, &id).await["attempts"].as_array().map_or(0, Vec::len) < 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the failed attempt was never recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    app.advance(Duration::from_secs(2)); // the manual clock: the retry is due now
+    make_the_retry_due(&app, &ws, &flaky).await;
     let got = flaky.wait_for(2, Duration::from_secs(5)).await;
     assert_eq!(
         got[0].header("webhook-id"),
@@ -174,6 +146,17 @@ async fn a_retry_comes_due_and_is_claimed_while_other_attempts_hang() {
     );
     assert_eq!(slow.requests().len(), 1, "the slow attempt still hangs");
     app.stop().await;
+}
+
+/// hookd with its dispatcher loop running (fresh data directory, a short shutdown grace),
+/// configured further by `configure`.
+async fn looping(configure: impl FnOnce(&mut hookd::config::Settings)) -> TestApp {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let with_grace = |s: &mut hookd::config::Settings| {
+        s.dispatch.shutdown_grace = Duration::from_millis(100);
+        configure(s);
+    };
+    TestApp::spawn_in(dir, with_grace, Dispatch::Loop).await
 }
 
 /// A `single` data webhook to `url` for records tagged `tag`: 30 s timeout, one retry after 1 s.
@@ -235,16 +218,10 @@ async fn claimed_deliveries_hold_their_slots_until_answered() {
 
 #[tokio::test]
 async fn a_webhook_holding_many_slots_cannot_take_the_reserved_quarter() {
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let app = TestApp::spawn_in(
-        dir,
-        |s| {
-            s.dispatch.concurrency = 20; // a quarter, 5, reserved
-            s.dispatch.per_webhook_in_flight = 20;
-            s.dispatch.shutdown_grace = Duration::from_millis(100);
-        },
-        Dispatch::Loop,
-    )
+    let app = looping(|s| {
+        s.dispatch.concurrency = 20; // a quarter, 5, reserved
+        s.dispatch.per_webhook_in_flight = 20;
+    })
     .await;
     let slow = Receiver::start(Reply::Hang).await;
     let healthy = Receiver::start(Reply::Status(200)).await;
@@ -266,16 +243,7 @@ async fn a_webhook_holding_many_slots_cannot_take_the_reserved_quarter() {
 
 #[tokio::test]
 async fn one_commit_hands_over_no_more_than_the_free_slots_each_with_its_record() {
-    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let app = TestApp::spawn_in(
-        dir,
-        |s| {
-            s.dispatch.concurrency = 4;
-            s.dispatch.shutdown_grace = Duration::from_millis(100);
-        },
-        Dispatch::Loop,
-    )
-    .await;
+    let app = looping(|s| s.dispatch.concurrency = 4).await;
     let slow = Receiver::start(Reply::Hang).await;
     let (ws, _) = app.workspace().await;
     for i in 0..8 {

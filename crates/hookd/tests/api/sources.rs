@@ -301,3 +301,61 @@ async fn a_source_names_its_scheme_and_what_it_cannot_do_yet_is_refused() {
     let (status, _) = app.get(&format!("{path}/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_verified_body_that_makes_no_record_is_kept_as_failed_and_a_get_carries_its_query() {
+    let app = TestApp::spawn().await;
+    let (ws, _) = app.workspace().await;
+    let data = source(
+        &app,
+        &ws,
+        json!({"name": "meter", "scheme": "none", "record_type": "data"}),
+    )
+    .await;
+    let data_id = data["id"].as_str().unwrap();
+    let (status, answer) = post_in(&app, data_id, &[("Content-Type", "application/json")], r#"{"kwh": 3}"#).await;
+    assert_eq!(
+        (status, answer["ids"].clone()),
+        (StatusCode::ACCEPTED, json!([])),
+        "kept, so acknowledged"
+    );
+    let (status, _) = post_in(&app, data_id, &[("Content-Type", "application/json")], "{not json").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let failed = requests(&app, &ws, data_id, "?outcome=failed").await;
+    let reasons: Vec<&str> = failed.iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["not_json", "transform_error"]);
+    assert!(
+        failed[1]["explanation"].as_str().unwrap().contains("device_id"),
+        "{}",
+        failed[1]
+    );
+    assert_eq!(
+        failed[1]["body"], r#"{"kwh": 3}"#,
+        "the whole body, to replay once it can be read"
+    );
+
+    let polled = source(
+        &app,
+        &ws,
+        json!({"name": "sensor", "scheme": "token", "query": "key", "secret": "k3y", "methods": ["GET"], "response_status": 204}),
+    )
+    .await;
+    let polled_id = polled["id"].as_str().unwrap();
+    let response = app
+        .http
+        .get(format!("{}/in/{polled_id}?key=k3y&temp=21.5&room=lab", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let log = requests(&app, &ws, polled_id, "").await;
+    assert_eq!(
+        log[0]["query"],
+        json!({"key": "[redacted]", "room": "lab", "temp": "21.5"})
+    );
+    let record_id = log[0]["record_ids"][0].as_str().unwrap();
+    let (status, record) = app.get(&format!("/v1/workspaces/{ws}/records/{record_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{record}");
+    assert_eq!(record["payload"]["temp"], "21.5", "the query is the item: {record}");
+    assert_eq!(record["type"], "source.sensor");
+}
