@@ -1,9 +1,10 @@
 //! A source's door with every input untrusted: each scheme's signature-header parser and
 //! verification, and the body reader (JSON, form, text), on headers and a body from the
-//! fuzzer. The first byte picks the scheme and the content type.
+//! fuzzer, and compiling the whole input as a jq program. The first byte picks the scheme and
+//! the content type.
 #![no_main]
 
-use hookd_core::source::{Inbound, Scheme, SourceSpec, python_compact, read_body, verify};
+use hookd_core::source::{Inbound, Scheme, SourceSpec, compile, python_compact, read_body, verify};
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
 
@@ -64,4 +65,6 @@ fuzz_target!(|data: &[u8]| {
     ][pick as usize % 4];
     let _ = read_body(Some(content_type).filter(|t| !t.is_empty()), &body);
     let _ = python_compact(&body);
+    // Programs are compiled in the server at create and update (they only run in workers).
+    let _ = compile(&text);
 });

@@ -70,6 +70,11 @@ impl RecordIn {
     }
 
     /// A top-level string field.
+    /// The record's fields as sent (before hookd stamps its own).
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.fields
+    }
+
     pub fn str_field(&self, key: &str) -> Option<&str> {
         self.fields.get(key).and_then(Value::as_str)
     }

@@ -107,6 +107,7 @@ impl App {
             dispatcher: dispatcher.clone(),
             registry: planner.registry().clone(),
             network,
+            sandbox: crate::sandbox::Sandbox::new(&settings.sources),
         });
         let state = AppState::new(Shared {
             service,

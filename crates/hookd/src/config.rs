@@ -68,6 +68,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub dispatch: DispatchSettings,
     pub retention: RetentionSettings,
+    pub sources: SourcesSettings,
     pub delivery: DeliverySettings,
     pub secrets: SecretsSettings,
     pub metrics: MetricsSettings,
@@ -127,6 +128,19 @@ pub struct DispatchSettings {
     pub poll_interval: Duration,
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
+}
+
+/// Running sources' jq programs: in worker processes, each request within these limits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourcesSettings {
+    #[serde(deserialize_with = "duration")]
+    pub transform_timeout: Duration,
+    pub transform_memory_mb: u64,
+    pub transform_workers: usize,
+    /// The program a worker runs (`<it> reshape-worker`): this binary, unless set (tests set
+    /// the hookd binary, their own being a test harness).
+    #[serde(skip)]
+    pub worker_program: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +243,12 @@ impl Settings {
         }
         if self.retention.batch == 0 || self.retention.interval.is_zero() {
             anyhow::bail!("retention.batch and retention.interval must be more than 0");
+        }
+        if self.sources.transform_timeout.is_zero() || self.sources.transform_workers == 0 {
+            anyhow::bail!("sources.transform_timeout and sources.transform_workers must be more than 0");
+        }
+        if self.sources.transform_memory_mb < 64 {
+            anyhow::bail!("sources.transform_memory_mb must be at least 64");
         }
         self.secrets.sealer()?;
         if !(1..=MAX_JSON_DEPTH).contains(&self.api.max_json_depth) {

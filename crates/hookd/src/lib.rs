@@ -13,6 +13,7 @@
 //!   dispatcher.
 //! - [`dispatch`]: claiming, sending, classifying and recording deliveries.
 //! - [`retention`]: pruning what is old enough.
+//! - [`sandbox`]: sources' jq programs, run in worker processes with time and memory limits.
 //! - [`metrics`], [`telemetry`]: Prometheus metrics and logs.
 //! - [`cli`]: the command line.
 
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod model;
 pub mod planner;
 pub mod retention;
+pub mod sandbox;
 pub mod service;
 pub mod slots;
 pub mod telemetry;

@@ -6,11 +6,15 @@
 //! - `hmac`: HMAC schemes as configuration, and the presets of the named senders;
 //! - `verify`: checking one request against a spec, with a reason code and evidence;
 //! - `body`: reading a body as JSON, a form or text;
+//! - `program`: jq programs, compiled once and run with the request's variables;
+//! - `reshape`: from a body to records, through `split`, `transform` and `fields`;
 //! - `compact`: JSON written the way Python's `json.dumps(…, separators=(",", ":"))` does.
 
 mod body;
 mod compact;
 mod hmac;
+mod program;
+mod reshape;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -27,6 +31,8 @@ use crate::validation::{Fields, Problems, ValidationError};
 pub use body::{BodyError, read_body};
 pub use compact::python_compact;
 pub use hmac::{Algorithm, Encoding, HmacSpec, TimestampUnit};
+pub use program::{Bindings, Program, ProgramError, VARIABLES, compile};
+pub use reshape::{Limits, Reshape, ReshapeSpec};
 pub use verify::{Inbound, Reason, Rejection, Verified, verify};
 
 /// The inbound verification schemes. There is no default: a source names one, and `none`

@@ -20,6 +20,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(read_source, update_source, delete_source))
         .routes(routes!(list_requests))
         .routes(routes!(read_request))
+        .routes(routes!(replay_request))
+        .routes(routes!(preview))
 }
 
 fn view(changed: &SourceChanged) -> model::Source {
@@ -175,4 +177,42 @@ async fn read_request(
 ) -> ApiResult<Json<model::SourceRequest>> {
     caller.workspace(&state, &ws).await?;
     Ok(Json((&state.service.source_request(&ws, &src, &req).await?).into()))
+}
+
+/// Makes records again of a logged request that verified, with the source's programs as they
+/// are now (a `failed` one is recovered once they are fixed). Answers the request as logged
+/// after it.
+#[utoipa::path(
+    post, path = "/v1/workspaces/{ws}/sources/{src}/requests/{req}/replay", tag = "sources",
+    params(("ws" = String, Path, description = "Workspace id"), ("src" = String, Path, description = "Source id"), ("req" = String, Path, description = "Request id")),
+    responses((status = 200, body = model::SourceRequest), (status = 409, description = "The request was refused by verification: never replayed", body = model::ErrorBody), CommonErrors)
+)]
+async fn replay_request(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, src, req)): Path<(String, String, String)>,
+) -> ApiResult<Json<model::SourceRequest>> {
+    caller.workspace(&state, &ws).await?;
+    Ok(Json((&state.service.replay_request(&ws, &src, &req).await?).into()))
+}
+
+/// Tries draft programs on the source's last verified requests (and a sample, if given):
+/// the records each would make, or the error and where. Nothing is stored or sent.
+#[utoipa::path(
+    post, path = "/v1/workspaces/{ws}/sources/{src}/preview", tag = "sources",
+    params(("ws" = String, Path, description = "Workspace id"), ("src" = String, Path, description = "Source id")),
+    request_body = model::PreviewIn,
+    responses((status = 200, body = model::List<model::Preview>), CommonErrors, BodyErrors)
+)]
+async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, src)): Path<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<model::List<model::Preview>>> {
+    caller.workspace(&state, &ws).await?;
+    let previews = state.service.preview(&ws, &src, &body.value).await?;
+    Ok(Json(model::List {
+        data: previews.iter().map(Into::into).collect(),
+    }))
 }

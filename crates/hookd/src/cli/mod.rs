@@ -173,6 +173,14 @@ enum Command {
     },
     /// Print the man page (roff) of hookd and every subcommand.
     Man,
+    /// Run sources' jq programs for `hookd serve`, one JSON request per line on stdin (started
+    /// by hookd itself; not for people).
+    #[command(hide = true)]
+    ReshapeWorker {
+        /// The address space this worker may use, in MiB.
+        #[arg(long)]
+        memory_mb: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,6 +215,9 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Command::Man => manual::render(Cli::command()),
+        Command::ReshapeWorker { memory_mb } => {
+            crate::sandbox::worker_main(memory_mb).map_err(|e| output::Failure::other(format!("reshape worker: {e}")))
+        }
         Command::Workspaces(group) => run(workspaces::workspaces(group.command, remote(group.connection))),
         Command::Keys(group) => run(workspaces::keys(group.command, remote(group.connection))),
         Command::Webhooks(group) => run(webhooks::run(group.command, remote(group.connection))),

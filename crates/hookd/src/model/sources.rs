@@ -39,13 +39,13 @@ pub struct SourceIn {
     /// `event` (default) or `data`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_type: Option<String>,
-    /// jq: the items a request carries (not supported yet).
+    /// jq: the items a request carries (default: the body, once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<String>,
-    /// jq: each item's payload (not supported yet).
+    /// jq: each item's payload (default: the item).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform: Option<String>,
-    /// Record field → jq (not supported yet).
+    /// Record field (`type`, `device_id`, `fleet_id`, `tag`, `ts`, `labels.<k>`, …) → jq on the item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub fields: Option<Value>,
@@ -81,6 +81,12 @@ pub struct Source {
     pub hmac: Option<Value>,
     pub tolerance: String,
     pub record_type: String,
+    /// jq: the items a request carries.
+    pub split: Option<String>,
+    /// jq: each item's payload.
+    pub transform: Option<String>,
+    /// Record field → jq.
+    pub fields: std::collections::BTreeMap<String, String>,
     pub methods: Vec<String>,
     pub response_status: u16,
     pub created_at: String,
@@ -120,6 +126,9 @@ impl Source {
             hmac: json.get("hmac").filter(|h| !h.is_null()).cloned(),
             tolerance: json["tolerance"].as_str().unwrap_or_default().to_owned(),
             record_type: spec.record_type.as_str().to_owned(),
+            split: spec.split.clone(),
+            transform: spec.transform.clone(),
+            fields: spec.fields.clone(),
             methods: spec.methods.clone(),
             response_status: spec.response_status,
             created_at: rfc3339(source.created_at),
@@ -171,6 +180,50 @@ impl From<&StoredRequest> for SourceRequest {
             reason: r.reason.clone(),
             explanation: r.explanation.clone(),
             record_ids: r.record_ids.clone(),
+        }
+    }
+}
+
+/// Draft programs to try on a source's last requests. Left out: the source's own.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"split": ".result[]", "transform": ".payload", "fields": {"device_id": ".device_id", "tag": ".tag"}, "record_type": "data", "limit": 5}))]
+pub struct PreviewIn {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_type: Option<String>,
+    /// A request to try first: `{"body", "headers", "content_type"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub sample: Option<Value>,
+    /// How many of the last verified requests, 1–50 (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+/// What the draft makes of one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Preview {
+    /// The logged request; absent for the sample.
+    pub request_id: Option<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<Value>,
+    /// Why it makes no records: a reason code and where.
+    pub error: Option<String>,
+}
+
+impl From<&crate::service::Preview> for Preview {
+    fn from(p: &crate::service::Preview) -> Self {
+        Self {
+            request_id: p.request_id.clone(),
+            records: p.records.clone(),
+            error: p.error.clone(),
         }
     }
 }

@@ -11,10 +11,13 @@
 //! - `deliveries`: the delivery log, a delivery's request body, retry, records.
 //! - `ingest`: records in, from an [`Origin`].
 //! - `sources`: inbound doors, receiving at them (verify, make records, commit), their log.
+//! - `reshaping`: making records of a request (in the sandbox when programs run), replay
+//!   of a logged request, preview of draft programs.
 
 mod deliveries;
 mod ingest;
 mod known;
+mod reshaping;
 mod sources;
 mod tenants;
 mod webhooks;
@@ -34,6 +37,7 @@ use crate::planner::Registry;
 pub use crate::planner::Origin;
 pub use deliveries::{DeliveryView, RequestBody};
 pub use known::Known;
+pub use reshaping::Preview;
 pub use sources::{Arrival, Received, SourceChanged};
 pub use tenants::{NewKey, key_hash};
 pub use webhooks::{Changed, Tested};
@@ -94,6 +98,8 @@ pub struct Parts {
     pub registry: Registry,
     /// The SSRF policy, to warn about webhook URLs it blocks.
     pub network: Arc<NetworkPolicy>,
+    /// Where sources' jq programs run.
+    pub sandbox: crate::sandbox::Sandbox,
 }
 
 impl Service {

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use hookd_core::id::new_id;
-use hookd_core::record::{Kind, RecordIn, parse_body};
-use hookd_core::source::{Inbound, Reason, Rejection, Source, SourceSpec, apply_patch, read_body, verify};
+use hookd_core::source::{Inbound, Reason, Rejection, Reshape, ReshapeSpec, Source, SourceSpec, apply_patch, verify};
 use hookd_core::store::{RequestOutcome, SourceRequest, SourceRequestQuery};
 use hookd_core::validation::ValidationError;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
+use super::reshaping::plural;
 use super::{Service, ServiceError, ServiceResult};
 use crate::planner::Origin;
 
@@ -157,13 +157,7 @@ impl Service {
             }
         }
         let status = source.spec.response_status;
-        match records_of(
-            &source.spec,
-            arrival.content_type,
-            &arrival.query,
-            arrival.body,
-            self.max_records(),
-        ) {
+        match self.records_of(&source.id, &source.spec, &arrival).await {
             Ok(records) => {
                 let count = records.len();
                 let ids = self
@@ -174,10 +168,7 @@ impl Service {
                         None,
                     )
                     .await?;
-                log.explanation = format!(
-                    "verified; {count} record{} committed",
-                    if count == 1 { "" } else { "s" }
-                );
+                log.explanation = format!("verified; {count} record{} committed", plural(count));
                 log.record_ids = ids.clone();
                 self.store().log_source_request(&log).await?;
                 Ok(Received::Accepted { status, ids })
@@ -206,10 +197,6 @@ impl Service {
         self.store().log_source_request(&log).await?;
         Ok(Received::Rejected(rejection.reason))
     }
-
-    fn max_records(&self) -> usize {
-        self.inner.parts.settings.api.max_records_per_request
-    }
 }
 
 fn changed(source: Source) -> SourceChanged {
@@ -224,62 +211,10 @@ fn not_found(err: hookd_core::store::StoreError) -> ServiceError {
     }
 }
 
-/// Refuses what this version does not do yet, rather than accept and ignore it.
-fn checked(spec: SourceSpec) -> Result<SourceSpec, ValidationError> {
-    let program = [("split", spec.split.is_some()), ("transform", spec.transform.is_some())]
-        .into_iter()
-        .find(|(_, set)| *set)
-        .map(|(key, _)| key.to_owned())
-        .or_else(|| spec.fields.keys().next().map(|k| format!("fields.{k}")));
-    match program {
-        Some(field) => Err(ValidationError::new(
-            "not_supported",
-            field,
-            "jq programs (`split`, `transform`, `fields`) are not supported by this version yet; without them a \
-             request's body is its record (an event's payload, or a data point as `POST …/data` takes it)",
-        )),
-        None => Ok(spec),
-    }
-}
-
-/// The records a verified request makes: its body (for a GET with none, its query) is one
-/// item; an event source makes an event of type `source.<name>` with the item as payload, a
-/// data source reads the item as a data point.
-fn records_of(
-    spec: &SourceSpec,
-    content_type: Option<&str>,
-    query: &[(String, String)],
-    body: &[u8],
-    max: usize,
-) -> Result<Vec<RecordIn>, Rejection> {
-    let item = read_body(content_type, body).map_err(|e| Rejection {
-        reason: Reason::NotJson,
-        explanation: e.0,
-    })?;
-    let item = match item {
-        Value::Null if !query.is_empty() => Value::Object(
-            query
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect::<Map<_, _>>(),
-        ),
-        item => item,
-    };
-    let record = match spec.record_type {
-        Kind::Event => json!({"type": format!("source.{}", spec.name), "payload": item}),
-        Kind::Data => item,
-    };
-    parse_body(&record, spec.record_type, max).map_err(|e| {
-        let problems: Vec<String> = e.all().map(ToString::to_string).collect();
-        Rejection {
-            reason: Reason::TransformError,
-            explanation: format!(
-                "the item is not a valid {} record: {}",
-                spec.record_type.as_str(),
-                problems.join("; ")
-            ),
-        }
-    })
+/// A spec whose programs compile (an error names the field and the position in it).
+pub(super) fn checked(spec: SourceSpec) -> Result<SourceSpec, ValidationError> {
+    Reshape::compile(ReshapeSpec::of(&spec))?;
+    Ok(spec)
 }
 
 /// Headers as a JSON object for the log, with every credential redacted: the scheme's own

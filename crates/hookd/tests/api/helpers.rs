@@ -45,6 +45,8 @@ pub fn settings(dir: &std::path::Path) -> Settings {
     // Receivers are on loopback; nothing a test creates may ever be sent elsewhere.
     settings.delivery.allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
     settings.delivery.restrict_to_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    // Sources' programs run in workers of the hookd binary (this one is a test harness).
+    settings.sources.worker_program = Some(env!("CARGO_BIN_EXE_hookd").into());
     settings
 }
 
@@ -301,5 +303,26 @@ impl Drop for TestApp {
                 hookd_postgres::testing::drop_schema(&url, &schema);
             }
         }
+    }
+}
+
+impl TestApp {
+    /// Posts `body` to a source's door with these headers; the status and the answer.
+    pub async fn post_in(&self, src: &str, headers: &[(&str, &str)], body: &str) -> (StatusCode, Value) {
+        let mut request = self.http.post(format!("{}/in/{src}", self.base)).body(body.to_owned());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("hookd answers");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Creates a source, asserting success; returns it.
+    pub async fn source(&self, ws: &str, body: Value) -> Value {
+        let (status, created) = self.post(&format!("/v1/workspaces/{ws}/sources"), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created
     }
 }

@@ -19,6 +19,7 @@ mod listen;
 mod metrics;
 mod outcomes;
 mod promises;
+mod reshaping;
 mod sources;
 mod tenancy;
 mod tls;

@@ -25,24 +25,6 @@ fn github_signature(body: &str, secret: &str) -> String {
     )
 }
 
-/// Posts `body` to a door with these headers; returns the status and the answer.
-async fn post_in(app: &TestApp, src: &str, headers: &[(&str, &str)], body: &str) -> (StatusCode, Value) {
-    let mut request = app.http.post(format!("{}/in/{src}", app.base)).body(body.to_owned());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-async fn source(app: &TestApp, ws: &str, body: Value) -> Value {
-    let (status, created) = app.post(&format!("/v1/workspaces/{ws}/sources"), body).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    created
-}
-
 async fn requests(app: &TestApp, ws: &str, src: &str, query: &str) -> Vec<Value> {
     let (status, page) = app
         .get(&format!("/v1/workspaces/{ws}/sources/{src}/requests{query}"))
@@ -55,12 +37,12 @@ async fn requests(app: &TestApp, ws: &str, src: &str, query: &str) -> Vec<Value>
 async fn a_github_signed_request_is_forwarded_signed_by_hookd() {
     let app = TestApp::spawn().await;
     let (ws, _) = app.workspace().await;
-    let src = source(
-        &app,
-        &ws,
-        json!({"name": "github", "scheme": "github", "secret": GITHUB_SECRET}),
-    )
-    .await;
+    let src = app
+        .source(
+            &ws,
+            json!({"name": "github", "scheme": "github", "secret": GITHUB_SECRET}),
+        )
+        .await;
     let src_id = src["id"].as_str().unwrap();
     assert_eq!(src["path"], format!("/in/{src_id}"));
     assert!(
@@ -79,7 +61,7 @@ async fn a_github_signed_request_is_forwarded_signed_by_hookd() {
         ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
         ("Content-Type", "application/json"),
     ];
-    let (status, answer) = post_in(&app, src_id, &headers, &body).await;
+    let (status, answer) = app.post_in(src_id, &headers, &body).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     let ids = answer["ids"].as_array().unwrap().clone();
     assert_eq!(ids.len(), 1);
@@ -122,35 +104,35 @@ async fn a_github_signed_request_is_forwarded_signed_by_hookd() {
 async fn a_refused_request_hears_only_that_and_the_log_says_why() {
     let app = TestApp::spawn().await;
     let (ws, _) = app.workspace().await;
-    let src = source(
-        &app,
-        &ws,
-        json!({"name": "github", "scheme": "github", "secret": GITHUB_SECRET}),
-    )
-    .await;
+    let src = app
+        .source(
+            &ws,
+            json!({"name": "github", "scheme": "github", "secret": GITHUB_SECRET}),
+        )
+        .await;
     let src_id = src["id"].as_str().unwrap();
     let body = push_event();
     let signature = github_signature(&body, GITHUB_SECRET);
     let delivery = ("X-GitHub-Delivery", "d-1");
 
     let tampered = body.replace("main", "evil");
-    let (status, answer) = post_in(
-        &app,
-        src_id,
-        &[("X-Hub-Signature-256", &signature), delivery],
-        &tampered,
-    )
-    .await;
+    let (status, answer) = app
+        .post_in(src_id, &[("X-Hub-Signature-256", &signature), delivery], &tampered)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         answer,
         json!({"error": {"code": "unauthorized", "message": "verification failed"}})
     );
-    let (status, _) = post_in(&app, src_id, &[delivery], &body).await;
+    let (status, _) = app.post_in(src_id, &[delivery], &body).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = post_in(&app, src_id, &[("X-Hub-Signature-256", &signature), delivery], &body).await;
+    let (status, _) = app
+        .post_in(src_id, &[("X-Hub-Signature-256", &signature), delivery], &body)
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "the genuine one");
-    let (status, _) = post_in(&app, src_id, &[("X-Hub-Signature-256", &signature), delivery], &body).await;
+    let (status, _) = app
+        .post_in(src_id, &[("X-Hub-Signature-256", &signature), delivery], &body)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the same delivery again");
     let (status, _) = app
         .call(reqwest::Method::PUT, &format!("/in/{src_id}"), "", Some(json!({})))
@@ -181,7 +163,7 @@ async fn a_refused_request_hears_only_that_and_the_log_says_why() {
         0,
         "no webhook, no delivery; nothing from the refused ones"
     );
-    let (status, _) = post_in(&app, "src_nope", &[], "{}").await;
+    let (status, _) = app.post_in("src_nope", &[], "{}").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -189,12 +171,12 @@ async fn a_refused_request_hears_only_that_and_the_log_says_why() {
 async fn a_sources_filter_takes_that_sources_records_and_no_filter_takes_every_door() {
     let app = TestApp::spawn().await;
     let (ws, _) = app.workspace().await;
-    let src = source(
-        &app,
-        &ws,
-        json!({"name": "plc", "scheme": "token", "header": "Verifier-Token", "secret": "t0k3n"}),
-    )
-    .await;
+    let src = app
+        .source(
+            &ws,
+            json!({"name": "plc", "scheme": "token", "header": "Verifier-Token", "secret": "t0k3n"}),
+        )
+        .await;
     let src_id = src["id"].as_str().unwrap();
     let only_plc = Receiver::start(Reply::Status(204)).await;
     let everything = Receiver::start(Reply::Status(204)).await;
@@ -211,16 +193,16 @@ async fn a_sources_filter_takes_that_sources_records_and_no_filter_takes_every_d
     // The controller posts its device states as a form whose one key is the JSON array.
     let states = r#"[{"dev":"relay","circuit":"1_03","value":0},{"dev":"input","circuit":"1_01","value":1}]"#;
     let form: String = url::form_urlencoded::byte_serialize(states.as_bytes()).collect();
-    let (status, _) = post_in(
-        &app,
-        src_id,
-        &[
-            ("Verifier-Token", "t0k3n"),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ],
-        &form,
-    )
-    .await;
+    let (status, _) = app
+        .post_in(
+            src_id,
+            &[
+                ("Verifier-Token", "t0k3n"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            &form,
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     app.dispatch_until_received(&everything, 2).await;
     app.dispatch_until_received(&only_plc, 1).await;
@@ -234,7 +216,7 @@ async fn a_sources_filter_takes_that_sources_records_and_no_filter_takes_every_d
         forwarded["result"][0]["payload"],
         serde_json::from_str::<Value>(states).unwrap()
     );
-    let (status, _) = post_in(&app, src_id, &[("Verifier-Token", "t0k3")], "{}").await;
+    let (status, _) = app.post_in(src_id, &[("Verifier-Token", "t0k3")], "{}").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         requests(&app, &ws, src_id, "?outcome=rejected").await[0]["reason"],
@@ -243,7 +225,7 @@ async fn a_sources_filter_takes_that_sources_records_and_no_filter_takes_every_d
 }
 
 #[tokio::test]
-async fn a_source_names_its_scheme_and_what_it_cannot_do_yet_is_refused() {
+async fn a_source_names_its_scheme_and_a_program_that_does_not_compile_is_refused() {
     let app = TestApp::spawn().await;
     let (ws, _) = app.workspace().await;
     let path = format!("/v1/workspaces/{ws}/sources");
@@ -251,22 +233,33 @@ async fn a_source_names_its_scheme_and_what_it_cannot_do_yet_is_refused() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(err["error"]["field"], "scheme");
     let (status, err) = app
-        .post(&path, json!({"name": "iot", "scheme": "none", "split": ".result[]"}))
+        .post(&path, json!({"name": "iot", "scheme": "none", "split": ".result["}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         (err["error"]["code"].as_str(), err["error"]["field"].as_str()),
-        (Some("not_supported"), Some("split"))
+        (Some("invalid_program"), Some("split"))
     );
-    let open = source(
-        &app,
-        &ws,
-        json!({"name": "plc", "scheme": "none", "response_status": 200}),
-    )
-    .await;
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("at character 9"),
+        "{err}"
+    );
+    let (status, err) = app
+        .post(
+            &path,
+            json!({"name": "iot", "scheme": "none", "fields": {"device_id": ".id | nope"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("fields.device_id"))
+    );
+    let open = app
+        .source(&ws, json!({"name": "plc", "scheme": "none", "response_status": 200}))
+        .await;
     assert!(open["warnings"][0].as_str().unwrap().contains("anyone"), "{open}");
     let id = open["id"].as_str().unwrap();
-    let (status, answer) = post_in(&app, id, &[], r#"{"v": 1}"#).await;
+    let (status, answer) = app.post_in(id, &[], r#"{"v": 1}"#).await;
     assert_eq!(
         (status, answer["ids"].as_array().map(Vec::len)),
         (StatusCode::OK, Some(1))
@@ -285,7 +278,7 @@ async fn a_source_names_its_scheme_and_what_it_cannot_do_yet_is_refused() {
         "{patched}"
     );
     assert_eq!(patched["secrets"], json!([{"ends_with": "s", "expires_at": null}]));
-    let (status, _) = post_in(&app, id, &[], "{}").await;
+    let (status, _) = app.post_in(id, &[], "{}").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the new scheme holds at once");
     let (status, listed) = app.get(&path).await;
     assert_eq!((status, listed["data"].as_array().unwrap().len()), (StatusCode::OK, 1));
@@ -306,20 +299,21 @@ async fn a_source_names_its_scheme_and_what_it_cannot_do_yet_is_refused() {
 async fn a_verified_body_that_makes_no_record_is_kept_as_failed_and_a_get_carries_its_query() {
     let app = TestApp::spawn().await;
     let (ws, _) = app.workspace().await;
-    let data = source(
-        &app,
-        &ws,
-        json!({"name": "meter", "scheme": "none", "record_type": "data"}),
-    )
-    .await;
+    let data = app
+        .source(&ws, json!({"name": "meter", "scheme": "none", "record_type": "data"}))
+        .await;
     let data_id = data["id"].as_str().unwrap();
-    let (status, answer) = post_in(&app, data_id, &[("Content-Type", "application/json")], r#"{"kwh": 3}"#).await;
+    let (status, answer) = app
+        .post_in(data_id, &[("Content-Type", "application/json")], r#"{"kwh": 3}"#)
+        .await;
     assert_eq!(
         (status, answer["ids"].clone()),
         (StatusCode::ACCEPTED, json!([])),
         "kept, so acknowledged"
     );
-    let (status, _) = post_in(&app, data_id, &[("Content-Type", "application/json")], "{not json").await;
+    let (status, _) = app
+        .post_in(data_id, &[("Content-Type", "application/json")], "{not json")
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let failed = requests(&app, &ws, data_id, "?outcome=failed").await;
     let reasons: Vec<&str> = failed.iter().map(|r| r["reason"].as_str().unwrap()).collect();
@@ -334,10 +328,7 @@ async fn a_verified_body_that_makes_no_record_is_kept_as_failed_and_a_get_carrie
         "the whole body, to replay once it can be read"
     );
 
-    let polled = source(
-        &app,
-        &ws,
-        json!({"name": "sensor", "scheme": "token", "query": "key", "secret": "k3y", "methods": ["GET"], "response_status": 204}),
+    let polled = app.source(&ws, json!({"name": "sensor", "scheme": "token", "query": "key", "secret": "k3y", "methods": ["GET"], "response_status": 204}),
     )
     .await;
     let polled_id = polled["id"].as_str().unwrap();
