@@ -227,6 +227,10 @@ impl Store for PgStore {
         deliveries::replay(&self.pool, workspace_id, query, now).await
     }
 
+    async fn reseal_sources(&self) -> StoreResult<u64> {
+        sources::reseal(&self.pool, &self.sealer).await
+    }
+
     async fn insert_source(&self, source: &Source) -> StoreResult<()> {
         sources::insert(&self.pool, source, &self.sealer).await
     }

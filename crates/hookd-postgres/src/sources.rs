@@ -4,7 +4,8 @@ use hookd_core::clock::Millis;
 use hookd_core::seal::Sealer;
 use hookd_core::source::Source;
 use hookd_core::store::{
-    RequestOutcome, SourceRequest, SourceRequestQuery, StoreError, StoreResult, open_source_spec, seal_source_spec,
+    RequestOutcome, SourceRequest, SourceRequestQuery, StoreError, StoreResult, open_source_spec, resealed_source_spec,
+    seal_source_spec,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -207,4 +208,29 @@ pub(crate) async fn remember(
     .await
     .map_err(map_err)?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Every source's spec in the form `sealer` writes; how many changed.
+pub(crate) async fn reseal(pool: &PgPool, sealer: &Sealer) -> StoreResult<u64> {
+    let found = sqlx::query("SELECT id, spec FROM sources")
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)?;
+    let mut changed = 0;
+    for row in &found {
+        let id: String = row.try_get("id").map_err(map_err)?;
+        let stored: String = row.try_get("spec").map_err(map_err)?;
+        if let Some(resealed) = resealed_source_spec(&id, &stored, sealer)? {
+            // Only if unchanged since read: a source updated meanwhile is already in the new form.
+            let done = sqlx::query("UPDATE sources SET spec = $1 WHERE id = $2 AND spec = $3")
+                .bind(&resealed)
+                .bind(&id)
+                .bind(&stored)
+                .execute(pool)
+                .await
+                .map_err(map_err)?;
+            changed += done.rows_affected();
+        }
+    }
+    Ok(changed)
 }

@@ -303,6 +303,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn reseal_sources(&self) -> StoreResult<u64> {
+        let sealer = self.sealer.clone();
+        self.db.writer.run(move |conn| sources::reseal(conn, &sealer)).await
+    }
+
     async fn insert_source(&self, source: &Source) -> StoreResult<()> {
         let (source, sealer) = (source.clone(), self.sealer.clone());
         self.db

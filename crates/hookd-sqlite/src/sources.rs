@@ -4,7 +4,8 @@ use hookd_core::clock::Millis;
 use hookd_core::seal::Sealer;
 use hookd_core::source::Source;
 use hookd_core::store::{
-    RequestOutcome, SourceRequest, SourceRequestQuery, StoreError, open_source_spec, seal_source_spec,
+    RequestOutcome, SourceRequest, SourceRequestQuery, StoreError, open_source_spec, resealed_source_spec,
+    seal_source_spec,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -193,4 +194,24 @@ pub(crate) fn remember(
         )?
         .execute(params![source_id, message_id, until, now])?;
     Ok(changed == 1)
+}
+
+/// Every source's spec in the form `sealer` writes; how many changed.
+pub(crate) fn reseal(conn: &Connection, sealer: &Sealer) -> DbResult<u64> {
+    let found: Vec<(String, String)> = conn
+        .prepare("SELECT id, spec FROM sources")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    let mut changed = 0;
+    for (id, stored) in &found {
+        if let Some(resealed) = resealed_source_spec(id, stored, sealer)? {
+            // Only if unchanged since read: a source updated meanwhile is already in the new form.
+            changed += conn.execute(
+                "UPDATE sources SET spec = ? WHERE id = ? AND spec = ?",
+                params![resealed, id, stored],
+            )? as u64;
+        }
+    }
+    Ok(changed)
 }

@@ -303,10 +303,15 @@ async fn reseal(store: Arc<dyn Store>) -> anyhow::Result<Arc<dyn Store>> {
         .reseal_webhooks()
         .await
         .context("cannot read the stored webhook secrets with the configured secrets.encryption_keys")?;
-    if changed > 0 {
+    let sources = store
+        .reseal_sources()
+        .await
+        .context("cannot read the stored source secrets with the configured secrets.encryption_keys")?;
+    if changed + sources > 0 {
         tracing::info!(
             webhooks = changed,
-            "re-encrypted stored webhook secrets with the current key"
+            sources,
+            "re-encrypted stored secrets with the current key"
         );
     }
     Ok(store)

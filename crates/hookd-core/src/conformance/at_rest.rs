@@ -89,10 +89,19 @@ pub async fn secrets_are_sealed_at_rest(open: impl AsyncFn(Sealer) -> Box<dyn St
     // Stored before any key was configured: plain, and sealed on the first start with a key.
     let store = open(Sealer::none()).await;
     let f = fixture(&*store).await;
+    let src = super::sources::source(&*store, &f.workspace, "gh").await;
     assert_eq!(store.reseal_webhooks().await.unwrap(), 0);
+    assert_eq!(store.reseal_sources().await.unwrap(), 0);
     store.close().await;
     let store = open(keys(&[&key_a])).await;
     assert_eq!(store.reseal_webhooks().await.unwrap(), 1);
+    assert_eq!(
+        store.reseal_sources().await.unwrap(),
+        1,
+        "a source's spec holds its secrets"
+    );
+    assert_eq!(store.reseal_sources().await.unwrap(), 0);
+    assert_eq!(store.find_source(&src.id).await.unwrap(), Some(src.clone()));
     assert_eq!(
         store.reseal_webhooks().await.unwrap(),
         0,
@@ -113,6 +122,7 @@ pub async fn secrets_are_sealed_at_rest(open: impl AsyncFn(Sealer) -> Box<dyn St
     let store = open(Sealer::none()).await;
     let err = with_sources(&store.reseal_webhooks().await.unwrap_err());
     assert!(err.contains("no encryption key is configured"), "{err}");
+    assert!(store.reseal_sources().await.is_err() && store.find_source(&src.id).await.is_err());
     assert!(store.get_webhook(&f.workspace, &f.webhook.id).await.is_err());
     store.close().await;
     let store = open(keys(&[&key_b])).await;
@@ -123,9 +133,11 @@ pub async fn secrets_are_sealed_at_rest(open: impl AsyncFn(Sealer) -> Box<dyn St
     // Rotation: the new key first, the old one after it, re-seals everything with the new one.
     let store = open(keys(&[&key_b, &key_a])).await;
     assert_eq!(store.reseal_webhooks().await.unwrap(), 2);
+    assert_eq!(store.reseal_sources().await.unwrap(), 1);
     store.close().await;
     let store = open(keys(&[&key_b])).await;
     assert_eq!(store.list_webhooks(&f.workspace).await.unwrap().len(), 2);
+    assert_eq!(store.find_source(&src.id).await.unwrap(), Some(src));
     assert_eq!(store.reseal_webhooks().await.unwrap(), 0);
     store.close().await;
 }

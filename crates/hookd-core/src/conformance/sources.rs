@@ -1,7 +1,7 @@
 use super::*;
 use crate::source::{Source, SourceSpec};
 
-async fn source(store: &dyn Store, workspace: &str, name: &str) -> Source {
+pub(super) async fn source(store: &dyn Store, workspace: &str, name: &str) -> Source {
     let spec = SourceSpec::parse(&json!({"name": name, "scheme": "github", "secret": "s3cret"})).unwrap();
     let source = Source {
         id: new_id("src"),

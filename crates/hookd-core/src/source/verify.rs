@@ -55,6 +55,8 @@ pub enum Reason {
     BadToken,
     BadCredentials,
     NotJson,
+    /// Larger than the API's body limit (set by the door, which reads the body).
+    TooLarge,
     TransformError,
 }
 
@@ -70,6 +72,7 @@ impl Reason {
             Self::BadToken => "bad_token",
             Self::BadCredentials => "bad_credentials",
             Self::NotJson => "not_json",
+            Self::TooLarge => "too_large",
             Self::TransformError => "transform_error",
         }
     }

@@ -119,6 +119,8 @@ pub trait Store: Send + Sync + 'static {
     /// with the current key (or plain without keys). Returns how many webhooks changed; fails
     /// when a stored value does not open with the configured keys.
     async fn reseal_webhooks(&self) -> StoreResult<u64>;
+    /// [`Store::reseal_webhooks`] for sources' specs (which hold their secrets).
+    async fn reseal_sources(&self) -> StoreResult<u64>;
     async fn get_webhook(&self, workspace_id: &str, id: &str) -> StoreResult<Option<Webhook>>;
     async fn list_webhooks(&self, workspace_id: &str) -> StoreResult<Vec<Webhook>>;
     /// Enabled webhooks of these workspaces, for matching at ingest.

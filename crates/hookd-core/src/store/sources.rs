@@ -81,6 +81,18 @@ pub fn open_source_spec(id: &str, stored: &str, sealer: &Sealer) -> StoreResult<
     SourceSpec::parse(&value).map_err(|e| StoreError::corrupt("source", e))
 }
 
+/// A stored spec in the form `sealer` writes (sealed with its current key, or plain), or
+/// `None` when it already is; an error when it does not open with the keys given.
+pub fn resealed_source_spec(id: &str, stored: &str, sealer: &Sealer) -> StoreResult<Option<String>> {
+    if sealer.is_current(stored) {
+        return Ok(None);
+    }
+    let text = sealer
+        .open(stored, || context(id))
+        .map_err(|e| StoreError::corrupt(&format!("source {id}"), e))?;
+    Ok(Some(sealer.seal(&context(id), &text)))
+}
+
 fn context(id: &str) -> String {
     format!("source/{id}/spec")
 }

@@ -3,7 +3,7 @@
 //! hears only "verification failed"; why is in the source's request log.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +30,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         (status = 401, description = "The request did not verify; the source's log says why", body = model::ErrorBody),
         (status = 404, description = "No such source", body = model::ErrorBody),
         (status = 405, description = "The source does not take this method", body = model::ErrorBody),
+        (status = 413, description = "The body is larger than `api.max_body_bytes`", body = model::ErrorBody),
     )
 )]
 async fn receive_post(
@@ -37,7 +38,7 @@ async fn receive_post(
     src: Path<String>,
     raw: RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Response> {
     receive(state, src, Method::POST, raw, headers, body).await
 }
@@ -47,14 +48,14 @@ async fn receive_post(
     put, path = "/in/{src}", tag = "sources", security(()),
     params(("src" = String, Path, description = "Source id")),
     request_body(content = String, description = "What the sender sends"),
-    responses((status = 202, description = "Committed", body = model::Accepted), (status = 401, description = "The request did not verify", body = model::ErrorBody), (status = 404, description = "No such source", body = model::ErrorBody), (status = 405, description = "The source does not take this method", body = model::ErrorBody))
+    responses((status = 202, description = "Committed", body = model::Accepted), (status = 401, description = "The request did not verify", body = model::ErrorBody), (status = 404, description = "No such source", body = model::ErrorBody), (status = 405, description = "The source does not take this method", body = model::ErrorBody), (status = 413, description = "The body is larger than `api.max_body_bytes`", body = model::ErrorBody))
 )]
 async fn receive_put(
     state: State<AppState>,
     src: Path<String>,
     raw: RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Response> {
     receive(state, src, Method::PUT, raw, headers, body).await
 }
@@ -71,7 +72,7 @@ async fn receive_get(
     raw: RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    receive(state, src, Method::GET, raw, headers, Bytes::new()).await
+    receive(state, src, Method::GET, raw, headers, Body::empty()).await
 }
 
 async fn receive(
@@ -80,8 +81,11 @@ async fn receive(
     method: Method,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Response> {
+    let limit = state.settings.api.max_body_bytes;
+    // Read here rather than by an extractor, so a body over the limit is logged too.
+    let body = axum::body::to_bytes(body, limit).await;
     let query: Vec<(String, String)> = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .into_owned()
         .collect();
@@ -94,14 +98,21 @@ async fn receive(
             )
         })
         .collect();
-    let arrival = Arrival {
+    let mut arrival = Arrival {
         method: method.as_str(),
         content_type: headers.get("content-type").and_then(|v| v.to_str().ok()),
         headers: header_pairs,
         query,
-        body: &body,
+        body: &[],
     };
-    match state.service.receive(&src, arrival).await? {
+    let received = match &body {
+        Ok(bytes) => {
+            arrival.body = bytes;
+            state.service.receive(&src, arrival).await?
+        }
+        Err(_) => state.service.refuse_too_large(&src, arrival, limit).await?,
+    };
+    match received {
         Received::Accepted { status, ids } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
             Ok(match status {
@@ -110,6 +121,7 @@ async fn receive(
             })
         }
         Received::Rejected(Reason::MethodNotAllowed) => Err(ApiError::MethodNotAllowed),
+        Received::Rejected(Reason::TooLarge) => Err(ApiError::TooLarge(limit)),
         Received::Rejected(_) => Err(ApiError::VerificationFailed),
     }
 }

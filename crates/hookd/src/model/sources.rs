@@ -158,7 +158,7 @@ pub struct SourceRequest {
     pub outcome: String,
     /// A stable code: missing_header, malformed_header, bad_signature, stale_timestamp,
     /// replayed, bad_token, bad_credentials, method_not_allowed, not_json,
-    /// transform_error.
+    /// too_large, transform_error.
     pub reason: Option<String>,
     /// One line, with the evidence.
     pub explanation: String,

@@ -118,21 +118,7 @@ impl Service {
             query: &arrival.query,
             body: arrival.body,
         };
-        let mut log = SourceRequest {
-            id: new_id("req"),
-            workspace_id: source.workspace_id.clone(),
-            source_id: source.id.clone(),
-            received_at: now,
-            method: arrival.method.to_owned(),
-            headers: redacted_headers(&source.spec, &arrival.headers),
-            query: redacted_query(&source.spec, &arrival.query),
-            body: arrival.body.to_vec(),
-            body_truncated: false,
-            outcome: RequestOutcome::Accepted,
-            reason: None,
-            explanation: String::new(),
-            record_ids: Vec::new(),
-        };
+        let mut log = self.logged(&source, &arrival);
         let verified = verify(&source.spec, &request, now).map(|verified| verified.message_id);
         let message_id = match verified {
             Ok(message_id) => message_id,
@@ -183,6 +169,42 @@ impl Service {
                     ids: Vec::new(),
                 })
             }
+        }
+    }
+
+    /// Logs a request whose body was larger than `limit` bytes (what was received of it is
+    /// not kept).
+    pub async fn refuse_too_large(&self, id: &str, arrival: Arrival<'_>, limit: usize) -> ServiceResult<Received> {
+        let source = self
+            .store()
+            .find_source(id)
+            .await?
+            .ok_or(ServiceError::NotFound("source"))?;
+        let mut log = self.logged(&source, &arrival);
+        log.body_truncated = true;
+        let rejection = Rejection {
+            reason: Reason::TooLarge,
+            explanation: format!("the body is larger than {limit} bytes (api.max_body_bytes)"),
+        };
+        self.refuse(log, rejection).await
+    }
+
+    /// A new log entry for a request arriving at `source`.
+    fn logged(&self, source: &Source, arrival: &Arrival<'_>) -> SourceRequest {
+        SourceRequest {
+            id: new_id("req"),
+            workspace_id: source.workspace_id.clone(),
+            source_id: source.id.clone(),
+            received_at: self.now(),
+            method: arrival.method.to_owned(),
+            headers: redacted_headers(&source.spec, &arrival.headers),
+            query: redacted_query(&source.spec, &arrival.query),
+            body: arrival.body.to_vec(),
+            body_truncated: false,
+            outcome: RequestOutcome::Accepted,
+            reason: None,
+            explanation: String::new(),
+            record_ids: Vec::new(),
         }
     }
 

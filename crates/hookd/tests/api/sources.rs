@@ -350,3 +350,26 @@ async fn a_verified_body_that_makes_no_record_is_kept_as_failed_and_a_get_carrie
     assert_eq!(record["payload"]["temp"], "21.5", "the query is the item: {record}");
     assert_eq!(record["type"], "source.sensor");
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_and_logged_without_it() {
+    let app = TestApp::spawn_with(|s| s.api.max_body_bytes = 2048).await;
+    let (ws, _) = app.workspace().await;
+    let src = app.source(&ws, json!({"name": "plc", "scheme": "none"})).await;
+    let id = src["id"].as_str().unwrap();
+    let (status, err) = app.post_in(id, &[], &"x".repeat(4096)).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
+    let log = requests(&app, &ws, id, "").await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0]["reason"].as_str(), log[0]["body_truncated"].as_bool()),
+        (Some("too_large"), Some(true))
+    );
+    assert_eq!(log[0]["body"], "", "nothing of it is kept");
+    assert!(log[0]["explanation"].as_str().unwrap().contains("2048 bytes"));
+    let (status, _) = app.post_in(id, &[], "{}").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "a body within the limit still goes in");
+}
