@@ -51,6 +51,10 @@ fn every_senders_own_signature_verifies() {
     for scheme in ["stripe", "slack", "standard_webhooks", "orbit", "github", "shopify"] {
         assert!(vectors.iter().any(|v| v.scheme == scheme), "a vector for {scheme}");
     }
+    assert!(
+        vectors.iter().any(|v| v.secret.starts_with("whpk_")),
+        "a Standard Webhooks v1a (ed25519) vector"
+    );
     for v in &vectors {
         assert_eq!(
             check(&spec(&v.scheme, &v.secret), &v.body, &v.headers, v.now),

@@ -8,10 +8,12 @@
 //! - `body`: reading a body as JSON, a form or text;
 //! - `program`: jq programs, compiled once and run with the request's variables;
 //! - `reshape`: from a body to records, through `split`, `transform` and `fields`;
+//! - `ed25519`: Standard Webhooks' asymmetric `v1a` signatures;
 //! - `compact`: JSON written the way Python's `json.dumps(…, separators=(",", ":"))` does.
 
 mod body;
 mod compact;
+mod ed25519;
 mod hmac;
 mod program;
 mod reshape;
@@ -30,6 +32,7 @@ use crate::validation::{Fields, Problems, ValidationError};
 
 pub use body::{BodyError, read_body};
 pub use compact::python_compact;
+pub use ed25519::PUBLIC_KEY_PREFIX;
 pub use hmac::{Algorithm, Encoding, HmacSpec, TimestampUnit};
 pub use program::{Bindings, Program, ProgramError, VARIABLES, compile};
 pub use reshape::{Limits, Reshape, ReshapeSpec};
@@ -478,6 +481,22 @@ fn parse_scheme_options(
             }
             .as_str(),
             "a `basic` secret is `user:password`",
+        ));
+    }
+    if scheme == Scheme::StandardWebhooks
+        && let Some(secrets) = secrets
+        && let Some(i) = secrets
+            .iter()
+            .position(|s| s.value.starts_with(PUBLIC_KEY_PREFIX) && ed25519::public_key(&s.value).is_none())
+    {
+        return Err(f.invalid(
+            if secrets.len() == 1 {
+                "secret".to_owned()
+            } else {
+                format!("secrets[{i}]")
+            }
+            .as_str(),
+            "a `whpk_` public key is `whpk_` and 32 bytes in base64 (for `v1a` signatures)",
         ));
     }
     match (scheme, f.value("hmac")) {

@@ -76,6 +76,13 @@ fn options_must_fit_the_scheme() {
         field(json!({"name": "a", "scheme": "none", "tolerance": "0s"})),
         "tolerance"
     );
+    assert_eq!(
+        field(
+            json!({"name": "a", "scheme": "standard_webhooks", "secrets": ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whpk_c2hvcnQ="]})
+        ),
+        "secrets[1]",
+        "a v1a public key is 32 bytes"
+    );
 }
 
 #[test]

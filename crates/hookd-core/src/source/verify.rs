@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
-use super::{Scheme, SourceSecret, SourceSpec, python_compact};
+use super::{Scheme, SourceSecret, SourceSpec, ed25519, python_compact};
 use crate::clock::Millis;
 use crate::signature::constant_time_eq;
 
@@ -212,7 +212,11 @@ fn verify_hmac(
         ));
     };
     let (signatures, header_timestamp) = scheme.read_header(value);
-    if signatures.is_empty() {
+    let asymmetric = match spec.scheme {
+        Scheme::StandardWebhooks => ed25519::signatures(value),
+        _ => Vec::new(),
+    };
+    if signatures.is_empty() && asymmetric.is_empty() {
         return Err(reject(
             Reason::MalformedHeader,
             format!(
@@ -284,7 +288,7 @@ fn verify_hmac(
         .iter()
         .filter_map(|s| scheme.encoding.decode(s).map(|bytes| (bytes, *s)))
         .collect();
-    if given.is_empty() {
+    if given.is_empty() && asymmetric.is_empty() {
         return Err(reject(
             Reason::MalformedHeader,
             format!(
@@ -307,6 +311,15 @@ fn verify_hmac(
         .collect();
     let mut unusable = 0;
     for secret in live {
+        if let Some(public) = ed25519::public_key(&secret.value) {
+            let content = scheme.content(request.body, ts, id_text);
+            if let Some(written) = ed25519::matching(&public, &asymmetric, &content) {
+                return Ok(Verified {
+                    message_id: Some(id.clone().unwrap_or_else(|| written.to_owned())),
+                });
+            }
+            continue;
+        }
         let Some(key) = scheme.key_encoding.decode(&secret.value) else {
             unusable += 1;
             continue;
@@ -320,10 +333,10 @@ fn verify_hmac(
             }
         }
     }
+    let count = given.len() + asymmetric.len();
     let mut explanation = format!(
-        "no signature matched: {shape}; {tried}, {} signature{} in header {}",
-        given.len(),
-        if given.len() == 1 { "" } else { "s" },
+        "no signature matched: {shape}; {tried}, {count} signature{} in header {}",
+        if count == 1 { "" } else { "s" },
         scheme.header
     );
     if unusable > 0 {

@@ -3,7 +3,7 @@
 own libraries, for hookd's source verification tests.
 
     python3 -m venv /tmp/vec && /tmp/vec/bin/pip install stripe==16.1.0 slack_sdk==3.48.0 \
-        standardwebhooks==1.1.0 bosdyn-orbit==5.2.0
+        standardwebhooks==1.1.0 bosdyn-orbit==5.2.0 cryptography==50.0.2
     /tmp/vec/bin/python crates/hookd-core/tests/vectors/make.py > crates/hookd-core/tests/vectors/senders.json
 
 Each vector: the scheme, the secret, the body as sent, the headers, and the time (ms) at which
@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 
 import stripe
 import standardwebhooks
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from bosdyn.orbit.utils import validate_webhook_payload
 from slack_sdk.signature import SignatureVerifier
 
@@ -55,6 +57,17 @@ sw_headers = {"webhook-id": sw_id, "webhook-timestamp": str(now), "webhook-signa
 sw.verify(sw_body, sw_headers)
 vectors.append({"scheme": "standard_webhooks", "secret": sw_secret, "body": sw_body,
                 "headers": sw_headers, "now_ms": now * 1000})
+
+# Standard Webhooks v1a (ed25519; the reference library has no v1a, so `cryptography` signs
+# the specification's signed content, `{id}.{timestamp}.{body}`, and checks it).
+sw_private = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+sw_public = sw_private.public_key()
+sw_v1a = base64.b64encode(sw_private.sign(f"{sw_id}.{now}.{sw_body}".encode())).decode()
+sw_public.verify(base64.b64decode(sw_v1a), f"{sw_id}.{now}.{sw_body}".encode())
+sw_public_key = "whpk_" + base64.b64encode(sw_public.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+vectors.append({"scheme": "standard_webhooks", "secret": sw_public_key, "body": sw_body,
+                "headers": {"webhook-id": sw_id, "webhook-timestamp": str(now), "webhook-signature": f"v1,bm9wZQ== v1a,{sw_v1a}"},
+                "now_ms": now * 1000})
 
 # The robot site manager (bosdyn-orbit): its published validator accepts the signature.
 orbit_secret = "5a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
