@@ -363,3 +363,87 @@ impl Client {
         .await
     }
 }
+
+/// Sources: CRUD, the request log, replay and preview.
+impl Client {
+    pub async fn create_source(&self, ws: &str, source: &(impl Serialize + ?Sized)) -> ClientResult<Source> {
+        self.call(Method::POST, &format!("/v1/workspaces/{ws}/sources"), Some(source))
+            .await
+    }
+
+    pub async fn list_sources(&self, ws: &str) -> ClientResult<Vec<Source>> {
+        Ok(self
+            .call::<List<Source>>(Method::GET, &format!("/v1/workspaces/{ws}/sources"), Self::NO_BODY)
+            .await?
+            .data)
+    }
+
+    pub async fn get_source(&self, ws: &str, src: &str) -> ClientResult<Source> {
+        self.call(
+            Method::GET,
+            &format!("/v1/workspaces/{ws}/sources/{src}"),
+            Self::NO_BODY,
+        )
+        .await
+    }
+
+    pub async fn update_source(&self, ws: &str, src: &str, patch: &(impl Serialize + ?Sized)) -> ClientResult<Source> {
+        self.call(
+            Method::PATCH,
+            &format!("/v1/workspaces/{ws}/sources/{src}"),
+            Some(patch),
+        )
+        .await
+    }
+
+    pub async fn delete_source(&self, ws: &str, src: &str) -> ClientResult<()> {
+        self.call(
+            Method::DELETE,
+            &format!("/v1/workspaces/{ws}/sources/{src}"),
+            Self::NO_BODY,
+        )
+        .await
+    }
+
+    /// A page of the source's request log, newest first (`outcome`: accepted, rejected, failed).
+    pub async fn list_source_requests(
+        &self,
+        ws: &str,
+        src: &str,
+        outcome: Option<&str>,
+        limit: usize,
+    ) -> ClientResult<SourceRequestPage> {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("limit", &limit.to_string());
+        if let Some(outcome) = outcome {
+            query.append_pair("outcome", outcome);
+        }
+        let path = format!("/v1/workspaces/{ws}/sources/{src}/requests?{}", query.finish());
+        self.call(Method::GET, &path, Self::NO_BODY).await
+    }
+
+    pub async fn replay_source_request(&self, ws: &str, src: &str, req: &str) -> ClientResult<SourceRequest> {
+        self.call(
+            Method::POST,
+            &format!("/v1/workspaces/{ws}/sources/{src}/requests/{req}/replay"),
+            Self::NO_BODY,
+        )
+        .await
+    }
+
+    pub async fn preview_source(
+        &self,
+        ws: &str,
+        src: &str,
+        draft: &(impl Serialize + ?Sized),
+    ) -> ClientResult<Vec<Preview>> {
+        Ok(self
+            .call::<List<Preview>>(
+                Method::POST,
+                &format!("/v1/workspaces/{ws}/sources/{src}/preview"),
+                Some(draft),
+            )
+            .await?
+            .data)
+    }
+}

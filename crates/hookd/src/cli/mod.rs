@@ -17,6 +17,7 @@ mod manual;
 mod replay;
 mod send;
 mod serve;
+mod sources;
 mod verify;
 mod webhooks;
 mod workspaces;
@@ -152,6 +153,9 @@ enum Command {
     Send(Remotely<send::SendCommand>),
     /// List, show, retry and follow deliveries; read the records they carry.
     Deliveries(Remotely<deliveries::DeliveryCommand>),
+    /// Receive webhooks: create sources (inbound doors), read their request log, replay and
+    /// preview their programs.
+    Sources(Remotely<sources::SourceCommand>),
     /// Send a webhook's deliveries again, by time range and state.
     Replay {
         #[command(flatten)]
@@ -221,6 +225,7 @@ pub fn main() -> ExitCode {
         Command::Workspaces(group) => run(workspaces::workspaces(group.command, remote(group.connection))),
         Command::Keys(group) => run(workspaces::keys(group.command, remote(group.connection))),
         Command::Webhooks(group) => run(webhooks::run(group.command, remote(group.connection))),
+        Command::Sources(group) => run(sources::run(group.command, remote(group.connection))),
         Command::Send(group) => run(send::run(group.command, remote(group.connection))),
         Command::Deliveries(group) => run(deliveries::run(group.command, remote(group.connection))),
         Command::Replay { connection, args } => run(replay::run(args, remote(connection))),

@@ -5,7 +5,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use hookd::Dispatch;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 use crate::receiver::{Receiver, Reply};
@@ -292,4 +292,100 @@ fn verify_accepts_an_independent_signature_and_refuses_each_input_changed_alone(
     let (code, why) = verify(secret, "dlv_1", now + 1, &signature, body);
     assert_eq!(code, Some(1), "the timestamp is signed too");
     assert!(why.contains(no_match), "{why}");
+}
+
+#[tokio::test]
+async fn sources_are_created_with_their_forwarding_webhook_and_their_log_read_from_the_cli() {
+    let app = TestApp::spawn().await;
+    let (ws, _) = app.workspace().await;
+    let receiver = Receiver::start(Reply::Status(204)).await;
+    let created = hookd_json(
+        &app,
+        &[
+            "sources",
+            "create",
+            "-w",
+            &ws,
+            "--name",
+            "plc",
+            "--scheme",
+            "token",
+            "--header",
+            "Verifier-Token",
+            "--secret",
+            "t0k3n",
+            "--record-type",
+            "data",
+            "--split",
+            ".[]",
+            "--field",
+            "device_id=.circuit",
+            "--field",
+            "tag=.dev",
+            "--forward-to",
+            &receiver.url("/plc"),
+        ],
+    )
+    .await;
+    let src = created["source"]["id"].as_str().unwrap();
+    assert_eq!(created["forwarding"]["filters"]["sources"], json!([src]));
+    assert!(
+        created["forwarding"]["secret"].as_str().unwrap().starts_with("whsec_"),
+        "its signing secret"
+    );
+    assert_eq!(
+        created["source"]["fields"],
+        json!({"device_id": ".circuit", "tag": ".dev"})
+    );
+    let (status, _) = app
+        .post_in(
+            src,
+            &[("Verifier-Token", "t0k3n")],
+            r#"[{"dev": "relay", "circuit": "1_03", "value": 0}]"#,
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED);
+    let (status, _) = app.post_in(src, &[("Verifier-Token", "nope")], "[]").await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    app.dispatch_until_received(&receiver, 1).await;
+    assert_eq!(receiver.requests()[0].json()["result"][0]["device_id"], "1_03");
+
+    let log = hookd_json(&app, &["sources", "requests", "-w", &ws, src, "--outcome", "rejected"]).await;
+    assert_eq!(log[0]["reason"], "bad_token");
+    let table = hookd(&app, &["sources", "requests", "-w", &ws, src]).await;
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("bad_token") && text.contains("accepted"), "{text}");
+    let preview = hookd_json(
+        &app,
+        &[
+            "sources",
+            "preview",
+            "-w",
+            &ws,
+            src,
+            "--field",
+            "device_id=.circuit",
+            "--field",
+            "tag=.value",
+        ],
+    )
+    .await;
+    assert_eq!(
+        preview.as_array().unwrap().len(),
+        1,
+        "the rejected one is not previewed: {preview}"
+    );
+    assert_eq!(
+        preview[0]["records"][0]["tag"], "0",
+        "the draft's fields, a number as text: {preview}"
+    );
+    let listed = hookd_json(&app, &["sources", "list", "-w", &ws]).await;
+    assert_eq!(listed[0]["id"], src);
+    let updated = hookd_json(&app, &["sources", "update", "-w", &ws, src, "--name", "plc-2"]).await;
+    assert_eq!(updated["name"], "plc-2");
+    let missing = hookd(&app, &["sources", "create", "-w", &ws, "--name", "x"]).await;
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--scheme is required"));
+    let deleted = hookd(&app, &["sources", "delete", "-w", &ws, src]).await;
+    assert!(deleted.status.success());
 }
