@@ -32,6 +32,19 @@ pub(crate) struct SourceFields {
     /// How far a signed timestamp may be from now, either way (e.g. 5m).
     #[arg(long)]
     tolerance: Option<String>,
+    #[command(flatten)]
+    programs: ProgramFlags,
+    /// A method the door takes: POST (default), PUT, GET (repeat for several).
+    #[arg(long = "method")]
+    methods: Vec<String>,
+    /// What the door answers a sender: 200, 202 (default) or 204.
+    #[arg(long = "response-status")]
+    response_status: Option<u16>,
+}
+
+/// What makes records of a request: the record type and the jq programs.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProgramFlags {
     /// Records made: event (default) or data.
     #[arg(long = "record-type")]
     record_type: Option<String>,
@@ -44,12 +57,25 @@ pub(crate) struct SourceFields {
     /// A record field from the item, FIELD=JQ (e.g. device_id=.circuit; repeat; labels.site=.site).
     #[arg(long = "field")]
     fields: Vec<String>,
-    /// A method the door takes: POST (default), PUT, GET (repeat for several).
-    #[arg(long = "method")]
-    methods: Vec<String>,
-    /// What the door answers a sender: 200, 202 (default) or 204.
-    #[arg(long = "response-status")]
-    response_status: Option<u16>,
+}
+
+impl ProgramFlags {
+    /// Puts the flags given into `body`.
+    fn put(self, body: &mut Map<String, Value>) -> Result<(), Failure> {
+        for (key, value) in [
+            ("record_type", self.record_type),
+            ("split", self.split),
+            ("transform", self.transform),
+        ] {
+            if let Some(value) = value {
+                body.insert(key.to_owned(), Value::from(value));
+            }
+        }
+        if !self.fields.is_empty() {
+            body.insert("fields".into(), json!(output::pairs(&self.fields, "field")?));
+        }
+        Ok(())
+    }
 }
 
 impl SourceFields {
@@ -66,20 +92,15 @@ impl SourceFields {
         put("header", self.header.map(Value::from));
         put("query", self.query.map(Value::from));
         put("tolerance", self.tolerance.map(Value::from));
-        put("record_type", self.record_type.map(Value::from));
-        put("split", self.split.map(Value::from));
-        put("transform", self.transform.map(Value::from));
         put("response_status", self.response_status.map(Value::from));
         put("secrets", (!self.secrets.is_empty()).then(|| json!(self.secrets)));
         put("methods", (!self.methods.is_empty()).then(|| json!(self.methods)));
-        if !self.fields.is_empty() {
-            put("fields", Some(json!(output::pairs(&self.fields, "field")?)));
-        }
         if let Some(hmac) = self.hmac {
             let value: Value =
                 serde_json::from_str(&hmac).map_err(|e| Failure::usage(format!("--hmac is not JSON: {e}")))?;
             put("hmac", Some(value));
         }
+        self.programs.put(&mut body)?;
         Ok(body)
     }
 }
@@ -136,18 +157,9 @@ pub(crate) enum SourceCommand {
     Preview {
         /// The source id (`src_…`).
         source: String,
-        /// Draft jq: the items a request carries.
-        #[arg(long)]
-        split: Option<String>,
-        /// Draft jq: each item's payload.
-        #[arg(long)]
-        transform: Option<String>,
-        /// A draft record field, FIELD=JQ (repeat).
-        #[arg(long = "field")]
-        fields: Vec<String>,
-        /// Draft record type: event or data.
-        #[arg(long = "record-type")]
-        record_type: Option<String>,
+        /// The drafts (the source's own where left out).
+        #[command(flatten)]
+        programs: ProgramFlags,
         /// How many of the last verified requests (1–50).
         #[arg(long, default_value_t = 10)]
         limit: u64,
@@ -270,21 +282,12 @@ pub(crate) async fn run(command: SourceCommand, remote: Remote) -> Result<(), Fa
         }
         SourceCommand::Preview {
             source,
-            split,
-            transform,
-            fields,
-            record_type,
+            programs,
             limit,
         } => {
-            let mut draft = json!({"limit": limit});
-            for (key, value) in [("split", split), ("transform", transform), ("record_type", record_type)] {
-                if let Some(value) = value {
-                    draft[key] = json!(value);
-                }
-            }
-            if !fields.is_empty() {
-                draft["fields"] = json!(output::pairs(&fields, "field")?);
-            }
+            let mut draft = Map::new();
+            draft.insert("limit".into(), json!(limit));
+            programs.put(&mut draft)?;
             let previews = client.preview_source(&ws, &source, &draft).await?;
             if remote.json {
                 output::json(&previews);
