@@ -64,6 +64,34 @@ fn body(n: usize, seq: usize, record_bytes: usize) -> Value {
     }
 }
 
+/// How each request says who sends it.
+#[derive(Debug, Clone)]
+pub(crate) enum Auth {
+    /// The admin key, as a producer calling the API.
+    Bearer,
+    /// A GitHub webhook signature with this secret (`X-Hub-Signature-256`), and a
+    /// `X-GitHub-Delivery` id per request, as GitHub posts to a source.
+    Github(String),
+}
+
+impl Auth {
+    fn apply(&self, request: reqwest::RequestBuilder, body: &[u8], seq: usize) -> reqwest::RequestBuilder {
+        use hmac::Mac;
+        match self {
+            Self::Bearer => request.bearer_auth(ADMIN_KEY),
+            Self::Github(secret) => {
+                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+                mac.update(body);
+                let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+                request
+                    .header("X-Hub-Signature-256", format!("sha256={hex}"))
+                    .header("X-GitHub-Delivery", format!("bench-{seq}"))
+                    .header("X-GitHub-Event", "push")
+            }
+        }
+    }
+}
+
 /// How the load is sent: over how many connections, with records of about what size.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Shape {
@@ -78,6 +106,7 @@ pub(crate) async fn drive(
     requests: usize,
     per_request: usize,
     shape: Shape,
+    auth: &Auth,
     deadline: Instant,
 ) -> anyhow::Result<(Vec<u64>, f64)> {
     let concurrency = shape.connections;
@@ -86,6 +115,7 @@ pub(crate) async fn drive(
     let started = Instant::now();
     let workers = (0..concurrency).map(|worker| {
         let (client, next, url) = (client.clone(), next.clone(), urls[worker % urls.len()].clone());
+        let auth = auth.clone();
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -93,13 +123,10 @@ pub(crate) async fn drive(
                 if seq >= requests || Instant::now() > deadline {
                     return Ok::<_, anyhow::Error>(latencies);
                 }
+                let bytes = serde_json::to_vec(&body(per_request, seq * per_request, shape.record_bytes))?;
                 let t = Instant::now();
-                let response = client
-                    .post(&url)
-                    .bearer_auth(ADMIN_KEY)
-                    .json(&body(per_request, seq * per_request, shape.record_bytes))
-                    .send()
-                    .await?;
+                let request = client.post(&url).header("Content-Type", "application/json");
+                let response = auth.apply(request, &bytes, seq).body(bytes).send().await?;
                 anyhow::ensure!(response.status().is_success(), "ingest answered {}", response.status());
                 latencies.push(t.elapsed().as_micros() as u64);
             }

@@ -61,6 +61,9 @@ pub(crate) enum Scenario {
     /// One healthy webhook at `--rate` records/s, alone and then beside 9 webhooks whose
     /// receiver answers after 10 s (`--records` / 4 records each time).
     Isolation,
+    /// `single` received: GitHub-signed requests to a source (`/in/{src}`), one record each,
+    /// forwarded by a webhook on that source. Run it with `single` to compare.
+    Inbound,
     /// `--backlog` deliveries pending while the receiver is down, then drained.
     Backlog,
     /// Start-up time to ready and idle memory.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::load::{Measured, drive, drive_paced, wait_delivered};
+use crate::load::{Auth, Measured, drive, drive_paced, wait_delivered};
 use crate::process::{self, ADMIN_KEY, Proc};
 use crate::receiver::{Stats, now_us};
 use crate::{RunArgs, Scenario};
@@ -137,6 +137,7 @@ pub(crate) async fn run_once(scenario: Scenario, args: &RunArgs) -> anyhow::Resu
         Scenario::Isolation => isolation(args).await,
         Scenario::Steady => steady(args).await,
         Scenario::Backlog => backlog(args).await,
+        Scenario::Inbound => inbound(args).await,
         Scenario::Single
         | Scenario::Batch
         | Scenario::Postgres
@@ -152,7 +153,7 @@ async fn ceiling(args: &RunArgs) -> anyhow::Result<Measured> {
     let started = now_us();
     let machine_before = process::machine_ticks();
     let urls = [format!("{receiver_url}/direct")];
-    let (latencies, load_seconds) = drive(&urls, args.records, 1, args.shape(), deadline).await?;
+    let (latencies, load_seconds) = drive(&urls, args.records, 1, args.shape(), &Auth::Bearer, deadline).await?;
     let client = reqwest::Client::new();
     let (stats, complete) = wait_delivered(&client, &receiver_url, args.records as u64, deadline).await?;
     Ok(Measured {
@@ -202,11 +203,59 @@ async fn throughput(scenario: Scenario, args: &RunArgs) -> anyhow::Result<Measur
     }
     let mark = gateway.mark();
     let urls = gateway.ingest_urls();
-    let (latencies, load_seconds) = drive(&urls, records / per_request, per_request, args.shape(), deadline).await?;
+    let (latencies, load_seconds) = drive(
+        &urls,
+        records / per_request,
+        per_request,
+        args.shape(),
+        &Auth::Bearer,
+        deadline,
+    )
+    .await?;
     let expected = (records * webhooks) as u64;
     let (stats, complete) = wait_delivered(&gateway.client, &receiver_url, expected, deadline).await?;
     Ok(Measured {
         records: expected,
+        ingest_requests: latencies.len() as u64,
+        load_seconds,
+        ingest_latencies_us: latencies,
+        ..gateway.measured(&mark, stats, complete)
+    })
+}
+
+/// `single` through a source's door: GitHub-signed requests verified, made records and
+/// forwarded by an event webhook on that source.
+async fn inbound(args: &RunArgs) -> anyhow::Result<Measured> {
+    const SECRET: &str = "bench-github-secret";
+    let deadline = Instant::now() + args.deadline();
+    let (_receiver, receiver_url) = process::start_receiver(0)?;
+    let gateway = Gateway::start(Scenario::Inbound, args).await?;
+    let created: Value = gateway
+        .client
+        .post(format!(
+            "{}/v1/workspaces/{}/sources",
+            gateway.bases[0], gateway.workspace
+        ))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({ "name": "github", "scheme": "github", "secret": SECRET }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let source = created["id"].as_str().context("no source id")?.to_owned();
+    gateway
+        .webhook(
+            json!({ "name": "forward", "kind": "event", "url": format!("{receiver_url}/hook"),
+                         "format": "single", "filters": { "sources": [source] } }),
+        )
+        .await?;
+    let mark = gateway.mark();
+    let urls = vec![format!("{}/in/{source}", gateway.bases[0])];
+    let auth = Auth::Github(SECRET.into());
+    let (latencies, load_seconds) = drive(&urls, args.records, 1, args.shape(), &auth, deadline).await?;
+    let (stats, complete) = wait_delivered(&gateway.client, &receiver_url, args.records as u64, deadline).await?;
+    Ok(Measured {
+        records: args.records as u64,
         ingest_requests: latencies.len() as u64,
         load_seconds,
         ingest_latencies_us: latencies,
@@ -299,7 +348,15 @@ async fn backlog(args: &RunArgs) -> anyhow::Result<Measured> {
         .webhook(json!({ "name": "down", "kind": "data", "url": url, "format": "single", "retry_schedule": schedule }))
         .await?;
     let records = args.backlog;
-    let (latencies, load_seconds) = drive(&gateway.ingest_urls(), records / 100, 100, args.shape(), deadline).await?;
+    let (latencies, load_seconds) = drive(
+        &gateway.ingest_urls(),
+        records / 100,
+        100,
+        args.shape(),
+        &Auth::Bearer,
+        deadline,
+    )
+    .await?;
     let database_mib = dir_mib(gateway.dirs[0].path());
     let mut mark = gateway.mark();
     let (_receiver, receiver_url) = process::start_receiver(port)?;
