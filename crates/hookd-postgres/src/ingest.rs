@@ -12,6 +12,12 @@ pub(crate) async fn commit(pool: &PgPool, batch: &[IngestRequest]) -> StoreResul
     let mut written: Vec<&IngestRequest> = Vec::with_capacity(batch.len());
     for request in batch {
         let ids: Vec<String> = request.records.iter().map(|r| r.id.clone()).collect();
+        if let Some(m) = request.door.as_ref().and_then(|d| d.message.as_ref())
+            && !crate::sources::remember(&mut tx, &m.source_id, &m.message_id, m.now, m.until).await?
+        {
+            results.push(IngestResult::MessageSeen);
+            continue;
+        }
         match claim_key(&mut tx, request, &ids).await? {
             Some(earlier) => results.push(earlier),
             None => {
@@ -24,6 +30,15 @@ pub(crate) async fn commit(pool: &PgPool, batch: &[IngestRequest]) -> StoreResul
     // row would be a round trip per row).
     insert_records(&mut tx, &written).await?;
     insert_deliveries(&mut tx, &written).await?;
+    for request in &written {
+        if let Some(door) = &request.door {
+            let log = hookd_core::store::SourceRequest {
+                record_ids: request.records.iter().map(|r| r.id.clone()).collect(),
+                ..door.log.clone()
+            };
+            crate::sources::log_request(&mut tx, &log).await?;
+        }
+    }
     if written.iter().any(|r| !r.deliveries.is_empty()) {
         // Delivered to listeners when (and only if) the transaction commits.
         sqlx::query("SELECT pg_notify($1, '')")

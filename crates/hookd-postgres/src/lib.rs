@@ -256,7 +256,8 @@ impl Store for PgStore {
     }
 
     async fn log_source_request(&self, request: &SourceRequest) -> StoreResult<()> {
-        sources::log_request(&self.pool, request).await
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        sources::log_request(&mut conn, request).await
     }
 
     async fn list_source_requests(
@@ -284,6 +285,7 @@ impl Store for PgStore {
         now: Millis,
         until: Millis,
     ) -> StoreResult<bool> {
-        sources::remember(&self.pool, source_id, message_id, now, until).await
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        sources::remember(&mut conn, source_id, message_id, now, until).await
     }
 }

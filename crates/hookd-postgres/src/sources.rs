@@ -8,7 +8,7 @@ use hookd_core::store::{
     seal_source_spec,
 };
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 use crate::db::map_err;
 
@@ -123,7 +123,7 @@ fn request(row: &PgRow) -> StoreResult<SourceRequest> {
     })
 }
 
-pub(crate) async fn log_request(pool: &PgPool, r: &SourceRequest) -> StoreResult<()> {
+pub(crate) async fn log_request(conn: &mut PgConnection, r: &SourceRequest) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO source_requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
          ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, reason = excluded.reason, \
@@ -143,7 +143,7 @@ pub(crate) async fn log_request(pool: &PgPool, r: &SourceRequest) -> StoreResult
         .bind(&r.reason)
         .bind(&r.explanation)
         .bind(&r.record_ids)
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(map_err)?;
     Ok(())
@@ -190,7 +190,7 @@ pub(crate) async fn get_request(
 }
 
 pub(crate) async fn remember(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     source_id: &str,
     message_id: &str,
     now: Millis,
@@ -204,7 +204,7 @@ pub(crate) async fn remember(
     .bind(message_id)
     .bind(until)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(map_err)?;
     Ok(done.rows_affected() == 1)

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use hookd_core::store::{IngestRequest, IngestResult};
+use hookd_core::store::{IngestRequest, IngestResult, SourceRequest};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::db::DbResult;
@@ -17,6 +17,12 @@ pub(crate) fn commit(conn: &mut Connection, batch: &[IngestRequest]) -> DbResult
     let mut written: Vec<&IngestRequest> = Vec::with_capacity(batch.len());
     for request in batch {
         let ids: Vec<String> = request.records.iter().map(|r| r.id.clone()).collect();
+        if let Some(m) = request.door.as_ref().and_then(|d| d.message.as_ref())
+            && !crate::sources::remember(&tx, &m.source_id, &m.message_id, m.now, m.until)?
+        {
+            results.push(IngestResult::MessageSeen);
+            continue;
+        }
         if let Some(idem) = &request.idempotency {
             let seen = match fresh_keys.get(&(request.workspace_id.as_str(), idem.key.as_str())) {
                 Some((hash, ids)) => Some(((*hash).to_owned(), ids.clone())),
@@ -37,6 +43,13 @@ pub(crate) fn commit(conn: &mut Connection, batch: &[IngestRequest]) -> DbResult
     }
     for request in &written {
         insert(&tx, request)?;
+        if let Some(door) = &request.door {
+            let log = SourceRequest {
+                record_ids: request.records.iter().map(|r| r.id.clone()).collect(),
+                ..door.log.clone()
+            };
+            crate::sources::log_request(&tx, &log)?;
+        }
     }
     tx.commit()?;
     Ok(results)

@@ -357,10 +357,15 @@ impl Store for SqliteStore {
     }
 
     async fn log_source_request(&self, request: &SourceRequest) -> StoreResult<()> {
+        // Bookkeeping (ADR 11), except a request kept to replay: it was acknowledged.
+        let durability = match request.outcome {
+            RequestOutcome::Failed => Durability::Full,
+            _ => Durability::Relaxed,
+        };
         let request = request.clone();
         self.db
             .writer
-            .run(move |conn| sources::log_request(conn, &request))
+            .run_with(durability, move |conn| sources::log_request(conn, &request))
             .await
     }
 
@@ -398,9 +403,12 @@ impl Store for SqliteStore {
         until: Millis,
     ) -> StoreResult<bool> {
         let (source_id, message_id) = (source_id.to_owned(), message_id.to_owned());
+        // Durable with the ingest commit that follows it (ADR 11).
         self.db
             .writer
-            .run(move |conn| sources::remember(conn, &source_id, &message_id, now, until))
+            .run_with(Durability::Relaxed, move |conn| {
+                sources::remember(conn, &source_id, &message_id, now, until)
+            })
             .await
     }
 }

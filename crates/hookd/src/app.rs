@@ -212,6 +212,7 @@ impl EventSink for EventsToIngest {
                 records: events.records,
                 idempotency: None,
                 origin: Origin::System { about: events.about },
+                door: None,
             };
             if let Err(err) = committer.submit(submission).await {
                 tracing::warn!(error = %err, "an operational event could not be recorded");

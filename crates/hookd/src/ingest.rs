@@ -22,6 +22,8 @@ pub struct Submission {
     pub records: Vec<RecordIn>,
     pub idempotency: Option<hookd_core::store::Idempotency>,
     pub origin: Origin,
+    /// A source's door: what it writes with the records (see [`hookd_core::store::DoorWrite`]).
+    pub door: Option<hookd_core::store::DoorWrite>,
 }
 
 /// What the committer works with.
@@ -185,5 +187,6 @@ fn prepare(
         idempotency: submission.idempotency.clone(),
         records,
         deliveries,
+        door: submission.door.clone(),
     }
 }

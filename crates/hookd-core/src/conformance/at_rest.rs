@@ -14,6 +14,7 @@ pub async fn retention_prunes_finished_deliveries_and_unreferenced_records_only(
         created_at: T0,
     };
     let request = IngestRequest {
+        door: None,
         workspace_id: f.workspace.clone(),
         idempotency: Some(Idempotency {
             key: "old".into(),

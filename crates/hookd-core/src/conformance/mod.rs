@@ -135,6 +135,7 @@ async fn ingest_due(store: &dyn Store, webhook: &Webhook, n: usize, at: Millis, 
 /// `n` records of `webhook`'s workspace, one delivery each, made at `at` and first due at `due`.
 fn ingest_request(webhook: &Webhook, n: usize, at: Millis, due: Millis) -> IngestRequest {
     let mut request = IngestRequest {
+        door: None,
         workspace_id: webhook.workspace_id.clone(),
         idempotency: None,
         records: vec![],

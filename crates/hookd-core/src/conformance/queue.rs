@@ -5,6 +5,7 @@ use super::*;
 pub async fn an_idempotency_key_replays_or_conflicts(store: &dyn Store) {
     let f = fixture(store).await;
     let request = |hash: &str| IngestRequest {
+        door: None,
         workspace_id: f.workspace.clone(),
         idempotency: Some(Idempotency {
             key: "k1".into(),

@@ -153,6 +153,26 @@ pub struct IngestRequest {
     pub idempotency: Option<Idempotency>,
     pub records: Vec<NewRecord>,
     pub deliveries: Vec<NewDelivery>,
+    /// What a source's door writes with the records it made.
+    pub door: Option<DoorWrite>,
+}
+
+/// Written with the records a request to a source made, in their transaction: the message id
+/// against replays (remembered with the records, so a request that fails to commit can be
+/// sent again) and the request's log entry (its `record_ids` are the request's records').
+#[derive(Debug, Clone)]
+pub struct DoorWrite {
+    pub message: Option<MessageSeen>,
+    pub log: super::SourceRequest,
+}
+
+/// A message id to remember: see [`Store::remember_message`](super::Store::remember_message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSeen {
+    pub source_id: String,
+    pub message_id: String,
+    pub now: Millis,
+    pub until: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +183,8 @@ pub enum IngestResult {
     Replayed(Vec<String>),
     /// The idempotency key was seen before with another body; nothing written.
     KeyConflict,
+    /// The door's message id was seen within its window (a replay); nothing written.
+    MessageSeen,
 }
 
 #[derive(Debug, Clone, PartialEq)]

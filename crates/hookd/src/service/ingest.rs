@@ -22,9 +22,23 @@ impl Service {
             records,
             idempotency,
             origin,
+            door: None,
         };
-        let result = self
-            .inner
+        match self.submit(submission).await? {
+            IngestResult::Committed(ids) | IngestResult::Replayed(ids) => Ok(ids),
+            IngestResult::KeyConflict => Err(ServiceError::Conflict {
+                code: "idempotency_key_reused",
+                message: "this Idempotency-Key was already used with a different body".into(),
+            }),
+            IngestResult::MessageSeen => Err(ServiceError::Internal(anyhow::anyhow!(
+                "a message id was checked for records that came through no door"
+            ))),
+        }
+    }
+
+    /// Hands a submission to the committer; answers once it is committed (or refused).
+    pub(super) async fn submit(&self, submission: Submission) -> ServiceResult<IngestResult> {
+        self.inner
             .parts
             .committer
             .submit(submission)
@@ -35,13 +49,6 @@ impl Service {
                     StoreError::Unavailable(_) => ServiceError::Unavailable,
                     _ => ServiceError::Internal(anyhow::anyhow!("ingest commit failed: {store}")),
                 },
-            })?;
-        match result {
-            IngestResult::Committed(ids) | IngestResult::Replayed(ids) => Ok(ids),
-            IngestResult::KeyConflict => Err(ServiceError::Conflict {
-                code: "idempotency_key_reused",
-                message: "this Idempotency-Key was already used with a different body".into(),
-            }),
-        }
+            })
     }
 }

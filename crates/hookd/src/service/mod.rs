@@ -15,6 +15,7 @@
 //!   of a logged request, preview of draft programs.
 
 mod deliveries;
+mod doors;
 mod ingest;
 mod known;
 mod reshaping;
@@ -85,6 +86,7 @@ pub struct Service {
 struct Inner {
     parts: Parts,
     known: Known,
+    doors: doors::Doors,
 }
 
 /// What the operations work with.
@@ -108,6 +110,7 @@ impl Service {
             inner: Arc::new(Inner {
                 parts,
                 known: Known::default(),
+                doors: doors::Doors::default(),
             }),
         }
     }

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 
 use hookd_core::id::new_id;
 use hookd_core::source::{Inbound, Reason, Rejection, Reshape, ReshapeSpec, Source, SourceSpec, apply_patch, verify};
-use hookd_core::store::{RequestOutcome, SourceRequest, SourceRequestQuery};
+use hookd_core::store::{DoorWrite, IngestResult, MessageSeen, RequestOutcome, SourceRequest, SourceRequestQuery};
 use hookd_core::validation::ValidationError;
 use serde_json::Value;
 
 use super::reshaping::plural;
 use super::{Service, ServiceError, ServiceResult};
+use crate::ingest::Submission;
 use crate::planner::Origin;
 
 /// The most of a refused request's body the log keeps: enough to see what was sent, not
@@ -75,11 +76,14 @@ impl Service {
         source.spec = checked(apply_patch(&source.spec, patch)?)?;
         source.updated_at = self.now();
         self.store().update_source(&source).await.map_err(not_found)?;
+        self.inner.doors.forget(id);
         Ok(changed(source))
     }
 
     pub async fn delete_source(&self, workspace_id: &str, id: &str) -> ServiceResult<()> {
-        self.store().delete_source(workspace_id, id).await.map_err(not_found)
+        self.store().delete_source(workspace_id, id).await.map_err(not_found)?;
+        self.inner.doors.forget(id);
+        Ok(())
     }
 
     pub async fn source_requests(
@@ -106,11 +110,7 @@ impl Service {
     /// logged: refused, kept but not turned into records, or committed as records (the log
     /// names them) before the answer.
     pub async fn receive(&self, id: &str, arrival: Arrival<'_>) -> ServiceResult<Received> {
-        let source = self
-            .store()
-            .find_source(id)
-            .await?
-            .ok_or(ServiceError::NotFound("source"))?;
+        let source = self.door(id).await?;
         let now = self.now();
         let request = Inbound {
             method: arrival.method,
@@ -124,42 +124,59 @@ impl Service {
             Ok(message_id) => message_id,
             Err(rejection) => return self.refuse(log, rejection).await,
         };
-        if let Some(message_id) = message_id {
-            let until = now + source.spec.tolerance.as_millis() as i64;
-            if !self
-                .store()
-                .remember_message(&source.id, &message_id, now, until)
-                .await?
-            {
-                let rejection = Rejection {
-                    reason: Reason::Replayed,
-                    explanation: format!(
-                        "message `{}` was received before, within the last {} s",
-                        shorten(&message_id),
-                        source.spec.tolerance.as_secs()
-                    ),
-                };
-                return self.refuse(log, rejection).await;
-            }
-        }
+        let message = message_id.map(|message_id| MessageSeen {
+            source_id: source.id.clone(),
+            message_id,
+            now,
+            until: now + source.spec.tolerance.as_millis() as i64,
+        });
+        let replayed = |message: &MessageSeen| Rejection {
+            reason: Reason::Replayed,
+            explanation: format!(
+                "message `{}` was received before, within the last {} s",
+                shorten(&message.message_id),
+                source.spec.tolerance.as_secs()
+            ),
+        };
         let status = source.spec.response_status;
         match self.records_of(&source.id, &source.spec, &arrival).await {
             Ok(records) => {
+                // The message id and the log entry are written with the records, in their
+                // transaction: a request whose commit fails may be sent again.
                 let count = records.len();
-                let ids = self
-                    .ingest(
-                        &source.workspace_id,
-                        Origin::Source { id: source.id.clone() },
-                        records,
-                        None,
-                    )
-                    .await?;
                 log.explanation = format!("verified; {count} record{} committed", plural(count));
-                log.record_ids = ids.clone();
-                self.store().log_source_request(&log).await?;
-                Ok(Received::Accepted { status, ids })
+                let submission = Submission {
+                    workspace_id: source.workspace_id.clone(),
+                    records,
+                    idempotency: None,
+                    origin: Origin::Source { id: source.id.clone() },
+                    door: Some(DoorWrite {
+                        message: message.clone(),
+                        log: log.clone(),
+                    }),
+                };
+                match self.submit(submission).await? {
+                    IngestResult::Committed(ids) | IngestResult::Replayed(ids) => {
+                        Ok(Received::Accepted { status, ids })
+                    }
+                    IngestResult::MessageSeen => match &message {
+                        Some(message) => self.refuse(log, replayed(message)).await,
+                        None => Err(ServiceError::Internal(anyhow::anyhow!("a replay without a message id"))),
+                    },
+                    IngestResult::KeyConflict => {
+                        Err(ServiceError::Internal(anyhow::anyhow!("a key conflict at a door")))
+                    }
+                }
             }
             Err(failure) => {
+                if let Some(message) = &message
+                    && !self
+                        .store()
+                        .remember_message(&message.source_id, &message.message_id, message.now, message.until)
+                        .await?
+                {
+                    return self.refuse(log, replayed(message)).await;
+                }
                 log.outcome = RequestOutcome::Failed;
                 log.reason = Some(failure.reason.as_str().to_owned());
                 log.explanation = failure.explanation;
@@ -175,11 +192,7 @@ impl Service {
     /// Logs a request whose body was larger than `limit` bytes (what was received of it is
     /// not kept).
     pub async fn refuse_too_large(&self, id: &str, arrival: Arrival<'_>, limit: usize) -> ServiceResult<Received> {
-        let source = self
-            .store()
-            .find_source(id)
-            .await?
-            .ok_or(ServiceError::NotFound("source"))?;
+        let source = self.door(id).await?;
         let mut log = self.logged(&source, &arrival);
         log.body_truncated = true;
         let rejection = Rejection {
@@ -187,6 +200,21 @@ impl Service {
             explanation: format!("the body is larger than {limit} bytes (api.max_body_bytes)"),
         };
         self.refuse(log, rejection).await
+    }
+
+    /// The source behind door `id` (see `doors`).
+    async fn door(&self, id: &str) -> ServiceResult<std::sync::Arc<Source>> {
+        if let Some(source) = self.inner.doors.get(id) {
+            return Ok(source);
+        }
+        let source = std::sync::Arc::new(
+            self.store()
+                .find_source(id)
+                .await?
+                .ok_or(ServiceError::NotFound("source"))?,
+        );
+        self.inner.doors.keep(source.clone());
+        Ok(source)
     }
 
     /// A new log entry for a request arriving at `source`.

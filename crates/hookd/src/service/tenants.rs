@@ -111,6 +111,7 @@ impl Service {
             .await?
             .ok_or(ServiceError::NotFound("workspace"))?;
         self.inner.known.forget_all();
+        self.inner.doors.forget_all();
         self.webhooks_changed(id);
         tracing::warn!(workspace = %id, webhooks = deletion.webhooks, deliveries = deletion.deliveries, records = deletion.records, keys = deletion.keys, "workspace deleted");
         Ok(deletion)

@@ -230,6 +230,7 @@ impl Service {
         // Written on its own (not through group commit, which matches records to webhooks):
         // this delivery is decided already, and leased to the attempt made below.
         let request = IngestRequest {
+            door: None,
             workspace_id: workspace_id.to_owned(),
             idempotency: None,
             records: vec![NewRecord {

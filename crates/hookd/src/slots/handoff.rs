@@ -252,6 +252,7 @@ mod tests {
             })
             .collect();
         IngestRequest {
+            door: None,
             workspace_id: "ws".into(),
             idempotency: None,
             records: vec![],
