@@ -82,29 +82,15 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge(state.settings.api.max_body_bytes)
-            } else {
-                ApiError::BadRequest {
-                    code: "invalid_body",
-                    field: None,
-                    message: rejection.body_text(),
-                }
-            }
-        })?;
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::BadRequest {
-                code: "invalid_json",
-                field: None,
-                message: "the request body is empty; send JSON".into(),
-            });
-        }
-        let value = serde_json::from_slice(&raw).map_err(|e| ApiError::BadRequest {
-            code: "invalid_json",
-            field: None,
-            message: format!("the request body is not valid JSON: {e}"),
-        })?;
+        let raw = raw_body(req, state).await?;
+        let value = json_of(&raw, "the request body")?;
+        Self::checked(value, raw, state)
+    }
+}
+
+impl JsonBody {
+    /// Refuses a value nested deeper than `api.max_json_depth`, naming where.
+    fn checked(value: Value, raw: Bytes, state: &AppState) -> Result<Self, ApiError> {
         let max_depth = state.settings.api.max_json_depth;
         if let Some(path) = hookd_core::validation::too_deep(&value, max_depth) {
             return Err(ApiError::BadRequest {
@@ -115,6 +101,85 @@ impl FromRequest<AppState> for JsonBody {
         }
         Ok(Self { value, raw })
     }
+}
+
+/// An ingest body, for senders that cannot say `application/json`: JSON; the same JSON sent
+/// as `text/plain`; or `application/x-www-form-urlencoded`, either a form whose one key is the
+/// JSON (a controller posting its array) or a record's fields with a `payload` that is JSON.
+pub(super) struct IngestBody(pub(super) JsonBody);
+
+impl FromRequest<AppState> for IngestBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let media = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|t| t.to_str().ok())
+            .and_then(|t| t.split(';').next())
+            .map(|t| t.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let raw = raw_body(req, state).await?;
+        let value = match media.as_str() {
+            "text/plain" => json_of(&raw, "the text/plain body")?,
+            "application/x-www-form-urlencoded" => form_record(&raw)?,
+            _ => json_of(&raw, "the request body")?,
+        };
+        JsonBody::checked(value, raw, state).map(Self)
+    }
+}
+
+/// A form as a record (or records): [`hookd_core::source::read_body`]'s reading, with a
+/// `payload` field parsed as JSON.
+fn form_record(raw: &[u8]) -> Result<Value, ApiError> {
+    let mut value = hookd_core::source::read_body(Some("application/x-www-form-urlencoded"), raw).map_err(|e| {
+        ApiError::BadRequest {
+            code: "invalid_body",
+            field: None,
+            message: e.0,
+        }
+    })?;
+    if let Some(payload) = value.get_mut("payload")
+        && let Value::String(text) = payload
+    {
+        *payload = serde_json::from_str(text).map_err(|e| ApiError::BadRequest {
+            code: "invalid_json",
+            field: Some("payload".into()),
+            message: format!("the form field `payload` is not valid JSON: {e}"),
+        })?;
+    }
+    Ok(value)
+}
+
+/// The body's bytes, refusing one over `api.max_body_bytes`.
+async fn raw_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(state.settings.api.max_body_bytes)
+        } else {
+            ApiError::BadRequest {
+                code: "invalid_body",
+                field: None,
+                message: rejection.body_text(),
+            }
+        }
+    })
+}
+
+/// `raw` parsed as JSON; `what` names it in the error.
+fn json_of(raw: &[u8], what: &str) -> Result<Value, ApiError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest {
+            code: "invalid_json",
+            field: None,
+            message: format!("{what} is empty; send JSON"),
+        });
+    }
+    serde_json::from_slice(raw).map_err(|e| ApiError::BadRequest {
+        code: "invalid_json",
+        field: None,
+        message: format!("{what} is not valid JSON: {e}"),
+    })
 }
 
 /// An optional JSON body: absent or empty means `{}`.

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, BodyErrors, CommonErrors};
-use super::extract::{Caller, JsonBody};
+use super::extract::{Caller, IngestBody, JsonBody};
 use crate::model;
 use crate::service::{Origin, key_hash};
 
@@ -25,6 +25,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 /// Ingests one data point or an array of them. All-or-nothing: one invalid record rejects
 /// the request, naming it (`[1].device_id`). Answers 202 once records and deliveries are on disk.
+/// The body may also be the same JSON as `text/plain`, or a form: its one key the JSON, or the
+/// record's fields with `payload` as JSON.
 #[utoipa::path(
     post, path = "/v1/workspaces/{ws}/data", tag = "ingest", request_body(content = model::DataBody, examples(
         ("IoT data point" = (value = json!({"timestamp_device": "2023-12-01T09:51:00Z", "tag": "d1", "device_id": "dev-124", "asset_id": "ast-1234", "asset_name": "Machine 1", "device_name": "Machine 1", "payload": {"ts": 1701424260, "ex": [0, 0], "C": {}}, "fleet_id": "flt-1234"}))),
@@ -38,13 +40,15 @@ async fn ingest_data(
     caller: Caller,
     ws: Path<String>,
     headers: HeaderMap,
-    body: JsonBody,
+    IngestBody(body): IngestBody,
 ) -> ApiResult<(StatusCode, Json<model::Accepted>)> {
     ingest(state, caller, ws, headers, body, Kind::Data).await
 }
 
 /// Ingests one event or an array of them. All-or-nothing: one invalid record rejects
 /// the request, naming it (`[1].device_id`). Answers 202 once records and deliveries are on disk.
+/// The body may also be the same JSON as `text/plain`, or a form: its one key the JSON, or the
+/// record's fields with `payload` as JSON.
 #[utoipa::path(
     post, path = "/v1/workspaces/{ws}/events", tag = "ingest", request_body(content = model::EventBody, examples(
         ("IoT device events" = (value = json!([{"ts": "2022-03-18T09:34:23.777118453Z", "fleet_id": "flt-123456789", "device_id": "dev-123456789", "type": "authentication", "direction": "d2c", "payload": {"clientid": "dev-123456789", "proto": "mqtt", "error": "0", "verified": "NONE", "result": "allow"}}, {"ts": "2022-03-18T09:34:23.793Z", "fleet_id": "flt-123456789", "device_id": "dev-123456789", "type": "connection", "direction": "d2c", "payload": {"device_ip": "172.0.0.193", "connected_at": "2022-03-18T09:34:23.793Z"}}]))),
@@ -59,7 +63,7 @@ async fn ingest_events(
     caller: Caller,
     ws: Path<String>,
     headers: HeaderMap,
-    body: JsonBody,
+    IngestBody(body): IngestBody,
 ) -> ApiResult<(StatusCode, Json<model::Accepted>)> {
     ingest(state, caller, ws, headers, body, Kind::Event).await
 }

@@ -314,3 +314,83 @@ async fn a_workspace_needs_a_name() {
     let (_, listed) = app.get("/v1/workspaces").await;
     assert_eq!(listed["data"], json!([]), "nothing was created");
 }
+
+#[tokio::test]
+async fn text_and_form_bodies_are_ingested_like_json_with_the_same_errors() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = app.workspace().await;
+    app.webhook(
+        &ws,
+        json!({ "name": "w", "kind": "event", "format": "single", "url": receiver.url("/") }),
+    )
+    .await;
+    let post = |content_type: &'static str, body: String| {
+        let request = app
+            .http
+            .post(format!("{}/v1/workspaces/{ws}/events", app.base))
+            .bearer_auth(&app.admin)
+            .header("Content-Type", content_type)
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let form = |pairs: &[(&str, &str)]| -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+    };
+
+    let (status, body) = post("text/plain", r#"{"type": "relay", "payload": {"value": 1}}"#.into()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // A controller posting its JSON array as the form's one key.
+    let states = r#"[{"type": "relay", "device_id": "1_03", "payload": {"value": 0}}, {"type": "input", "device_id": "1_01", "payload": {"value": 1}}]"#;
+    let (status, body) = post("application/x-www-form-urlencoded", form(&[(states, "")])).await;
+    assert_eq!(
+        (status, body["ids"].as_array().map(Vec::len)),
+        (StatusCode::ACCEPTED, Some(2))
+    );
+    // A record's fields, with its payload as JSON.
+    let fields = form(&[("type", "relay"), ("device_id", "1_04"), ("payload", r#"{"value": 1}"#)]);
+    let (status, body) = post("application/x-www-form-urlencoded; charset=utf-8", fields).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    app.dispatch_until_received(&receiver, 4).await;
+    let payloads: Vec<serde_json::Value> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.json()["payload"].clone())
+        .collect();
+    assert!(payloads.contains(&json!({"value": 0})) && payloads.contains(&json!({"value": 1})));
+    let with_device: Vec<serde_json::Value> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.json()["device_id"].clone())
+        .collect();
+    assert!(with_device.contains(&json!("1_04")), "{with_device:?}");
+
+    // The same validation and errors, and nothing stored.
+    let (status, error) = post("text/plain", "{\"type\": ".into()).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_json"))
+    );
+    let bad_payload = form(&[("type", "relay"), ("payload", "{value")]);
+    let (status, error) = post("application/x-www-form-urlencoded", bad_payload).await;
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("payload"))
+    );
+    let (status, error) = post(
+        "application/x-www-form-urlencoded",
+        form(&[("device_id", "x"), ("payload", "1")]),
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("type"))
+    );
+    assert_eq!(app.deliveries(&ws).await.len(), 4);
+}
