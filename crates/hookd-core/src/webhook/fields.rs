@@ -46,8 +46,28 @@ pub(super) fn parse_headers(f: &Fields<'_>) -> Result<BTreeMap<String, String>, 
         if !is_header_value(value) {
             return Err(f.invalid(&format!("headers.{header}"), "header values must be printable ASCII"));
         }
+        template::check(value).map_err(|e| f.invalid(&format!("headers.{header}"), e))?;
     }
     Ok(headers)
+}
+
+/// Query parameters: names non-empty, values templates; encoded when sent, so any text goes.
+pub(super) fn parse_query(f: &Fields<'_>) -> Result<BTreeMap<String, String>, ValidationError> {
+    let query = f.str_map("query")?;
+    if query.len() > MAX_HEADERS {
+        return Err(f.invalid("query", format!("at most {MAX_HEADERS} query parameters")));
+    }
+    for (name, value) in &query {
+        if name.is_empty() || name.len() > MAX_QUERY_NAME_LEN {
+            return Err(f.invalid(
+                &format!("query.{name}"),
+                format!("a query parameter's name is 1 to {MAX_QUERY_NAME_LEN} characters"),
+            ));
+        }
+        f.check_len(&format!("query.{name}"), value, MAX_TOKEN_LEN)?;
+        template::check(value).map_err(|e| f.invalid(&format!("query.{name}"), e))?;
+    }
+    Ok(query)
 }
 
 /// The format; `single` by default for GET webhooks, which cannot batch (a GET request carries

@@ -18,6 +18,7 @@ use crate::retry;
 use crate::validation::{Fields, Problems, ValidationError};
 
 pub(crate) mod fields;
+pub mod template;
 mod tls;
 mod url_shown;
 
@@ -34,6 +35,7 @@ const MAX_NAME_LEN: usize = 200;
 const MAX_URL_LEN: usize = 2048;
 const MAX_TOKEN_LEN: usize = 1024;
 const MAX_HEADERS: usize = 50;
+const MAX_QUERY_NAME_LEN: usize = 128;
 const MAX_RETRY_STEPS: usize = 30;
 const MAX_RETRY_STEP: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -54,7 +56,7 @@ pub const SPEC_VERSION: u64 = 2;
 
 /// Every field a webhook body may have (a create; a patch, except `secret`). The API's wire
 /// types are checked against this list by a test, so the two cannot drift apart.
-pub const FIELDS: [&str; 15] = [
+pub const FIELDS: [&str; 16] = [
     "name",
     "kind",
     "url",
@@ -64,6 +66,7 @@ pub const FIELDS: [&str; 15] = [
     "token_header",
     "secret",
     "headers",
+    "query",
     "format",
     "batch_max",
     "timeout",
@@ -121,6 +124,8 @@ pub struct WebhookSpec {
     pub token: Option<String>,
     pub token_header: String,
     pub headers: BTreeMap<String, String>,
+    /// Query parameters added to the URL, values templated like `headers`.
+    pub query: BTreeMap<String, String>,
     pub format: Format,
     pub batch_max: u32,
     pub timeout: Duration,
@@ -148,6 +153,7 @@ impl WebhookSpec {
             Ok(header.to_owned())
         }));
         let headers = problems.check(parse_headers(&f));
+        let query = problems.check(parse_query(&f));
         let format = problems.check(parse_format(&f, method.as_ref()));
         let batch_max = problems.check(parse_batch_max(&f));
         let timeout = problems.check(parse_timeout(&f, limits));
@@ -164,6 +170,7 @@ impl WebhookSpec {
                 token: token?,
                 token_header: token_header?,
                 headers: headers?,
+                query: query?,
                 format: format?,
                 batch_max: batch_max?,
                 timeout: timeout?,
@@ -236,6 +243,7 @@ impl WebhookSpec {
             "token": self.token,
             "token_header": self.token_header,
             "headers": self.headers,
+            "query": self.query,
             "format": self.format.as_str(),
             "batch_max": self.batch_max,
             "timeout": duration::format(self.timeout),
@@ -365,34 +373,13 @@ impl Webhook {
         )
     }
 
-    /// Renders a header template: `{{device_id}}`, `{{labels.site}}`, `{{payload.dev}}` take
-    /// the value from `record` (the delivery's first record); unknown fields render as an
-    /// empty string, and characters a header cannot carry are dropped.
+    /// Renders a header template (see [`template`]); characters a header cannot carry are
+    /// dropped.
     pub fn render_header(template: &str, record: Option<&Value>) -> String {
-        let mut out = String::with_capacity(template.len());
-        let mut rest = template;
-        while let Some(start) = rest.find("{{") {
-            let Some(len) = rest[start + 2..].find("}}") else { break };
-            out.push_str(&rest[..start]);
-            let path = rest[start + 2..start + 2 + len].trim();
-            if let Some(value) = record.and_then(|r| lookup(r, path)) {
-                match value {
-                    Value::String(s) => out.push_str(s),
-                    Value::Null => {}
-                    other => out.push_str(&other.to_string()),
-                }
-            }
-            rest = &rest[start + 2 + len + 2..];
-        }
-        out.push_str(rest);
+        let mut out = template::render(template, record);
         out.retain(|c| (' '..='~').contains(&c));
         out
     }
-}
-
-/// The value at a dotted path (`labels.org_name`) in a JSON object.
-fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('.').try_fold(value, |current, part| current.get(part))
 }
 
 #[cfg(test)]

@@ -106,6 +106,10 @@ pub(crate) struct WebhookFlags {
     /// '' removes every extra header).
     #[arg(long = "header")]
     headers: Vec<String>,
+    /// A query parameter added to the URL, NAME=VALUE, templated like --header (repeatable;
+    /// '' removes every one).
+    #[arg(long = "query")]
+    query: Vec<String>,
     /// `batch`: up to --batch-max records per request; `single`: one record per request.
     #[arg(long, value_enum)]
     format: Option<FormatFlag>,
@@ -166,6 +170,14 @@ fn listed(values: &[String]) -> Vec<String> {
 }
 
 /// A repeatable KEY=VALUE flag's pairs; a lone empty value means "none".
+fn map_or_none(map: &BTreeMap<String, String>) -> String {
+    if map.is_empty() {
+        "none".into()
+    } else {
+        format!("{map:?}")
+    }
+}
+
 fn paired(values: &[String], flag: &str) -> Result<BTreeMap<String, String>, Failure> {
     output::pairs(&listed(values), flag)
 }
@@ -237,6 +249,9 @@ impl WebhookFlags {
         }
         if !self.headers.is_empty() {
             put("headers", json!(paired(&self.headers, "header")?));
+        }
+        if !self.query.is_empty() {
+            put("query", json!(paired(&self.query, "query")?));
         }
         if let Some(format) = self.format {
             put(
@@ -332,14 +347,8 @@ fn show(json: bool, webhook: &Webhook, secret: Option<&str>) {
                 "none".into()
             },
         ),
-        (
-            "headers",
-            if webhook.headers.is_empty() {
-                "none".into()
-            } else {
-                format!("{:?}", webhook.headers)
-            },
-        ),
+        ("headers", map_or_none(&webhook.headers)),
+        ("query", map_or_none(&webhook.query)),
         (
             "format",
             format!("{} (batch_max {})", word(webhook.format), webhook.batch_max),

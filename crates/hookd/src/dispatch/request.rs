@@ -5,7 +5,7 @@ use bytes::Bytes;
 use hookd_core::clock::Millis;
 use hookd_core::signature::signature_header;
 use hookd_core::store::Claimed;
-use hookd_core::webhook::{Format, Method, Webhook};
+use hookd_core::webhook::{Format, Method, Webhook, template};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::sender::Outgoing;
@@ -51,11 +51,19 @@ pub(super) fn build(claimed: &Claimed, now: Millis) -> Outgoing {
     let timestamp = now.div_euclid(1000);
     let mut headers = HeaderMap::new();
     // Custom headers first, so hookd's own can never be shadowed.
-    if !webhook.spec.headers.is_empty() {
-        let first: Option<serde_json::Value> = claimed.records.first().and_then(|r| serde_json::from_str(r).ok());
-        for (name, template) in &webhook.spec.headers {
-            let value = Webhook::render_header(template, first.as_ref());
-            insert(&mut headers, name, &value);
+    let templated = !webhook.spec.headers.is_empty() || !webhook.spec.query.is_empty();
+    let first: Option<serde_json::Value> = templated
+        .then(|| claimed.records.first().and_then(|r| serde_json::from_str(r).ok()))
+        .flatten();
+    for (name, template) in &webhook.spec.headers {
+        let value = Webhook::render_header(template, first.as_ref());
+        insert(&mut headers, name, &value);
+    }
+    let mut url = webhook.spec.url.clone();
+    if !webhook.spec.query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (name, template) in &webhook.spec.query {
+            pairs.append_pair(name, &template::render(template, first.as_ref()));
         }
     }
     if let Some(token) = &webhook.spec.token {
@@ -79,7 +87,7 @@ pub(super) fn build(claimed: &Claimed, now: Millis) -> Outgoing {
             Method::Post => reqwest::Method::POST,
             Method::Get => reqwest::Method::GET,
         },
-        url: webhook.spec.url.clone(),
+        url,
         headers,
         body,
         timeout: webhook.spec.timeout,

@@ -74,6 +74,11 @@ macro_rules! webhook_body {
             /// Extra headers; values may use `{{device_id}}`, `{{labels.site}}`, `{{payload.x}}`.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub headers: Option<BTreeMap<String, String>>,
+            /// Query parameters added to the URL, values templated like `headers`
+            /// (`{"part": "{{device_id}}"}`) and encoded. Shown as given: a credential belongs
+            /// in `token` or the URL, which are redacted.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub query: Option<BTreeMap<String, String>>,
             /// Default `batch`; `single` for a `GET` webhook, which cannot batch.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub format: Option<Format>,
@@ -201,6 +206,7 @@ pub struct Webhook {
     pub filters: Filters,
     pub token_header: String,
     pub headers: BTreeMap<String, String>,
+    pub query: BTreeMap<String, String>,
     pub format: Format,
     pub batch_max: u32,
     pub timeout: String,
@@ -322,6 +328,7 @@ impl Webhook {
             },
             token_header: spec.token_header.clone(),
             headers: spec.headers.clone(),
+            query: spec.query.clone(),
             format: match spec.format {
                 F::Batch => Format::Batch,
                 F::Single => Format::Single,

@@ -169,6 +169,64 @@ async fn get_webhooks_send_no_body_and_templated_headers_carry_record_fields() {
 }
 
 #[tokio::test]
+async fn query_templates_carry_record_fields_and_malformed_templates_are_refused_by_field() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = app.workspace().await;
+    // The robot cloud's machine-online webhook: context in headers, the part in the query.
+    app.webhook(
+        &ws,
+        json!({
+            "name": "online", "kind": "event", "url": receiver.url("/machine?fixed=1"), "method": "GET",
+            "headers": {"Org-Id": "{{labels.org_id}}", "Location-Id": "{{labels.location_id}}", "Part-Id": "{{device_id}}",
+                        "Robot-Id": "{{labels.robot_id}}", "Machine-Name": "{{labels.machine_name}}"},
+            "query": {"part": "{{device_id}}", "event": "{{type}}", "state": "{{payload.state}}", "missing": "{{payload.nope}}"}
+        }),
+    )
+    .await;
+    let labels = json!({"org_id": "org-1", "location_id": "loc-3", "robot_id": "rb-9", "machine_name": "arm & co"});
+    app.send(
+        &ws,
+        "events",
+        json!({"type": "machine.online", "device_id": "part-7", "labels": labels, "payload": {"state": "up/ok"}}),
+    )
+    .await;
+    app.dispatch_until_received(&receiver, 1).await;
+    let request = &receiver.requests()[0];
+    assert_eq!(
+        request.path,
+        "/machine?fixed=1&event=machine.online&missing=&part=part-7&state=up%2Fok"
+    );
+    for (header, value) in [
+        ("org-id", "org-1"),
+        ("location-id", "loc-3"),
+        ("part-id", "part-7"),
+        ("robot-id", "rb-9"),
+        ("machine-name", "arm & co"),
+    ] {
+        assert_eq!(request.header(header), Some(value), "{header}");
+    }
+
+    for (field, body) in [
+        ("query.part", json!({"query": {"part": "{{device_id"}})),
+        ("headers.X-Part", json!({"headers": {"X-Part": "{{ $device }}"}})),
+        ("query.", json!({"query": {"": "x"}})),
+    ] {
+        let mut webhook = json!({"name": "bad", "kind": "event", "url": receiver.url("/"), "method": "GET"});
+        webhook
+            .as_object_mut()
+            .unwrap()
+            .extend(body.as_object().unwrap().clone());
+        let (status, error) = app.post(&format!("/v1/workspaces/{ws}/webhooks"), webhook).await;
+        assert_eq!(
+            (status, error["error"]["field"].as_str()),
+            (reqwest::StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_get_webhook_gets_one_request_per_record_and_cannot_be_made_to_batch() {
     let app = TestApp::spawn().await;
     let (receiver, ws, webhook) = app.with_receiver(Reply::Status(200), json!({ "method": "GET" })).await;
