@@ -140,6 +140,15 @@ impl Store for PgStore {
         tenants::get_records(&self.pool, workspace_id, ids).await
     }
 
+    async fn recent_records(
+        &self,
+        workspace_id: &str,
+        kind: hookd_core::record::Kind,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, String)>> {
+        tenants::recent_records(&self.pool, workspace_id, kind, limit).await
+    }
+
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
         tenants::create_api_key(&self.pool, key).await
     }

@@ -1,7 +1,8 @@
 //! Workspaces and API keys.
 
 use hookd_core::clock::Millis;
-use hookd_core::store::{ApiKey, StoreResult, Workspace, WorkspaceDeletion};
+use hookd_core::record::Kind;
+use hookd_core::store::{ApiKey, RECENT_WINDOW, StoreResult, Workspace, WorkspaceDeletion};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use crate::db::{CREDENTIALS_CHANNEL, map_err};
@@ -170,23 +171,36 @@ pub(crate) async fn touch_api_key(pool: &PgPool, id: &str, at: Millis) -> StoreR
     Ok(())
 }
 
+pub(crate) async fn recent_records(
+    pool: &PgPool,
+    workspace_id: &str,
+    kind: Kind,
+    limit: usize,
+) -> StoreResult<Vec<(String, String)>> {
+    let rows = sqlx::query_as(
+        "SELECT id, body FROM (SELECT id, workspace_id, kind, body FROM records ORDER BY id DESC LIMIT $1) r
+         WHERE workspace_id = $2 AND kind = $3 ORDER BY id DESC LIMIT $4",
+    )
+    .bind(RECENT_WINDOW as i64)
+    .bind(workspace_id)
+    .bind(kind.as_str())
+    .bind(limit as i64)
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(rows)
+}
+
 pub(crate) async fn get_records(
     pool: &PgPool,
     workspace_id: &str,
     ids: &[String],
 ) -> StoreResult<Vec<(String, String)>> {
-    let rows = sqlx::query("SELECT id, body FROM records WHERE id = ANY($1) AND workspace_id = $2")
+    let rows = sqlx::query_as("SELECT id, body FROM records WHERE id = ANY($1) AND workspace_id = $2")
         .bind(ids)
         .bind(workspace_id)
         .fetch_all(pool)
         .await
         .map_err(map_err)?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                row.try_get("id").map_err(map_err)?,
-                row.try_get("body").map_err(map_err)?,
-            ))
-        })
-        .collect()
+    Ok(rows)
 }

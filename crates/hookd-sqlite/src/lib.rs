@@ -145,6 +145,19 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn recent_records(
+        &self,
+        workspace_id: &str,
+        kind: hookd_core::record::Kind,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let workspace_id = workspace_id.to_owned();
+        self.db
+            .readers
+            .run(move |conn| tenants::recent_records(conn, &workspace_id, kind, limit))
+            .await
+    }
+
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
         let key = key.clone();
         self.db

@@ -1,7 +1,8 @@
 //! Workspaces and API keys.
 
 use hookd_core::clock::Millis;
-use hookd_core::store::{ApiKey, Workspace, WorkspaceDeletion};
+use hookd_core::record::Kind;
+use hookd_core::store::{ApiKey, RECENT_WINDOW, Workspace, WorkspaceDeletion};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::db::DbResult;
@@ -113,6 +114,23 @@ pub(crate) fn touch_api_key(conn: &Connection, id: &str, at: Millis) -> DbResult
     conn.prepare_cached("UPDATE api_keys SET last_used_at = ? WHERE id = ?")?
         .execute(params![at, id])?;
     Ok(())
+}
+
+pub(crate) fn recent_records(
+    conn: &Connection,
+    workspace_id: &str,
+    kind: Kind,
+    limit: usize,
+) -> DbResult<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, body FROM (SELECT id, workspace_id, kind, body FROM records ORDER BY id DESC LIMIT ?)
+         WHERE workspace_id = ? AND kind = ? ORDER BY id DESC LIMIT ?",
+    )?;
+    let rows = stmt.query_map(
+        params![RECENT_WINDOW as i64, workspace_id, kind.as_str(), limit as i64],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub(crate) fn get_records(conn: &Connection, workspace_id: &str, ids: &[String]) -> DbResult<Vec<(String, String)>> {

@@ -21,7 +21,7 @@ use crate::dispatch::sender::{Sender, ServerTls};
 use crate::dispatch::{Dispatcher, EventSink, Events};
 use crate::ingest::{Committer, Submission, WeakCommitter};
 use crate::metrics::Metrics;
-use crate::planner::{Origin, Planner};
+use crate::planner::{Conditions, Origin, Planner};
 use crate::service::{Service, key_hash};
 use crate::slots::Slots;
 use crate::{admin_key, dispatch, ingest, retention, service};
@@ -73,7 +73,8 @@ impl App {
         // committer (which plans with the one and leases through the other), the dispatcher
         // (its operational events ingested through the committer), the service.
         let slots = Slots::new(&settings.dispatch, metrics.clone());
-        let planner = Planner::new(shared_store.clone());
+        let sandbox = crate::sandbox::Sandbox::new(&settings.sources);
+        let planner = Planner::new(shared_store.clone(), Conditions::new(sandbox.clone(), metrics.clone()));
         let (committer, committer_task) = Committer::start(
             ingest::Parts {
                 store: shared_store.clone(),
@@ -107,7 +108,7 @@ impl App {
             dispatcher: dispatcher.clone(),
             registry: planner.registry().clone(),
             network,
-            sandbox: crate::sandbox::Sandbox::new(&settings.sources),
+            sandbox,
         });
         let state = AppState::new(Shared {
             service,

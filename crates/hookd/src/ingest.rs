@@ -7,12 +7,12 @@ use std::sync::Arc;
 use hookd_core::clock::Clock;
 use hookd_core::id::new_id;
 use hookd_core::record::RecordIn;
-use hookd_core::store::{IngestRequest, IngestResult, NewRecord, Store, StoreError};
+use hookd_core::store::{IngestRequest, IngestResult, NewDelivery, NewRecord, Store, StoreError};
 use hookd_core::timefmt::rfc3339;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
-use crate::planner::{Origin, Planner, Webhooks};
+use crate::planner::{Arrivals, Origin, Planner};
 use crate::slots::Slots;
 
 /// One ingest request, validated: its records, and where they come from, which decides what
@@ -124,9 +124,37 @@ async fn commit(jobs: &mut Vec<Job>, parts: &Parts) {
         Err(err) => return fail_all(jobs, err),
     };
     let timestamp_in = rfc3339(now);
+    let stamped: Vec<Vec<NewRecord>> = jobs
+        .iter()
+        .map(|job| stamp(&job.submission, now, &timestamp_in))
+        .collect();
+    let planned: Vec<Vec<NewDelivery>> = {
+        let batch: Vec<Arrivals<'_>> = jobs
+            .iter()
+            .zip(&stamped)
+            .map(|(job, records)| Arrivals {
+                workspace_id: &job.submission.workspace_id,
+                origin: &job.submission.origin,
+                incoming: &job.submission.records,
+                stored: records,
+            })
+            .collect();
+        let verdicts = planner.judge(&webhooks, &batch, now).await;
+        batch
+            .iter()
+            .map(|arrivals| planner.plan(&webhooks, arrivals, &verdicts, now))
+            .collect()
+    };
     let mut requests: Vec<IngestRequest> = jobs
         .iter()
-        .map(|job| prepare(&job.submission, planner, &webhooks, now, &timestamp_in))
+        .zip(stamped.into_iter().zip(planned))
+        .map(|(job, (records, deliveries))| IngestRequest {
+            workspace_id: job.submission.workspace_id.clone(),
+            idempotency: job.submission.idempotency.clone(),
+            records,
+            deliveries,
+            door: job.submission.door.clone(),
+        })
         .collect();
     let deliveries: usize = requests.iter().map(|r| r.deliveries.len()).sum();
     let leased = slots.lease_new(&mut requests, &webhooks.by_id(), now);
@@ -158,16 +186,10 @@ fn fail_all(jobs: &mut Vec<Job>, err: StoreError) {
     }
 }
 
-/// Stamps the records and has the planner make their deliveries.
-fn prepare(
-    submission: &Submission,
-    planner: &Planner,
-    webhooks: &Webhooks,
-    now: i64,
-    timestamp_in: &str,
-) -> IngestRequest {
+/// The submission's records stamped with their ids, workspace and arrival time.
+fn stamp(submission: &Submission, now: i64, timestamp_in: &str) -> Vec<NewRecord> {
     let ws = &submission.workspace_id;
-    let records: Vec<NewRecord> = submission
+    submission
         .records
         .iter()
         .map(|record| {
@@ -180,13 +202,5 @@ fn prepare(
                 created_at: now,
             }
         })
-        .collect();
-    let deliveries = planner.plan(webhooks, ws, &submission.origin, &submission.records, &records, now);
-    IngestRequest {
-        workspace_id: ws.clone(),
-        idempotency: submission.idempotency.clone(),
-        records,
-        deliveries,
-        door: submission.door.clone(),
-    }
+        .collect()
 }

@@ -28,6 +28,7 @@ const OLDEST: &str = "hookd_oldest_pending_delivery_age_seconds";
 const COMMIT_BATCH: &str = "hookd_ingest_commit_requests";
 const HANDED_OVER: &str = "hookd_deliveries_handed_over_total";
 const PRUNED: &str = "hookd_pruned_total";
+const CONDITION_ERRORS: &str = "hookd_condition_errors_total";
 
 const ATTEMPT_BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -109,6 +110,11 @@ impl Metrics {
         help(COMMIT_BATCH, None, "Ingest requests written per group commit.");
         help(HANDED_OVER, None, "New deliveries attempted at once, without a claim.");
         help(PRUNED, None, "Rows deleted by retention, by kind.");
+        help(
+            CONDITION_ERRORS,
+            None,
+            "Records a webhook condition could not be run on (an error, a timeout): counted as no match.",
+        );
     }
 
     fn key(name: &'static str, labels: Vec<Label>) -> Key {
@@ -149,6 +155,11 @@ impl Metrics {
     /// Deliveries written leased to this process's dispatcher and attempted without a claim.
     pub fn handed_over(&self, count: usize) {
         self.count(HANDED_OVER, Vec::new(), count as u64);
+    }
+
+    /// Records a webhook's condition failed on, each taken as no match.
+    pub fn condition_errors(&self, count: usize) {
+        self.count(CONDITION_ERRORS, Vec::new(), count as u64);
     }
 
     pub fn commit_batch(&self, requests: usize) {

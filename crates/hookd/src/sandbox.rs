@@ -1,11 +1,12 @@
-//! Running sources' jq programs where they cannot hurt hookd: in worker processes of this
+//! Running sources' jq programs and webhooks' conditions where they cannot hurt hookd: in worker processes of this
 //! binary (`hookd reshape-worker`), each with an address-space limit, each request with a
 //! time limit. A program that loops forever is ended with its worker; one that overflows the
 //! stack or takes all memory ends its worker itself. Either way the request is kept as
 //! `failed` and hookd goes on; a new worker starts for the next request.
 //!
 //! The protocol is one JSON line each way: `{"spec", "body", "bindings", "limits"}` in,
-//! `{"records": […]}` or `{"error": "…"}` out.
+//! `{"records": […]}` or `{"error": "…"}` out; or, for webhook conditions,
+//! `{"condition", "records"}` in, `{"verdicts": [true, false, "why not", …]}` out.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -14,7 +15,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hookd_core::source::{Bindings, Limits, Reshape, ReshapeSpec};
+use hookd_core::source::{Bindings, Limits, Program, Reshape, ReshapeSpec, compile};
+use hookd_core::webhook::condition;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -74,7 +76,42 @@ impl Sandbox {
             "bindings": {"headers": bindings.headers, "query": bindings.query, "method": bindings.method, "source": bindings.source},
             "limits": {"max_records": limits.max_records, "max_bytes": limits.max_bytes},
         });
-        let mut line = request.to_string();
+        let answer = self.ask(request.to_string()).await?;
+        match (answer.get("records"), answer.get("error")) {
+            (Some(Value::Array(records)), _) => Ok(records.clone()),
+            (_, Some(Value::String(error))) => Err(error.clone()),
+            _ => Err("the transform worker answered nonsense".into()),
+        }
+    }
+
+    /// Whether each of `records` (stored JSON objects) matches the webhook condition `code`
+    /// (see [`hookd_core::webhook::condition`]): per record, or why it could not be told.
+    /// `Err` when the worker could not answer at all (it was stopped, or ended).
+    pub async fn conditions(&self, code: &str, records: &[&str]) -> Result<Vec<Result<bool, String>>, String> {
+        let mut line = String::with_capacity(code.len() + records.iter().map(|r| r.len() + 1).sum::<usize>() + 32);
+        line.push_str("{\"condition\":");
+        line.push_str(&Value::String(code.to_owned()).to_string());
+        line.push_str(",\"records\":[");
+        line.push_str(&records.join(","));
+        line.push_str("]}");
+        let answer = self.ask(line).await?;
+        match answer.get("verdicts") {
+            Some(Value::Array(verdicts)) if verdicts.len() == records.len() => Ok(verdicts
+                .iter()
+                .map(|v| match v {
+                    Value::Bool(b) => Ok(*b),
+                    other => Err(other.as_str().unwrap_or("no verdict").to_owned()),
+                })
+                .collect()),
+            _ => Err(answer["error"]
+                .as_str()
+                .unwrap_or("the worker answered nonsense")
+                .to_owned()),
+        }
+    }
+
+    /// One request line to a worker, its answer within the time limit.
+    async fn ask(&self, mut line: String) -> Result<Value, String> {
         line.push('\n');
         let _slot = self
             .inner
@@ -93,11 +130,7 @@ impl Sandbox {
         match answer {
             Ok(Ok(answer)) => {
                 self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).push(worker);
-                match (answer.get("records"), answer.get("error")) {
-                    (Some(Value::Array(records)), _) => Ok(records.clone()),
-                    (_, Some(Value::String(error))) => Err(error.clone()),
-                    _ => Err("the transform worker answered nonsense".into()),
-                }
+                Ok(answer)
             }
             Ok(Err(_)) => {
                 let status = worker.child.wait().await.map(|s| s.to_string()).unwrap_or_default();
@@ -154,12 +187,19 @@ impl Worker {
 /// Compiled reshapes a worker keeps, by their spec; forgotten all at once past this many.
 const KEPT: usize = 64;
 
+/// What a worker has compiled.
+#[derive(Default)]
+struct Compiled {
+    reshapes: HashMap<String, Result<Reshape, String>>,
+    conditions: HashMap<String, Result<Program, String>>,
+}
+
 /// `hookd reshape-worker`: limits its own memory, then answers requests on stdin until it
 /// closes.
 pub fn worker_main(memory_mb: u64) -> std::io::Result<()> {
     let bytes = memory_mb.saturating_mul(1024 * 1024);
     rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes)?;
-    let mut compiled: HashMap<String, Result<Reshape, String>> = HashMap::new();
+    let mut compiled = Compiled::default();
     let stdin = std::io::stdin().lock();
     let mut stdout = std::io::stdout().lock();
     for line in stdin.lines() {
@@ -173,7 +213,11 @@ pub fn worker_main(memory_mb: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-fn answer(request: &Value, compiled: &mut HashMap<String, Result<Reshape, String>>) -> Value {
+fn answer(request: &Value, compiled: &mut Compiled) -> Value {
+    if let Some(Value::String(code)) = request.get("condition") {
+        return judge(code, &request["records"], &mut compiled.conditions);
+    }
+    let compiled = &mut compiled.reshapes;
     let Some(spec) = ReshapeSpec::from_json(&request["spec"]) else {
         return json!({"error": "unreadable reshape spec"});
     };
@@ -204,4 +248,28 @@ fn answer(request: &Value, compiled: &mut HashMap<String, Result<Reshape, String
         Ok(records) => json!({"records": records}),
         Err(e) => json!({"error": e}),
     }
+}
+
+fn judge(code: &str, records: &Value, compiled: &mut HashMap<String, Result<Program, String>>) -> Value {
+    if compiled.len() >= KEPT && !compiled.contains_key(code) {
+        compiled.clear();
+    }
+    let program = compiled
+        .entry(code.to_owned())
+        .or_insert_with(|| compile(code).map_err(|e| e.to_string()));
+    let program = match program {
+        Ok(program) => program,
+        Err(e) => return json!({"error": e}),
+    };
+    let verdicts: Vec<Value> = records
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|record| match condition::matches(program, record) {
+            Ok(matched) => Value::Bool(matched),
+            Err(e) => Value::String(e),
+        })
+        .collect();
+    json!({"verdicts": verdicts})
 }

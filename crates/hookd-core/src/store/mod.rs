@@ -26,6 +26,7 @@ use async_trait::async_trait;
 
 use crate::clock::Millis;
 use crate::id::{DeliveryId, LeaseToken};
+use crate::record::Kind;
 use crate::source::Source;
 use crate::webhook::Webhook;
 
@@ -70,6 +71,9 @@ pub enum Change {
     Webhooks,
 }
 
+/// How many of the newest records [`Store::recent_records`] looks through.
+pub const RECENT_WINDOW: usize = 50_000;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Whether the database answers.
@@ -106,6 +110,10 @@ pub trait Store: Send + Sync + 'static {
     /// The stored bodies of the workspace's records among `ids`, as (id, body); records that
     /// do not exist (or were pruned) are left out.
     async fn get_records(&self, workspace_id: &str, ids: &[String]) -> StoreResult<Vec<(String, String)>>;
+    /// The workspace's newest records of `kind`, newest first, at most `limit`, as (id, body):
+    /// found among the store's newest [`RECENT_WINDOW`] records (ids are time-ordered), so the
+    /// read stays bounded however many records other workspaces hold.
+    async fn recent_records(&self, workspace_id: &str, kind: Kind, limit: usize) -> StoreResult<Vec<(String, String)>>;
 
     /// Stores a new webhook unless its workspace already has `max_per_workspace` of them
     /// (then nothing is written and the answer is `false`), atomically: concurrent inserts

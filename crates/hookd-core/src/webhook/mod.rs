@@ -17,6 +17,7 @@ use crate::record::{Kind, RecordIn};
 use crate::retry;
 use crate::validation::{Fields, Problems, ValidationError};
 
+pub mod condition;
 pub(crate) mod fields;
 pub mod template;
 mod tls;
@@ -56,12 +57,13 @@ pub const SPEC_VERSION: u64 = 2;
 
 /// Every field a webhook body may have (a create; a patch, except `secret`). The API's wire
 /// types are checked against this list by a test, so the two cannot drift apart.
-pub const FIELDS: [&str; 16] = [
+pub const FIELDS: [&str; 17] = [
     "name",
     "kind",
     "url",
     "method",
     "filters",
+    "condition",
     "token",
     "token_header",
     "secret",
@@ -121,6 +123,8 @@ pub struct WebhookSpec {
     pub url: Url,
     pub method: Method,
     pub filters: Filters,
+    /// A jq program each record must yield `true` for (see [`condition`]).
+    pub condition: Option<String>,
     pub token: Option<String>,
     pub token_header: String,
     pub headers: BTreeMap<String, String>,
@@ -146,6 +150,7 @@ impl WebhookSpec {
         let url = problems.check(parse_url(&f));
         let method = problems.check(parse_method(&f));
         let filters = kind.and_then(|kind| problems.check(Filters::parse(f.value("filters"), kind)));
+        let condition = problems.check(condition::parse(&f));
         let token = problems.check(parse_token(&f));
         let token_header = problems.check(f.opt_str("token_header").and_then(|header| {
             let header = header.unwrap_or(DEFAULT_TOKEN_HEADER);
@@ -167,6 +172,7 @@ impl WebhookSpec {
                 url: url?,
                 method: method?,
                 filters: filters?,
+                condition: condition?,
                 token: token?,
                 token_header: token_header?,
                 headers: headers?,
@@ -240,6 +246,7 @@ impl WebhookSpec {
             "url": self.url.as_str(),
             "method": self.method.as_str(),
             "filters": self.filters.to_json(),
+            "condition": self.condition,
             "token": self.token,
             "token_header": self.token_header,
             "headers": self.headers,

@@ -22,6 +22,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_secret))
         .routes(routes!(send_test))
         .routes(routes!(replay_deliveries))
+        .routes(routes!(preview_condition))
 }
 
 /// The webhook as the API shows it now.
@@ -201,5 +202,24 @@ async fn replay_deliveries(
     Ok(Json(model::ReplayResult {
         replayed,
         since: rfc3339(since),
+    }))
+}
+
+/// Tries a draft condition on the workspace's newest records of the webhook's kind: which it
+/// matches, which the webhook's filters pass, and any error. Nothing is stored or sent.
+#[utoipa::path(
+    post, path = "/v1/workspaces/{ws}/webhooks/{wh}/preview", tag = "webhooks", params(("ws" = String, Path, description = "Workspace id"), ("wh" = String, Path, description = "Webhook id")), request_body = model::ConditionPreviewIn,
+    responses((status = 200, body = model::List<model::ConditionVerdict>), CommonErrors, BodyErrors)
+)]
+async fn preview_condition(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((ws, wh)): Path<(String, String)>,
+    body: JsonBody,
+) -> ApiResult<Json<model::List<model::ConditionVerdict>>> {
+    caller.workspace(&state, &ws).await?;
+    let verdicts = state.service.preview_condition(&ws, &wh, &body.value).await?;
+    Ok(Json(model::List {
+        data: verdicts.iter().map(Into::into).collect(),
     }))
 }

@@ -99,6 +99,9 @@ pub(crate) struct WebhookFlags {
     /// A token sent with every request ('' removes it).
     #[arg(long)]
     token: Option<String>,
+    /// A jq condition each record must yield `true` for, e.g. '.payload.temp > 80' ('' removes it).
+    #[arg(long)]
+    condition: Option<String>,
     /// The header the token is sent in (default X-AUTH-TOKEN).
     #[arg(long)]
     token_header: Option<String>,
@@ -244,6 +247,16 @@ impl WebhookFlags {
         if let Some(token) = &self.token {
             put("token", if token.is_empty() { Value::Null } else { json!(token) });
         }
+        if let Some(condition) = &self.condition {
+            put(
+                "condition",
+                if condition.is_empty() {
+                    Value::Null
+                } else {
+                    json!(condition)
+                },
+            );
+        }
         if let Some(header) = &self.token_header {
             put("token_header", json!(header));
         }
@@ -347,6 +360,7 @@ fn show(json: bool, webhook: &Webhook, secret: Option<&str>) {
                 "none".into()
             },
         ),
+        ("condition", webhook.condition.clone().unwrap_or_else(|| "none".into())),
         ("headers", map_or_none(&webhook.headers)),
         ("query", map_or_none(&webhook.query)),
         (

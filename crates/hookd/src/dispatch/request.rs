@@ -16,6 +16,14 @@ pub fn body(webhook: &Webhook, delivery_id: &str, records: &[String]) -> Option<
     if webhook.spec.method == Method::Get {
         return None;
     }
+    let triggered: Vec<String>;
+    let records = match &webhook.spec.condition {
+        None => records,
+        Some(condition) => {
+            triggered = records.iter().map(|r| with_trigger(r, condition)).collect();
+            &triggered
+        }
+    };
     let body = match webhook.spec.format {
         Format::Single => records.first().cloned().unwrap_or_else(|| "{}".into()),
         Format::Batch => {
@@ -42,6 +50,16 @@ pub fn body(webhook: &Webhook, delivery_id: &str, records: &[String]) -> Option<
         }
     };
     Some(Bytes::from(body))
+}
+
+/// A stored record (a JSON object) with `"trigger_condition"`, the condition it matched, last.
+fn with_trigger(record: &str, condition: &str) -> String {
+    let Some(open) = record.trim_end().strip_suffix('}') else {
+        return record.to_owned();
+    };
+    let condition = serde_json::Value::String(condition.to_owned()).to_string();
+    let comma = if open.trim_end().ends_with('{') { "" } else { "," };
+    format!("{open}{comma}\"trigger_condition\":{condition}}}")
 }
 
 /// The full request for one attempt at `now`.

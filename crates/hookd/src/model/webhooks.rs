@@ -65,6 +65,12 @@ macro_rules! webhook_body {
             pub method: Option<HttpMethod>,
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub filters: Option<Filters>,
+            /// A jq program run on each record that passes the filters: the record matches
+            /// only when it yields `true` (an error on a record is no match). Delivered records
+            /// carry it as `trigger_condition`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schema(example = ".payload.temp > 80")]
+            pub condition: Option<String>,
             /// Sent in `token_header` with every request.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub token: Option<String>,
@@ -204,6 +210,8 @@ pub struct Webhook {
     pub url: String,
     pub method: HttpMethod,
     pub filters: Filters,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
     pub token_header: String,
     pub headers: BTreeMap<String, String>,
     pub query: BTreeMap<String, String>,
@@ -276,6 +284,41 @@ pub struct ReplayResult {
     pub since: String,
 }
 
+/// A draft condition to try on the workspace's newest records of the webhook's kind.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"condition": ".payload.temp > 80", "limit": 20}))]
+pub struct ConditionPreviewIn {
+    pub condition: String,
+    /// How many of the newest records, 1–500 (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+/// What the draft says of one record, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConditionVerdict {
+    pub record_id: String,
+    /// The condition yields `true` for it.
+    pub matched: bool,
+    /// The webhook's filters pass it: with `matched`, the webhook would get it.
+    pub filters: bool,
+    /// Why the condition could not be told (no match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<&crate::service::ConditionVerdict> for ConditionVerdict {
+    fn from(v: &crate::service::ConditionVerdict) -> Self {
+        Self {
+            record_id: v.record_id.clone(),
+            matched: v.matched,
+            filters: v.filters,
+            error: v.error.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TestResult {
     pub delivery_id: String,
@@ -326,6 +369,7 @@ impl Webhook {
                 labels: f.labels.clone(),
                 sources: f.sources.clone(),
             },
+            condition: spec.condition.clone(),
             token_header: spec.token_header.clone(),
             headers: spec.headers.clone(),
             query: spec.query.clone(),

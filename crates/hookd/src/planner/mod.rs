@@ -9,6 +9,7 @@
 //! key (deliveries with the same key that are not yet sent become one, for debounce). Today
 //! the planner sets neither key; the fleet behaviours set them here and store them.
 
+mod conditions;
 mod registry;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use hookd_core::record::RecordIn;
 use hookd_core::store::{NewDelivery, NewRecord, Store, StoreResult};
 use hookd_core::webhook::Webhook;
 
+pub use conditions::{Conditions, Verdicts};
 pub use registry::{Enabled, Registry};
 
 /// Where records come from. It decides what they may be delivered to.
@@ -39,6 +41,15 @@ pub enum Origin {
 #[derive(Clone)]
 pub struct Planner {
     registry: Registry,
+    conditions: Conditions,
+}
+
+/// Records arriving in one ingest request: as sent, and as they are written (same order).
+pub struct Arrivals<'a> {
+    pub workspace_id: &'a str,
+    pub origin: &'a Origin,
+    pub incoming: &'a [RecordIn],
+    pub stored: &'a [NewRecord],
 }
 
 /// The enabled webhooks of the workspaces being planned for.
@@ -58,9 +69,10 @@ impl Webhooks {
 }
 
 impl Planner {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, conditions: Conditions) -> Self {
         Self {
             registry: Registry::new(store),
+            conditions,
         }
     }
 
@@ -79,34 +91,70 @@ impl Planner {
         })
     }
 
-    /// The deliveries of records (`incoming` as sent, `stored` as they are written, in the
-    /// same order) from `origin` in `workspace_id`: for each webhook, its matching records in
-    /// order, cut into deliveries of at most its batch size (one each for `single`).
-    pub fn plan(
-        &self,
-        webhooks: &Webhooks,
-        workspace_id: &str,
-        origin: &Origin,
-        incoming: &[RecordIn],
-        stored: &[NewRecord],
-        now: Millis,
-    ) -> Vec<NewDelivery> {
-        let (excluded, source) = match origin {
+    /// The webhooks of `arrivals`' workspace that may take its records (enabled, not the
+    /// webhook a system event is about, admitting its door).
+    fn eligible<'w>(webhooks: &'w Webhooks, arrivals: &Arrivals<'_>) -> impl Iterator<Item = &'w Arc<Webhook>> {
+        let (excluded, source) = match arrivals.origin {
             Origin::Api => (None, None),
-            Origin::System { about } => (Some(about), None),
-            Origin::Source { id } => (None, Some(id.as_str())),
+            Origin::System { about } => (Some(about.clone()), None),
+            Origin::Source { id } => (None, Some(id.clone())),
         };
         webhooks
             .by_workspace
-            .get(workspace_id)
+            .get(arrivals.workspace_id)
             .into_iter()
             .flat_map(|hooks| hooks.iter())
-            .filter(|webhook| excluded != Some(&webhook.id) && webhook.spec.filters.admits_source(source))
-            .flat_map(|webhook| {
-                let matched: Vec<&str> = incoming
+            .filter(move |webhook| {
+                excluded.as_ref() != Some(&webhook.id) && webhook.spec.filters.admits_source(source.as_deref())
+            })
+    }
+
+    /// Runs the conditions of the webhooks `batch` may go to on the records their filters
+    /// pass, one sandbox request per conditioned webhook.
+    pub async fn judge(&self, webhooks: &Webhooks, batch: &[Arrivals<'_>], now: Millis) -> Verdicts {
+        let mut candidates: HashMap<&WebhookId, conditions::Candidates<'_>> = HashMap::new();
+        for arrivals in batch {
+            for webhook in Self::eligible(webhooks, arrivals).filter(|w| w.spec.condition.is_some()) {
+                let passed = arrivals
+                    .incoming
                     .iter()
-                    .zip(stored)
+                    .zip(arrivals.stored)
                     .filter(|(record, _)| webhook.spec.accepts(record))
+                    .map(|(_, stored)| (stored.id.as_str(), stored.body.as_str()));
+                candidates
+                    .entry(&webhook.id)
+                    .or_insert_with(|| conditions::Candidates {
+                        webhook,
+                        records: Vec::new(),
+                    })
+                    .records
+                    .extend(passed);
+            }
+        }
+        if candidates.is_empty() {
+            return Verdicts::default();
+        }
+        self.conditions.judge(candidates.into_values().collect(), now).await
+    }
+
+    /// The deliveries of `arrivals`: for each webhook, its matching records (by its filters
+    /// and, if it has one, the condition's verdict) in order, cut into deliveries of at most
+    /// its batch size (one each for `single`).
+    pub fn plan(
+        &self,
+        webhooks: &Webhooks,
+        arrivals: &Arrivals<'_>,
+        verdicts: &Verdicts,
+        now: Millis,
+    ) -> Vec<NewDelivery> {
+        let workspace_id = arrivals.workspace_id;
+        Self::eligible(webhooks, arrivals)
+            .flat_map(|webhook| {
+                let matched: Vec<&str> = arrivals
+                    .incoming
+                    .iter()
+                    .zip(arrivals.stored)
+                    .filter(|(record, stored)| webhook.spec.accepts(record) && verdicts.admits(webhook, &stored.id))
                     .map(|(_, stored)| stored.id.as_str())
                     .collect();
                 matched

@@ -8,12 +8,14 @@
 //!
 //! - `tenants`: workspaces and their API keys, and `known` (those found before).
 //! - `webhooks`: create, change, delete, the signing secret, the test send, replay.
+//! - `conditions`: a draft condition tried on the newest records (preview).
 //! - `deliveries`: the delivery log, a delivery's request body, retry, records.
 //! - `ingest`: records in, from an [`Origin`].
 //! - `sources`: inbound doors, receiving at them (verify, make records, commit), their log.
 //! - `reshaping`: making records of a request (in the sandbox when programs run), replay
 //!   of a logged request, preview of draft programs.
 
+mod conditions;
 mod deliveries;
 mod doors;
 mod ingest;
@@ -36,6 +38,7 @@ use crate::ingest::Committer;
 use crate::planner::Registry;
 
 pub use crate::planner::Origin;
+pub use conditions::ConditionVerdict;
 pub use deliveries::{DeliveryView, RequestBody};
 pub use known::Known;
 pub use reshaping::Preview;

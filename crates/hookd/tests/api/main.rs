@@ -10,6 +10,7 @@ mod watchdog;
 
 mod cli;
 mod cli_habits;
+mod conditions;
 mod delivery;
 mod filters;
 mod ingest;
