@@ -1,5 +1,5 @@
-//! Running sources' jq programs and webhooks' conditions where they cannot hurt hookd: in worker processes of this
-//! binary (`hookd reshape-worker`), each with an address-space limit, each request with a
+//! Running sources' jq programs and webhooks' conditions where they cannot hurt hookd: in
+//! worker processes of this binary (`hookd reshape-worker`), each with an address-space limit, each request with a
 //! time limit. A program that loops forever is ended with its worker; one that overflows the
 //! stack or takes all memory ends its worker itself. Either way the request is kept as
 //! `failed` and hookd goes on; a new worker starts for the next request.
@@ -184,8 +184,22 @@ impl Worker {
     }
 }
 
-/// Compiled reshapes a worker keeps, by their spec; forgotten all at once past this many.
+/// Compiled reshapes (by their spec) and conditions (by their text) a worker keeps, of each;
+/// forgotten all at once past this many.
 const KEPT: usize = 64;
+
+/// What `compiled` holds for `key`, compiling it first if need be (forgetting everything
+/// kept once [`KEPT`] entries are held).
+fn kept<T>(
+    compiled: &mut HashMap<String, Result<T, String>>,
+    key: String,
+    compile: impl FnOnce() -> Result<T, String>,
+) -> &mut Result<T, String> {
+    if compiled.len() >= KEPT && !compiled.contains_key(&key) {
+        compiled.clear();
+    }
+    compiled.entry(key).or_insert_with(compile)
+}
 
 /// What a worker has compiled.
 #[derive(Default)]
@@ -221,13 +235,9 @@ fn answer(request: &Value, compiled: &mut Compiled) -> Value {
     let Some(spec) = ReshapeSpec::from_json(&request["spec"]) else {
         return json!({"error": "unreadable reshape spec"});
     };
-    let key = request["spec"].to_string();
-    if compiled.len() >= KEPT && !compiled.contains_key(&key) {
-        compiled.clear();
-    }
-    let reshape = compiled
-        .entry(key)
-        .or_insert_with(|| Reshape::compile(spec).map_err(|e| e.message));
+    let reshape = kept(compiled, request["spec"].to_string(), || {
+        Reshape::compile(spec).map_err(|e| e.message)
+    });
     let reshape = match reshape {
         Ok(reshape) => reshape,
         Err(e) => return json!({"error": e}),
@@ -251,13 +261,7 @@ fn answer(request: &Value, compiled: &mut Compiled) -> Value {
 }
 
 fn judge(code: &str, records: &Value, compiled: &mut HashMap<String, Result<Program, String>>) -> Value {
-    if compiled.len() >= KEPT && !compiled.contains_key(code) {
-        compiled.clear();
-    }
-    let program = compiled
-        .entry(code.to_owned())
-        .or_insert_with(|| compile(code).map_err(|e| e.to_string()));
-    let program = match program {
+    let program = match kept(compiled, code.to_owned(), || compile(code).map_err(|e| e.to_string())) {
         Ok(program) => program,
         Err(e) => return json!({"error": e}),
     };

@@ -19,10 +19,7 @@ pub fn read_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, BodyE
     if body.is_empty() {
         return Ok(Value::Null);
     }
-    let media = content_type
-        .and_then(|t| t.split(';').next())
-        .map(|t| t.trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let media = media_type(content_type);
     let text = || std::str::from_utf8(body).map_err(|_| BodyError("the body is not UTF-8 text".into()));
     match media.as_str() {
         "application/x-www-form-urlencoded" => Ok(form(text()?)),
@@ -36,6 +33,14 @@ pub fn read_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, BodyE
             BodyError(format!("the body is not JSON ({kind}): {e}"))
         }),
     }
+}
+
+/// A `Content-Type`'s media type, lower-case, without parameters (`""` when there is none).
+pub fn media_type(content_type: Option<&str>) -> String {
+    content_type
+        .and_then(|t| t.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 fn form(text: &str) -> Value {

@@ -30,7 +30,7 @@ use crate::record::Kind;
 use crate::timefmt::{parse_rfc3339, rfc3339};
 use crate::validation::{Fields, Problems, ValidationError};
 
-pub use body::{BodyError, read_body};
+pub use body::{BodyError, media_type, read_body};
 pub use compact::python_compact;
 pub use ed25519::PUBLIC_KEY_PREFIX;
 pub use hmac::{Algorithm, Encoding, HmacSpec, TimestampUnit};

@@ -8,8 +8,9 @@ use crate::source::{Bindings, ProgramError, compile};
 use crate::validation::{Fields, ValidationError};
 
 /// The longest condition taken, in characters.
-pub const MAX_CONDITION_LEN: usize = 4096;
+const MAX_CONDITION_LEN: usize = 4096;
 
+/// The `condition` field of a webhook body (or a preview's draft), compiled to check it.
 pub fn parse(f: &Fields<'_>) -> Result<Option<String>, ValidationError> {
     let Some(code) = f.opt_str("condition")? else {
         return Ok(None);
@@ -24,8 +25,8 @@ pub fn check(code: &str) -> Result<(), ProgramError> {
     compile(code).map(drop)
 }
 
-/// Whether `record` matches `code`: `Err` when the program does not compile or raises an
-/// error on it (which the caller counts as no match).
+/// Whether `record` matches the compiled condition: `Err` when the program raises an error
+/// on it or yields more than one value (which the caller counts as no match).
 pub fn matches(program: &crate::source::Program, record: &Value) -> Result<bool, String> {
     let outputs = program.run(record, &Bindings::default(), 1)?;
     Ok(outputs.first() == Some(&Value::Bool(true)))

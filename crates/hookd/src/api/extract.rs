@@ -112,13 +112,8 @@ impl FromRequest<AppState> for IngestBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let media = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|t| t.to_str().ok())
-            .and_then(|t| t.split(';').next())
-            .map(|t| t.trim().to_ascii_lowercase())
-            .unwrap_or_default();
+        let content_type = req.headers().get(axum::http::header::CONTENT_TYPE);
+        let media = hookd_core::source::media_type(content_type.and_then(|t| t.to_str().ok()));
         let raw = raw_body(req, state).await?;
         let value = match media.as_str() {
             "text/plain" => json_of(&raw, "the text/plain body")?,

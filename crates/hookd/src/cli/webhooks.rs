@@ -172,7 +172,12 @@ fn listed(values: &[String]) -> Vec<String> {
     values.iter().filter(|v| !v.is_empty()).cloned().collect()
 }
 
-/// A repeatable KEY=VALUE flag's pairs; a lone empty value means "none".
+/// A flag's text as a field, `''` meaning "remove it" (`null`).
+fn or_null(text: &str) -> Value {
+    if text.is_empty() { Value::Null } else { json!(text) }
+}
+
+/// A map as `show` prints it.
 fn map_or_none(map: &BTreeMap<String, String>) -> String {
     if map.is_empty() {
         "none".into()
@@ -181,6 +186,7 @@ fn map_or_none(map: &BTreeMap<String, String>) -> String {
     }
 }
 
+/// A repeatable KEY=VALUE flag's pairs; a lone empty value means "none".
 fn paired(values: &[String], flag: &str) -> Result<BTreeMap<String, String>, Failure> {
     output::pairs(&listed(values), flag)
 }
@@ -245,17 +251,10 @@ impl WebhookFlags {
             put("filters", json!(self.filters(filters)?));
         }
         if let Some(token) = &self.token {
-            put("token", if token.is_empty() { Value::Null } else { json!(token) });
+            put("token", or_null(token));
         }
         if let Some(condition) = &self.condition {
-            put(
-                "condition",
-                if condition.is_empty() {
-                    Value::Null
-                } else {
-                    json!(condition)
-                },
-            );
+            put("condition", or_null(condition));
         }
         if let Some(header) = &self.token_header {
             put("token_header", json!(header));

@@ -93,20 +93,18 @@ impl Planner {
 
     /// The webhooks of `arrivals`' workspace that may take its records (enabled, not the
     /// webhook a system event is about, admitting its door).
-    fn eligible<'w>(webhooks: &'w Webhooks, arrivals: &Arrivals<'_>) -> impl Iterator<Item = &'w Arc<Webhook>> {
+    fn eligible<'w>(webhooks: &'w Webhooks, arrivals: &Arrivals<'w>) -> impl Iterator<Item = &'w Arc<Webhook>> {
         let (excluded, source) = match arrivals.origin {
             Origin::Api => (None, None),
-            Origin::System { about } => (Some(about.clone()), None),
-            Origin::Source { id } => (None, Some(id.clone())),
+            Origin::System { about } => (Some(about), None),
+            Origin::Source { id } => (None, Some(id.as_str())),
         };
         webhooks
             .by_workspace
             .get(arrivals.workspace_id)
             .into_iter()
             .flat_map(|hooks| hooks.iter())
-            .filter(move |webhook| {
-                excluded.as_ref() != Some(&webhook.id) && webhook.spec.filters.admits_source(source.as_deref())
-            })
+            .filter(move |webhook| excluded != Some(&webhook.id) && webhook.spec.filters.admits_source(source))
     }
 
     /// Runs the conditions of the webhooks `batch` may go to on the records their filters

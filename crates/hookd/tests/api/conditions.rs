@@ -81,6 +81,29 @@ async fn a_condition_that_does_not_compile_is_refused_naming_its_position() {
         (status, webhooks["data"].as_array().map(Vec::len)),
         (StatusCode::OK, Some(0))
     );
+
+    // The same on update, and the webhook keeps its condition.
+    let webhook = app
+        .webhook(
+            &ws,
+            json!({"name": "ok", "kind": "event", "url": "http://127.0.0.1:9/", "condition": ".type == \"relay\""}),
+        )
+        .await;
+    let path = format!("/v1/workspaces/{ws}/webhooks/{}", webhook["id"].as_str().unwrap());
+    let (status, error) = app
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            &app.admin,
+            Some(json!({"condition": "def f: ;"})),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("condition"))
+    );
+    let (_, kept) = app.get(&path).await;
+    assert_eq!(kept["condition"], ".type == \"relay\"");
 }
 
 #[tokio::test]
