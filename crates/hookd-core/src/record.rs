@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::clock::Millis;
 use crate::validation::{Fields, Problems, ValidationError, type_name};
 
 /// Longest accepted identifier-like string (`device_id`, `tag`, `type`, …).
@@ -95,6 +96,28 @@ impl RecordIn {
     /// The event's type; data points have none.
     pub fn event_type(&self) -> Option<&str> {
         (self.kind == Kind::Event).then(|| self.str_field("type")).flatten()
+    }
+
+    /// The device's own time of the record, in milliseconds: an event's `ts` (RFC 3339, or
+    /// a number of Unix seconds, or of milliseconds when it is at least 10^11), a data
+    /// point's `timestamp_device`. `None` when it has none.
+    pub fn device_time(&self) -> Option<Millis> {
+        let value = match self.kind {
+            Kind::Event => self.fields.get("ts")?,
+            Kind::Data => self.fields.get("timestamp_device")?,
+        };
+        match value {
+            Value::String(s) => crate::timefmt::parse_rfc3339(s),
+            Value::Number(n) => {
+                let n = n.as_f64()?;
+                Some(if n.abs() >= 1e11 {
+                    n as Millis
+                } else {
+                    (n * 1000.0) as Millis
+                })
+            }
+            _ => None,
+        }
     }
 
     pub fn label(&self, key: &str) -> Option<&str> {

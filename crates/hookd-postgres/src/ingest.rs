@@ -1,7 +1,9 @@
 //! The ingest transaction: every request of a group commit, written at once, and the new work
 //! announced to every worker when it commits.
 
-use hookd_core::store::{IngestRequest, IngestResult, NewDelivery, NewRecord, StoreResult};
+use hookd_core::store::{
+    Coalescing, IngestRequest, IngestResult, Insert, NewDelivery, NewRecord, Newest, Placement, StoreResult, place,
+};
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::db::{WORK_CHANNEL, map_err};
@@ -30,6 +32,7 @@ pub(crate) async fn commit(pool: &PgPool, batch: &[IngestRequest]) -> StoreResul
     // row would be a round trip per row).
     insert_records(&mut tx, &written).await?;
     insert_deliveries(&mut tx, &written).await?;
+    coalesce_deliveries(&mut tx, &written).await?;
     for request in &written {
         if let Some(door) = &request.door {
             let log = hookd_core::store::SourceRequest {
@@ -119,10 +122,15 @@ async fn insert_records(conn: &mut PgConnection, requests: &[&IngestRequest]) ->
     Ok(())
 }
 
-/// The deliveries whose webhook still exists (one deleted meanwhile is skipped). Each one's
-/// record ids travel as a JSON array (arrays of arrays cannot be unnested row by row).
+/// The deliveries without a coalescing key whose webhook still exists (one deleted meanwhile
+/// is skipped). Each one's record ids travel as a JSON array (arrays of arrays cannot be
+/// unnested row by row).
 async fn insert_deliveries(conn: &mut PgConnection, requests: &[&IngestRequest]) -> StoreResult<()> {
-    let deliveries: Vec<&NewDelivery> = requests.iter().flat_map(|r| &r.deliveries).collect();
+    let deliveries: Vec<&NewDelivery> = requests
+        .iter()
+        .flat_map(|r| &r.deliveries)
+        .filter(|d| d.coalescing.is_none())
+        .collect();
     if deliveries.is_empty() {
         return Ok(());
     }
@@ -142,11 +150,13 @@ async fn insert_deliveries(conn: &mut PgConnection, requests: &[&IngestRequest])
         .map(|d| d.lease.as_ref().map(|l| l.token.as_str()))
         .collect();
     sqlx::query(
-        "INSERT INTO deliveries (id, workspace_id, webhook_id, state, record_ids, next_attempt_at, locked_until, lease_token, created_at, updated_at) \
+        "INSERT INTO deliveries (id, workspace_id, webhook_id, state, record_ids, next_attempt_at, locked_until, lease_token, \
+           created_at, updated_at, planned_at, ordering_key, order_seq) \
          SELECT d.id, d.workspace_id, d.webhook_id, 'pending', ARRAY(SELECT jsonb_array_elements_text(d.record_ids::jsonb)), \
-           GREATEST(d.due_at, d.locked_until), d.locked_until, d.lease_token, d.created_at, d.created_at \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[]) \
-           AS d(id, workspace_id, webhook_id, record_ids, created_at, locked_until, lease_token, due_at) \
+           GREATEST(d.due_at, d.locked_until), d.locked_until, d.lease_token, d.created_at, d.created_at, d.due_at, d.ordering_key, \
+           CASE WHEN d.ordering_key IS NOT NULL THEN nextval('deliveries_order_seq') END \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[], $9::text[]) \
+           AS d(id, workspace_id, webhook_id, record_ids, created_at, locked_until, lease_token, due_at, ordering_key) \
          WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id)",
     )
     .bind(column(|d| &d.id))
@@ -157,6 +167,113 @@ async fn insert_deliveries(conn: &mut PgConnection, requests: &[&IngestRequest])
     .bind(&locked_until)
     .bind(&tokens)
     .bind(&due)
+    .bind(deliveries.iter().map(|d| d.ordering_key.as_deref()).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// The deliveries with a coalescing key, one at a time: each joins the newest delivery of its
+/// key while that one is open, else goes in on its own, spaced from it ([`place`]). Each key
+/// is locked for the transaction first (in one order, so two commits cannot deadlock), so
+/// processes committing for the same key take turns and the newest they read is the newest.
+async fn coalesce_deliveries(conn: &mut PgConnection, requests: &[&IngestRequest]) -> StoreResult<()> {
+    let keyed: Vec<(&NewDelivery, &Coalescing)> = requests
+        .iter()
+        .flat_map(|r| &r.deliveries)
+        .filter_map(|d| d.coalescing.as_ref().map(|c| (d, c)))
+        .collect();
+    if keyed.is_empty() {
+        return Ok(());
+    }
+    let mut locks: Vec<String> = keyed
+        .iter()
+        .map(|(d, c)| format!("{}/{}", d.webhook_id, c.key))
+        .collect();
+    locks.sort();
+    locks.dedup();
+    // A function scan yields the array's elements in order.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM UNNEST($1::text[]) AS l(k)")
+        .bind(&locks)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    for (delivery, coalescing) in keyed {
+        let newest = sqlx::query(
+            "SELECT id, state = 'pending' AND attempts = 0 AND lease_token IS NULL AND next_attempt_at > 0 AS open, \
+               record_ids, planned_at, next_attempt_at, device_time, coalesced, superseded \
+             FROM deliveries WHERE webhook_id = $1 AND coalescing_key = $2 ORDER BY id DESC LIMIT 1 FOR UPDATE",
+        )
+        .bind(delivery.webhook_id.as_str())
+        .bind(&coalescing.key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .map(|row| {
+            Ok::<_, sqlx::Error>(Newest {
+                id: row.try_get::<String, _>("id")?.into(),
+                open: row.try_get("open")?,
+                record_ids: row.try_get("record_ids")?,
+                planned_at: row.try_get("planned_at")?,
+                next_attempt_at: row.try_get("next_attempt_at")?,
+                rank: row.try_get("device_time")?,
+                coalesced: row.try_get::<i32, _>("coalesced")? as u32,
+                superseded: row.try_get::<i32, _>("superseded")? as u32,
+            })
+        })
+        .transpose()
+        .map_err(map_err)?;
+        match place(delivery, coalescing, newest.as_ref(), delivery.created_at) {
+            Placement::Insert(how) => insert_keyed(conn, delivery, &how).await?,
+            Placement::Join { open, dropped, rest } => {
+                sqlx::query(
+                    "UPDATE deliveries SET record_ids = $2, next_attempt_at = $3, device_time = $4, coalesced = $5, \
+                       superseded = $6, updated_at = $7 WHERE id = $1",
+                )
+                .bind(open.id.as_str())
+                .bind(&open.record_ids)
+                .bind(open.next_attempt_at)
+                .bind(open.rank)
+                .bind(open.coalesced as i32)
+                .bind(open.superseded as i32)
+                .bind(delivery.created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err)?;
+                sqlx::query("UPDATE records SET refs = refs - 1 WHERE id = ANY($1)")
+                    .bind(&dropped)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                if let Some(rest) = rest {
+                    insert_keyed(conn, delivery, &rest).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn insert_keyed(conn: &mut PgConnection, delivery: &NewDelivery, how: &Insert<'_>) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO deliveries (id, workspace_id, webhook_id, state, record_ids, next_attempt_at, created_at, updated_at, \
+           planned_at, ordering_key, coalescing_key, device_time, coalesced, superseded, order_seq) \
+         SELECT $1, $2, $3, 'pending', $4, $5, $6, $6, $5, $7, $8, $9, $10, $11, \
+           CASE WHEN $7::text IS NOT NULL THEN nextval('deliveries_order_seq') END \
+         WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $3)",
+    )
+    .bind(delivery.id.as_str())
+    .bind(&delivery.workspace_id)
+    .bind(delivery.webhook_id.as_str())
+    .bind(&how.record_ids[..])
+    .bind(how.due_at)
+    .bind(delivery.created_at)
+    .bind(delivery.ordering_key.as_deref())
+    .bind(delivery.coalescing.as_ref().map(|c| c.key.as_str()))
+    .bind(how.rank)
+    .bind(how.coalesced as i32)
+    .bind(how.superseded as i32)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;

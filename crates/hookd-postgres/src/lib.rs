@@ -186,7 +186,6 @@ impl Store for PgStore {
     }
 
     async fn commit_ingest(&self, batch: &[IngestRequest]) -> StoreResult<Vec<IngestResult>> {
-        IngestRequest::check_storable(batch)?;
         ingest::commit(&self.pool, batch).await
     }
 

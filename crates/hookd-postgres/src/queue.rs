@@ -21,7 +21,9 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Se
     let mut tx = pool.begin().await.map_err(map_err)?;
     // Each webhook that can take a slot is a lane of its own (its due deliveries, oldest first,
     // from the `(webhook_id, next_attempt_at)` index), taken in turn: one webhook's pile of due
-    // deliveries never makes the others wait behind it.
+    // deliveries never makes the others wait behind it. A delivery with an ordering key is
+    // taken only as the oldest pending one of its key: the one before it, in flight (leased,
+    // perhaps by another process) or waiting for a retry, holds it.
     let rows = sqlx::query(
         "WITH due AS ( \
            SELECT w.id, w.consecutive_failures >= $4 AS half_open FROM webhooks w \
@@ -30,8 +32,10 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Se
          share AS (SELECT count(*) AS lanes FROM due) \
          SELECT d.id, due.id AS webhook_id, d.failures > 0 AS retry, due.half_open \
          FROM due CROSS JOIN share CROSS JOIN LATERAL ( \
-           SELECT id, failures, next_attempt_at FROM deliveries \
+           SELECT id, failures, next_attempt_at FROM deliveries o \
            WHERE webhook_id = due.id AND state = 'pending' AND next_attempt_at <= $1 \
+             AND (ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e \
+               WHERE e.webhook_id = due.id AND e.ordering_key = o.ordering_key AND e.state = 'pending' AND e.order_seq < o.order_seq)) \
            ORDER BY next_attempt_at LIMIT GREATEST(4, CEIL($3::float8 / GREATEST(share.lanes, 1)))::bigint \
            FOR UPDATE SKIP LOCKED) d \
          ORDER BY due.id, d.next_attempt_at",
@@ -166,7 +170,8 @@ async fn move_deliveries(tx: &mut PgConnection, finishes: &[Finish]) -> StoreRes
     let status: Vec<Option<i32>> = finishes.iter().map(|f| f.attempt.status.map(i32::from)).collect();
     let rows = sqlx::query(
         "UPDATE deliveries d SET state = f.state, attempts = d.attempts + 1, failures = f.failures, next_attempt_at = f.next_at, \
-           locked_until = 0, lease_token = NULL, updated_at = f.now, last_status = f.status, last_explanation = f.explanation \
+           locked_until = 0, lease_token = NULL, updated_at = f.now, last_status = f.status, last_explanation = f.explanation, \
+           order_broken = (f.state = 'dead' AND d.ordering_key IS NOT NULL) \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::text[]) \
            AS f(id, token, state, failures, next_at, now, status, explanation) \
          WHERE d.id = f.id AND d.lease_token = f.token AND d.state = 'pending' \
@@ -234,10 +239,13 @@ pub(crate) async fn release(pool: &PgPool, leases: &[(DeliveryId, LeaseToken)]) 
 
 pub(crate) async fn next_wake_at(pool: &PgPool, breaker_threshold: u32) -> StoreResult<Option<Millis>> {
     let row = sqlx::query(
-        // The earliest per enabled webhook (an index seek each), no earlier than its breaker's pause.
+        // The earliest per enabled webhook (an index seek each), no earlier than its breaker's
+        // pause; a delivery held behind an earlier one of its ordering key is not due.
         "SELECT min(CASE WHEN failures >= $1 THEN GREATEST(at, breaker_until) ELSE at END) AS at FROM ( \
            SELECT w.consecutive_failures AS failures, w.breaker_until, \
-             (SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending') AS at \
+             (SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending' \
+                AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e \
+                  WHERE e.webhook_id = w.id AND e.ordering_key = d.ordering_key AND e.state = 'pending' AND e.order_seq < d.order_seq))) AS at \
            FROM webhooks w WHERE w.enabled) per_webhook \
          WHERE at IS NOT NULL",
     )

@@ -11,7 +11,7 @@ use crate::db::map_err;
 pub(crate) const WEBHOOK_COLUMNS: &str = "id, workspace_id, spec, secret, previous_secrets, disabled_reason, created_at, updated_at, consecutive_failures, failing_since, last_success_at, last_failure_at, breaker_until";
 
 pub(crate) const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, state, record_ids, attempts, failures, \
-     next_attempt_at, created_at, updated_at, last_status, last_explanation";
+     next_attempt_at, created_at, updated_at, last_status, last_explanation, ordering_key, coalesced, superseded, order_broken";
 
 pub(crate) fn webhook(row: &PgRow, sealer: &Sealer) -> StoreResult<Webhook> {
     let id: String = row.try_get("id").map_err(map_err)?;
@@ -47,12 +47,15 @@ pub(crate) fn stored_webhook(row: &PgRow) -> StoreResult<StoredWebhook> {
 pub(crate) fn delivery(row: &PgRow) -> StoreResult<Delivery> {
     let state_text: String = row.try_get("state").map_err(map_err)?;
     let last_status: Option<i32> = row.try_get("last_status").map_err(map_err)?;
+    let record_ids: Vec<String> = row.try_get("record_ids").map_err(map_err)?;
+    let coalesced = row.try_get::<i32, _>("coalesced").map_err(map_err)? as u32;
     Ok(Delivery {
+        coalesced: coalesced.max(record_ids.len() as u32),
         id: text(row, "id")?.into(),
         workspace_id: row.try_get("workspace_id").map_err(map_err)?,
         webhook_id: text(row, "webhook_id")?.into(),
         state: DeliveryState::from_stored(&state_text)?,
-        record_ids: row.try_get("record_ids").map_err(map_err)?,
+        record_ids,
         attempts: row.try_get::<i32, _>("attempts").map_err(map_err)? as u32,
         failures: row.try_get::<i32, _>("failures").map_err(map_err)? as u32,
         next_attempt_at: row.try_get("next_attempt_at").map_err(map_err)?,
@@ -60,6 +63,9 @@ pub(crate) fn delivery(row: &PgRow) -> StoreResult<Delivery> {
         updated_at: row.try_get("updated_at").map_err(map_err)?,
         last_status: last_status.map(|s| s as u16),
         last_explanation: row.try_get("last_explanation").map_err(map_err)?,
+        ordering_key: row.try_get("ordering_key").map_err(map_err)?,
+        superseded: row.try_get::<i32, _>("superseded").map_err(map_err)? as u32,
+        order_broken: row.try_get("order_broken").map_err(map_err)?,
     })
 }
 

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use hookd_core::store::{IngestRequest, IngestResult, SourceRequest};
+use hookd_core::store::{
+    Coalescing, IngestRequest, IngestResult, Insert, NewDelivery, Newest, Placement, SourceRequest, place,
+};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::db::DbResult;
@@ -71,25 +73,11 @@ fn insert(tx: &Transaction<'_>, request: &IngestRequest) -> DbResult<()> {
             refs
         ])?;
     }
-    let mut deliveries = tx.prepare_cached(
-        "INSERT INTO deliveries (id, workspace_id, webhook_id, state, record_ids, next_attempt_at, locked_until, lease_token, created_at, updated_at) \
-         SELECT ?1, ?2, ?3, 'pending', ?4, max(?8, ?6), ?6, ?7, ?5, ?5 WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?3)",
-    )?;
     for delivery in &request.deliveries {
-        let (token, until) = match &delivery.lease {
-            Some(lease) => (Some(lease.token.as_str()), lease.until),
-            None => (None, 0),
-        };
-        deliveries.execute(params![
-            delivery.id.as_str(),
-            delivery.workspace_id,
-            delivery.webhook_id.as_str(),
-            json_list(&delivery.record_ids),
-            delivery.created_at,
-            until,
-            token,
-            delivery.due_at
-        ])?;
+        match &delivery.coalescing {
+            None => insert_delivery(tx, delivery, &Insert::planned(delivery))?,
+            Some(coalescing) => coalesce(tx, delivery, coalescing)?,
+        }
     }
     if let Some(idem) = &request.idempotency {
         let ids: Vec<&str> = request.records.iter().map(|r| r.id.as_str()).collect();
@@ -105,6 +93,99 @@ fn insert(tx: &Transaction<'_>, request: &IngestRequest) -> DbResult<()> {
         ])?;
     }
     Ok(())
+}
+
+/// Writes one delivery (unless its webhook was deleted meanwhile) as `how` says.
+fn insert_delivery(tx: &Transaction<'_>, delivery: &NewDelivery, how: &Insert<'_>) -> DbResult<()> {
+    let (token, until) = match &delivery.lease {
+        Some(lease) => (Some(lease.token.as_str()), lease.until),
+        None => (None, 0),
+    };
+    tx.prepare_cached(
+        "INSERT INTO deliveries (id, workspace_id, webhook_id, state, record_ids, next_attempt_at, locked_until, lease_token, \
+           created_at, updated_at, planned_at, ordering_key, coalescing_key, device_time, coalesced, superseded) \
+         SELECT ?1, ?2, ?3, 'pending', ?4, max(?8, ?6), ?6, ?7, ?5, ?5, ?8, ?9, ?10, ?11, ?12, ?13 \
+         WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?3)",
+    )?
+    .execute(params![
+        delivery.id.as_str(),
+        delivery.workspace_id,
+        delivery.webhook_id.as_str(),
+        json_list(&how.record_ids),
+        delivery.created_at,
+        until,
+        token,
+        how.due_at,
+        delivery.ordering_key,
+        delivery.coalescing.as_ref().map(|c| c.key.as_str()),
+        how.rank,
+        how.coalesced,
+        how.superseded
+    ])?;
+    Ok(())
+}
+
+/// Writes a delivery with a coalescing key: it joins the newest delivery of its key while
+/// that one is open, else goes in on its own, spaced from it ([`place`]).
+fn coalesce(tx: &Transaction<'_>, delivery: &NewDelivery, coalescing: &Coalescing) -> DbResult<()> {
+    let newest = tx
+        .prepare_cached(
+            "SELECT id, state = 'pending' AND attempts = 0 AND lease_token IS NULL AND next_attempt_at > 0, \
+               record_ids, planned_at, next_attempt_at, device_time, coalesced, superseded \
+             FROM deliveries WHERE webhook_id = ? AND coalescing_key = ? ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![delivery.webhook_id.as_str(), coalescing.key], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, bool>(1)?,
+                row.get::<_, String>(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+                row.get(7)?,
+            ))
+        })
+        .optional()?;
+    let newest = match newest {
+        None => None,
+        Some((id, open, records, planned_at, next_attempt_at, rank, coalesced, superseded)) => Some(Newest {
+            id: id.into(),
+            open,
+            record_ids: serde_json::from_str(&records)?,
+            planned_at,
+            next_attempt_at,
+            rank,
+            coalesced,
+            superseded,
+        }),
+    };
+    match place(delivery, coalescing, newest.as_ref(), delivery.created_at) {
+        Placement::Insert(how) => insert_delivery(tx, delivery, &how),
+        Placement::Join { open, dropped, rest } => {
+            tx.prepare_cached(
+                "UPDATE deliveries SET record_ids = ?2, next_attempt_at = ?3, device_time = ?4, coalesced = ?5, \
+                   superseded = ?6, updated_at = ?7 WHERE id = ?1",
+            )?
+            .execute(params![
+                open.id.as_str(),
+                json_list(&open.record_ids),
+                open.next_attempt_at,
+                open.rank,
+                open.coalesced,
+                open.superseded,
+                delivery.created_at
+            ])?;
+            for record in &dropped {
+                tx.prepare_cached("UPDATE records SET refs = refs - 1 WHERE id = ?")?
+                    .execute([record])?;
+            }
+            match rest {
+                Some(rest) => insert_delivery(tx, delivery, &rest),
+                None => Ok(()),
+            }
+        }
+    }
 }
 
 fn stored_key(conn: &Connection, workspace: &str, key: &str) -> DbResult<Option<(String, Vec<String>)>> {

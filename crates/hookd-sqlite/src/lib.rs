@@ -228,7 +228,6 @@ impl Store for SqliteStore {
     }
 
     async fn commit_ingest(&self, batch: &[IngestRequest]) -> StoreResult<Vec<IngestResult>> {
-        IngestRequest::check_storable(batch)?;
         let batch = batch.to_vec();
         self.db.writer.run(move |conn| ingest::commit(conn, &batch)).await
     }

@@ -19,7 +19,8 @@ use crate::webhooks;
 /// Leases due deliveries. Each webhook that can take a slot is a lane of its own (its due
 /// deliveries, oldest first, read from the `(webhook_id, next_attempt_at)` index), and the
 /// lanes are taken in turn, so one webhook's pile of due deliveries never makes the others
-/// wait behind it.
+/// wait behind it. A delivery with an ordering key is taken only when it is the oldest
+/// pending one of its key: the one before it, in flight or waiting for a retry, holds it.
 pub(crate) fn claim_due(conn: &mut Connection, request: &ClaimRequest, sealer: &Sealer) -> DbResult<Vec<Claimed>> {
     let tx = conn.transaction()?;
     let candidates = candidates(&tx, request)?;
@@ -105,7 +106,9 @@ fn candidates(tx: &Transaction<'_>, request: &ClaimRequest) -> DbResult<Vec<Cand
         .collect();
     let share = lane_share(request.limit, lanes.len());
     let mut lane = tx.prepare_cached(
-        "SELECT id, failures > 0 FROM deliveries WHERE webhook_id = ?1 AND state = 'pending' AND next_attempt_at <= ?2 \
+        "SELECT id, failures > 0 FROM deliveries d WHERE webhook_id = ?1 AND state = 'pending' AND next_attempt_at <= ?2 \
+           AND (ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e \
+             WHERE e.webhook_id = ?1 AND e.ordering_key = d.ordering_key AND e.state = 'pending' AND e.id < d.id)) \
          ORDER BY next_attempt_at LIMIT ?3",
     )?;
     let mut candidates = Vec::new();
@@ -136,7 +139,8 @@ pub(crate) fn finish_many(conn: &mut Connection, finishes: &[Finish]) -> DbResul
         let moved =
             tx.prepare_cached(
                 "UPDATE deliveries SET state = ?3, attempts = attempts + 1, failures = ?4, next_attempt_at = ?5, \
-                   locked_until = 0, lease_token = NULL, updated_at = ?6, last_status = ?7, last_explanation = ?8 \
+                   locked_until = 0, lease_token = NULL, updated_at = ?6, last_status = ?7, last_explanation = ?8, \
+                   order_broken = (?3 = 'dead' AND ordering_key IS NOT NULL) \
                  WHERE id = ?1 AND lease_token = ?2 AND state = 'pending'",
             )?
             .execute(params![
@@ -233,13 +237,16 @@ pub(crate) fn release(conn: &mut Connection, leases: &[(DeliveryId, LeaseToken)]
 }
 
 /// When the next delivery is due: the earliest per enabled webhook (an index seek each), no
-/// earlier than its breaker's pause.
+/// earlier than its breaker's pause. A delivery waiting behind an earlier one of its lane
+/// (per-device ordering) is not due, whatever its time says.
 pub(crate) fn next_wake_at(conn: &Connection, breaker_threshold: u32) -> DbResult<Option<Millis>> {
     let at = conn
         .prepare_cached(
             "SELECT min(CASE WHEN failures >= ?1 THEN max(at, breaker_until) ELSE at END) FROM ( \
                SELECT w.consecutive_failures AS failures, w.breaker_until, \
-                 (SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending') AS at \
+                 (SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending' \
+                    AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e \
+                      WHERE e.webhook_id = w.id AND e.ordering_key = d.ordering_key AND e.state = 'pending' AND e.id < d.id))) AS at \
                FROM webhooks w WHERE w.enabled = 1) \
              WHERE at IS NOT NULL",
         )?

@@ -10,7 +10,7 @@ use crate::db::DbResult;
 pub(crate) const WEBHOOK_COLUMNS: &str = "id, workspace_id, spec, secret, previous_secrets, disabled_reason, created_at, updated_at, consecutive_failures, failing_since, last_success_at, last_failure_at, breaker_until";
 
 pub(crate) const DELIVERY_COLUMNS: &str = "id, workspace_id, webhook_id, state, record_ids, attempts, failures, \
-     next_attempt_at, created_at, updated_at, last_status, last_explanation";
+     next_attempt_at, created_at, updated_at, last_status, last_explanation, ordering_key, coalesced, superseded, order_broken";
 
 pub(crate) fn webhook(row: &Row<'_>, sealer: &Sealer) -> DbResult<Webhook> {
     let id: String = row.get("id")?;
@@ -44,14 +44,15 @@ pub(crate) fn stored_webhook(row: &Row<'_>) -> DbResult<StoredWebhook> {
 }
 
 pub(crate) fn delivery(row: &Row<'_>) -> DbResult<Delivery> {
-    let record_ids: String = row.get("record_ids")?;
+    let record_ids: Vec<String> = serde_json::from_str(&row.get::<_, String>("record_ids")?)?;
     let state: String = row.get("state")?;
     Ok(Delivery {
+        coalesced: row.get::<_, u32>("coalesced")?.max(record_ids.len() as u32),
         id: row.get::<_, String>("id")?.into(),
         workspace_id: row.get("workspace_id")?,
         webhook_id: row.get::<_, String>("webhook_id")?.into(),
         state: DeliveryState::from_stored(&state)?,
-        record_ids: serde_json::from_str(&record_ids)?,
+        record_ids,
         attempts: row.get("attempts")?,
         failures: row.get("failures")?,
         next_attempt_at: row.get("next_attempt_at")?,
@@ -59,6 +60,9 @@ pub(crate) fn delivery(row: &Row<'_>) -> DbResult<Delivery> {
         updated_at: row.get("updated_at")?,
         last_status: row.get("last_status")?,
         last_explanation: row.get("last_explanation")?,
+        ordering_key: row.get("ordering_key")?,
+        superseded: row.get("superseded")?,
+        order_broken: row.get("order_broken")?,
     })
 }
 

@@ -25,6 +25,27 @@ const LOAD_DEADLINE: Duration = Duration::from_secs(60);
 
 struct DropSchema(String, String);
 
+/// What every process of a test cluster is started with: the database, its schema, the
+/// admin key, loopback receivers allowed.
+fn cluster_env<'a>(db: &'a str, schema: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("HOOKD_DATABASE_URL", db),
+        ("HOOKD_DATABASE__SCHEMA", schema),
+        ("HOOKD_ADMIN_KEY", KEY),
+        ("HOOKD_DELIVERY__ALLOW_NETWORKS", "127.0.0.1/32"),
+        ("HOOKD_DELIVERY__RESTRICT_TO_NETWORKS", "127.0.0.1/32"),
+    ]
+}
+
+/// One process per data directory, started together: migrations run under an advisory
+/// lock, so they do not race.
+fn start_together(dirs: &[tempfile::TempDir], env: &[(&str, &str)]) -> Vec<common::Server> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = dirs.iter().map(|d| s.spawn(|| common::start(d.path(), env))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 impl Drop for DropSchema {
     fn drop(&mut self) {
         hookd_postgres::testing::drop_schema(&self.0, &self.1);
@@ -41,22 +62,14 @@ async fn three_processes_lose_no_acknowledged_record_when_one_is_killed_mid_load
     // A little work per request, so the killed process has attempts in flight.
     let (hook_url, seen) = common::receiver(Duration::from_millis(20)).await;
     let concurrency = CONCURRENCY.to_string();
-    let env: Vec<(&str, &str)> = vec![
-        ("HOOKD_DATABASE_URL", &db),
-        ("HOOKD_DATABASE__SCHEMA", &schema),
-        ("HOOKD_ADMIN_KEY", KEY),
-        ("HOOKD_DELIVERY__ALLOW_NETWORKS", "127.0.0.1/32"),
-        ("HOOKD_DELIVERY__RESTRICT_TO_NETWORKS", "127.0.0.1/32"),
+    let mut env = cluster_env(&db, &schema);
+    env.extend([
         ("HOOKD_DELIVERY__MAX_TIMEOUT", "2s"),
         ("HOOKD_DISPATCH__LEASE", "7s"),
         ("HOOKD_DISPATCH__CONCURRENCY", &concurrency),
-    ];
+    ]);
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    // Started together: migrations run under an advisory lock, so they do not race.
-    let mut servers: Vec<Option<common::Server>> = std::thread::scope(|s| {
-        let handles: Vec<_> = dirs.iter().map(|d| s.spawn(|| common::start(d.path(), &env))).collect();
-        handles.into_iter().map(|h| Some(h.join().unwrap())).collect()
-    });
+    let mut servers: Vec<Option<common::Server>> = start_together(&dirs, &env).into_iter().map(Some).collect();
     let urls: Vec<String> = servers.iter().map(|s| s.as_ref().unwrap().url.clone()).collect();
     let clients: Vec<Client> = urls.iter().map(|u| Client::new(u, KEY)).collect();
 
@@ -160,4 +173,102 @@ async fn three_processes_lose_no_acknowledged_record_when_one_is_killed_mid_load
         assert!(server.terminate().success());
     }
     assert!(restarted.terminate().success());
+}
+
+/// What the ordered receiver saw: each device's sequence numbers in arrival order, and the
+/// most requests of one device it ever had in flight at once.
+#[derive(Default)]
+struct InOrder {
+    by_device: std::collections::HashMap<String, Vec<u64>>,
+    in_flight: std::collections::HashMap<String, usize>,
+    most_at_once: usize,
+    total: usize,
+}
+
+/// A receiver answering 200 after `delay`, recording [`InOrder`] of single data points.
+async fn ordered_receiver(delay: Duration) -> (String, Arc<Mutex<InOrder>>) {
+    use axum::body::Bytes;
+    use axum::extract::State;
+    type Shared = Arc<Mutex<InOrder>>;
+    let seen: Shared = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(move |State(seen): State<Shared>, body: Bytes| async move {
+            let record: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let device = record["device_id"].as_str().unwrap_or_default().to_owned();
+            {
+                let mut seen = seen.lock().unwrap();
+                let now = {
+                    let n = seen.in_flight.entry(device.clone()).or_default();
+                    *n += 1;
+                    *n
+                };
+                seen.most_at_once = seen.most_at_once.max(now);
+                seen.total += 1;
+                let seq = record["payload"]["seq"].as_u64().unwrap_or(u64::MAX);
+                seen.by_device.entry(device.clone()).or_default().push(seq);
+            }
+            tokio::time::sleep(delay).await;
+            *seen.lock().unwrap().in_flight.get_mut(&device).unwrap() -= 1;
+            "ok"
+        })
+        .with_state(seen.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// Per-device ordering holds across processes: two processes ingest a device's records in
+/// turn and both deliver, yet each device's records arrive in order, one at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_keep_each_devices_records_in_order_one_at_a_time() {
+    let Some(db) = hookd_postgres::testing::url().await else {
+        return;
+    };
+    let schema = hookd_postgres::testing::schema_name();
+    let _cleanup = DropSchema(db.clone(), schema.clone());
+    let (hook_url, seen) = ordered_receiver(Duration::from_millis(3)).await;
+    let env = cluster_env(&db, &schema);
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let servers = start_together(&dirs, &env);
+    let clients: Vec<Client> = servers.iter().map(|s| Client::new(&s.url, KEY)).collect();
+    let ws = clients[0].create_workspace("fleet").await.unwrap().id;
+    let hook = json!({ "name": "ordered", "kind": "data", "url": hook_url, "format": "single", "ordering": "device" });
+    clients[0].create_webhook(&ws, &hook).await.unwrap();
+
+    // Round r goes to process r % 2: one record per device, device times rising, the
+    // devices shuffled within the request.
+    let (devices, rounds) = (6u64, 20u64);
+    for round in 0..rounds {
+        let records: Vec<_> = (0..devices)
+            .map(|d| (d * 7 + round) % devices)
+            .map(|d| {
+                let at = format!("2026-12-01T00:00:{round:02}Z");
+                json!({ "device_id": format!("dev-{d}"), "tag": "t", "timestamp_device": at, "payload": { "seq": round } })
+            })
+            .collect();
+        clients[(round % 2) as usize]
+            .send_data(&ws, &json!(records), None)
+            .await
+            .unwrap();
+    }
+    let expected = (devices * rounds) as usize;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.lock().unwrap().total < expected {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {expected} delivered in time",
+            seen.lock().unwrap().total
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = seen.lock().unwrap();
+    for (device, seqs) in &seen.by_device {
+        assert_eq!(seqs, &(0..rounds).collect::<Vec<_>>(), "{device} in order");
+    }
+    assert_eq!(seen.most_at_once, 1, "never two of one device at once");
+    drop(seen);
+    for server in servers {
+        assert!(server.terminate().success());
+    }
 }

@@ -3,16 +3,18 @@
 //!
 //! The checks by concept: `claims` (leases, limits, the breaker), `queue` (ingest, results,
 //! retry and replay, the log), `tenants` (workspaces, keys, records, health), `at_rest`
-//! (retention, sealed secrets), `sources` (sources, their request log, replay protection). Fixtures are here.
+//! (retention, sealed secrets), `fleet` (ordering and coalescing keys), `sources` (sources, their request log, replay protection). Fixtures are here.
 
 mod at_rest;
 mod claims;
+mod fleet;
 mod queue;
 mod sources;
 mod tenants;
 
 pub use at_rest::*;
 pub use claims::*;
+pub use fleet::*;
 pub use queue::*;
 pub use sources::*;
 pub use tenants::*;
@@ -56,7 +58,9 @@ macro_rules! store_conformance_tests {
             deliveries_are_listed_newest_first_by_cursor,
             released_deliveries_are_due_at_once,
             a_delivery_planned_for_later_is_claimed_only_then,
-            a_delivery_with_a_key_not_stored_yet_is_refused_whole,
+            one_delivery_of_an_ordering_key_goes_at_a_time_and_a_dead_one_lets_the_next_go,
+            a_delivery_joins_the_open_one_of_its_coalescing_key,
+            a_superseded_record_is_no_longer_referenced,
             queue_stats_count_pending_and_due,
             tenants_and_keys_are_stored,
             keys_are_listed_touched_and_revoked_within_their_workspace,
@@ -157,7 +161,7 @@ fn ingest_request(webhook: &Webhook, n: usize, at: Millis, due: Millis) -> Inges
             created_at: at,
             due_at: due,
             ordering_key: None,
-            coalescing_key: None,
+            coalescing: None,
             lease: None,
         });
         request.records.push(record);

@@ -163,25 +163,6 @@ pub async fn a_delivery_planned_for_later_is_claimed_only_then(store: &dyn Store
     assert_eq!(claimed.iter().map(|c| &c.delivery.id).collect::<Vec<_>>(), [&ids[0]]);
 }
 
-/// Ordering and coalescing keys have no columns yet: a batch carrying one is refused whole
-/// rather than stored without it.
-pub async fn a_delivery_with_a_key_not_stored_yet_is_refused_whole(store: &dyn Store) {
-    let f = fixture(store).await;
-    for key in ["ordering", "coalescing"] {
-        let mut request = ingest_request(&f.webhook, 2, T0, T0);
-        let keyed = &mut request.deliveries[1];
-        match key {
-            "ordering" => keyed.ordering_key = Some("dev-1".into()),
-            _ => keyed.coalescing_key = Some("dev-1".into()),
-        }
-        assert!(store.commit_ingest(&[request]).await.is_err(), "{key} key");
-    }
-    assert!(
-        store.claim_due(&claim_request(T0, 10)).await.unwrap().is_empty(),
-        "nothing of either batch was written"
-    );
-}
-
 pub async fn released_deliveries_are_due_at_once(store: &dyn Store) {
     let f = fixture(store).await;
     ingest(store, &f.webhook, 1, T0).await;

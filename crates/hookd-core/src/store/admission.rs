@@ -1,7 +1,8 @@
 //! The one rule for "may this lane take another slot now?", asked by claims (which deliveries
 //! a claim round takes, which webhooks it leaves out) and by the hand-off of new deliveries
-//! alike. A lane is a webhook today; per-device ordering makes it a (webhook, ordering key)
-//! pair, and the rule stays this one.
+//! alike. A lane is a webhook. Per-device ordering adds a precedence, not a lane: which of a
+//! device's deliveries may go is read from the store by the claim (ADR 13); how many of a
+//! webhook's may is this rule.
 
 /// Lanes with fewer attempts than this in flight may use the reserved slots.
 pub const RESERVE_BELOW: usize = 16;

@@ -79,25 +79,6 @@ pub struct NewRecord {
 }
 
 impl IngestRequest {
-    /// Refuses a batch with what this version cannot store yet (ordering and coalescing
-    /// keys), rather than dropping it silently. Every backend calls it before writing.
-    pub fn check_storable(batch: &[IngestRequest]) -> StoreResult<()> {
-        let keyed = batch
-            .iter()
-            .flat_map(|r| &r.deliveries)
-            .find(|d| d.ordering_key.is_some() || d.coalescing_key.is_some());
-        match keyed {
-            Some(d) => Err(StoreError::Other(
-                format!(
-                    "delivery {} has an ordering or coalescing key, which this version cannot store",
-                    d.id
-                )
-                .into(),
-            )),
-            None => Ok(()),
-        }
-    }
-
     /// How many of this request's deliveries carry each of its records, in record order.
     pub fn references(&self) -> Vec<i64> {
         let mut counts: HashMap<&str, i64> = HashMap::new();
@@ -121,14 +102,13 @@ pub struct NewDelivery {
     pub created_at: Millis,
     /// When it is first due: `created_at`, or later (a delivery planned for the future).
     pub due_at: Millis,
-    /// The lane within its webhook whose deliveries are attempted one at a time, in order
-    /// (e.g. a device id, for per-device ordering): [`Admission`](super::Admission) admits
-    /// per lane. `None`: the webhook itself is the lane. Not stored yet: backends refuse a
-    /// delivery that has one until the ordering feature adds its column.
+    /// The lane within its webhook whose deliveries are attempted one at a time, in the
+    /// order they were written (a device id, for per-device ordering): a claim takes only a
+    /// lane's oldest pending delivery, and only when it is not in flight. `None`: no order.
     pub ordering_key: Option<String>,
-    /// Pending deliveries of one webhook with the same coalescing key become one (the newest
-    /// records win), for debounce. `None`: never coalesced. Not stored yet, as above.
-    pub coalescing_key: Option<String>,
+    /// How it joins a pending delivery of the same key (batch windows, debounce); see
+    /// [`place`](super::place). `None`: it goes out alone.
+    pub coalescing: Option<super::Coalescing>,
     /// Created already leased (the test send attempts it at once, outside the dispatcher).
     pub lease: Option<Lease>,
 }
@@ -202,6 +182,14 @@ pub struct Delivery {
     pub updated_at: Millis,
     pub last_status: Option<u16>,
     pub last_explanation: Option<String>,
+    /// The device whose order it keeps (`ordering: "device"`).
+    pub ordering_key: Option<String>,
+    /// Records that reached it: those it carries plus those superseded (`coalesce: latest`).
+    pub coalesced: u32,
+    /// Records it stands for but does not carry, superseded by a newer state of their device.
+    pub superseded: u32,
+    /// It went dead and its device's later deliveries went on without it.
+    pub order_broken: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -248,6 +236,10 @@ impl Claimed {
                 updated_at: delivery.created_at,
                 last_status: None,
                 last_explanation: None,
+                ordering_key: delivery.ordering_key.clone(),
+                coalesced: delivery.record_ids.len() as u32,
+                superseded: 0,
+                order_broken: false,
             },
             lease,
             webhook,

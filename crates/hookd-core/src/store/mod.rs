@@ -10,12 +10,14 @@
 //! - `queries`: what calls ask and answer (results to write, filters, retention, statistics);
 //! - `admission`: the one rule for whether a lane may take another slot now;
 //! - `scheduling`: choosing which due deliveries a claim takes, shared by every backend;
+//! - `coalescing`: where a delivery with a coalescing key goes (batch windows, debounce);
 //! - `breaker`: what a batch of attempts does to each webhook's circuit breaker;
 //! - `sealed`: a webhook row's sealed columns;
 //! - `sources`: sources, their request log and the message ids kept against replays.
 
 mod admission;
 mod breaker;
+mod coalescing;
 mod entities;
 mod queries;
 mod scheduling;
@@ -32,6 +34,7 @@ use crate::webhook::Webhook;
 
 pub use admission::{Admission, RESERVE_BELOW};
 pub use breaker::*;
+pub use coalescing::*;
 pub use entities::*;
 pub use queries::*;
 pub use scheduling::*;

@@ -19,11 +19,13 @@ use crate::validation::{Fields, Problems, ValidationError};
 
 pub mod condition;
 pub(crate) mod fields;
+pub mod pacing;
 pub mod template;
 mod tls;
 mod url_shown;
 
 use fields::*;
+pub use pacing::{Coalesce, Ordering, Pacing};
 pub use tls::{TLS_FIELDS, TlsSpec};
 pub use url_shown::redacted_url;
 
@@ -41,7 +43,7 @@ const MAX_RETRY_STEPS: usize = 30;
 const MAX_RETRY_STEP: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Headers hookd sets itself; a webhook may not override them.
-const RESERVED_HEADERS: [&str; 8] = [
+const RESERVED_HEADERS: [&str; 10] = [
     "content-type",
     "content-length",
     "host",
@@ -50,6 +52,8 @@ const RESERVED_HEADERS: [&str; 8] = [
     "webhook-timestamp",
     "webhook-signature",
     "transfer-encoding",
+    "hookd-coalesced",
+    "hookd-superseded",
 ];
 
 /// The shape of stored specs: 1 before it was written down (GET webhooks could batch), 2 since.
@@ -57,7 +61,7 @@ pub const SPEC_VERSION: u64 = 2;
 
 /// Every field a webhook body may have (a create; a patch, except `secret`). The API's wire
 /// types are checked against this list by a test, so the two cannot drift apart.
-pub const FIELDS: [&str; 17] = [
+pub const FIELDS: [&str; 21] = [
     "name",
     "kind",
     "url",
@@ -71,6 +75,10 @@ pub const FIELDS: [&str; 17] = [
     "query",
     "format",
     "batch_max",
+    "batch_window",
+    "min_interval",
+    "coalesce",
+    "ordering",
     "timeout",
     "retry_schedule",
     "enabled",
@@ -132,6 +140,8 @@ pub struct WebhookSpec {
     pub query: BTreeMap<String, String>,
     pub format: Format,
     pub batch_max: u32,
+    /// Batch windows, debounce and per-device ordering.
+    pub pacing: Pacing,
     pub timeout: Duration,
     pub retry_schedule: Vec<Duration>,
     pub enabled: bool,
@@ -161,6 +171,7 @@ impl WebhookSpec {
         let query = problems.check(parse_query(&f));
         let format = problems.check(parse_format(&f, method.as_ref()));
         let batch_max = problems.check(parse_batch_max(&f));
+        let pacing = problems.check(Pacing::parse(&f, format));
         let timeout = problems.check(parse_timeout(&f, limits));
         let retry_schedule = problems.check(parse_schedule(&f));
         let enabled = problems.check(f.opt_bool("enabled"));
@@ -179,6 +190,7 @@ impl WebhookSpec {
                 query: query?,
                 format: format?,
                 batch_max: batch_max?,
+                pacing: pacing?,
                 timeout: timeout?,
                 retry_schedule: retry_schedule?,
                 enabled: enabled?.unwrap_or(true),
@@ -240,7 +252,7 @@ impl WebhookSpec {
 
     /// The spec as JSON, in the shape [`WebhookSpec::parse`] reads. Includes the token.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut json = json!({
             "name": self.name,
             "kind": self.kind.as_str(),
             "url": self.url.as_str(),
@@ -257,7 +269,11 @@ impl WebhookSpec {
             "retry_schedule": self.retry_schedule.iter().map(|d| duration::format(*d)).collect::<Vec<_>>(),
             "enabled": self.enabled,
             "tls": self.tls.to_json(),
-        })
+        });
+        if let Value::Object(map) = &mut json {
+            self.pacing.write(map);
+        }
+        json
     }
 
     /// Records per delivery: `batch_max` for batches, one for `single`.

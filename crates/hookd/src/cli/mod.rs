@@ -148,7 +148,7 @@ enum Command {
     /// Create, list and revoke workspace API keys.
     Keys(Remotely<workspaces::KeyCommand>),
     /// Create, list, read, change, delete and test webhooks.
-    Webhooks(Remotely<webhooks::WebhookCommand>),
+    Webhooks(Box<Remotely<webhooks::WebhookCommand>>),
     /// Send records: one from flags, or many from a JSON array or NDJSON file.
     Send(Remotely<send::SendCommand>),
     /// List, show, retry and follow deliveries; read the records they carry.

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::Remote;
 use super::deliveries::print_attempt;
 use super::output::{self, Failure, or_dash};
-use crate::model::{Filters, Format, HttpMethod, RecordKind, TlsIn, Webhook};
+use crate::model::{Filters, Format, HttpMethod, Ordering, RecordKind, TlsIn, Webhook};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum WebhookCommand {
@@ -119,6 +119,18 @@ pub(crate) struct WebhookFlags {
     /// Records per batch, 1–1000.
     #[arg(long)]
     batch_max: Option<u32>,
+    /// How long a batch waits after its first record for more, e.g. 2s (0s: send at once).
+    #[arg(long)]
+    batch_window: Option<String>,
+    /// Debounce: at most one delivery per device per interval, e.g. 1s (0s: none).
+    #[arg(long)]
+    min_interval: Option<String>,
+    /// What a debounce sends: the device's `latest` record, or `all` of them in one batch.
+    #[arg(long, value_parser = ["latest", "all"])]
+    coalesce: Option<String>,
+    /// `device`: each device's records in their own time order, one at a time; `none`.
+    #[arg(long, value_parser = ["none", "device"])]
+    ordering: Option<String>,
     /// How long to wait for the receiver, e.g. 10s.
     #[arg(long)]
     timeout: Option<String>,
@@ -277,6 +289,16 @@ impl WebhookFlags {
         if let Some(n) = self.batch_max {
             put("batch_max", json!(n));
         }
+        for (field, value) in [
+            ("batch_window", &self.batch_window),
+            ("min_interval", &self.min_interval),
+            ("coalesce", &self.coalesce),
+            ("ordering", &self.ordering),
+        ] {
+            if let Some(value) = value {
+                put(field, json!(value));
+            }
+        }
         if let Some(timeout) = &self.timeout {
             put("timeout", json!(timeout));
         }
@@ -366,6 +388,7 @@ fn show(json: bool, webhook: &Webhook, secret: Option<&str>) {
             "format",
             format!("{} (batch_max {})", word(webhook.format), webhook.batch_max),
         ),
+        ("pacing", pacing_summary(webhook)),
         ("timeout", webhook.timeout.clone()),
         ("retries", webhook.retry_schedule.join(", ")),
         ("tls", tls_summary(&webhook.tls)),
@@ -508,4 +531,27 @@ fn print_secret(json: bool, secret: &crate::model::Secret) {
         }
         fields
     });
+}
+
+/// Batch window, debounce and ordering in one line: `at once` when none is set.
+fn pacing_summary(webhook: &Webhook) -> String {
+    let mut parts = Vec::new();
+    if webhook.batch_window != "0s" {
+        parts.push(format!("batches wait up to {}", webhook.batch_window));
+    }
+    if webhook.min_interval != "0s" {
+        parts.push(format!(
+            "one delivery per device per {} ({})",
+            webhook.min_interval,
+            word(webhook.coalesce)
+        ));
+    }
+    if webhook.ordering == Ordering::Device {
+        parts.push("in order per device".into());
+    }
+    if parts.is_empty() {
+        "at once".into()
+    } else {
+        parts.join(", ")
+    }
 }

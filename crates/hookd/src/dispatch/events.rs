@@ -1,5 +1,5 @@
 //! Operational events — `webhook.disabled`, `webhook.recovered`, `delivery.failing`,
-//! `delivery.dead` — and disabling webhooks that have failed continuously for too long.
+//! `delivery.dead`, `delivery.order_broken` — and disabling webhooks that have failed continuously for too long.
 //! Events are ordinary records in the webhook's workspace, so customers subscribe to them
 //! with an event webhook (`"filters": {"event_types": ["delivery.dead"]}`).
 
@@ -79,6 +79,12 @@ pub(super) fn operational(claimed: &Claimed, facts: &Facts<'_>, settings: &Dispa
     let mut events = Vec::new();
     if facts.decision.state == DeliveryState::Dead {
         events.push(RecordIn::event("delivery.dead", about_delivery()));
+        if let Some(device) = &delivery.ordering_key {
+            // Its device's later deliveries go on without it: the order has a gap.
+            let mut broken = about_delivery();
+            broken["device_id"] = device.as_str().into();
+            events.push(RecordIn::event("delivery.order_broken", broken));
+        }
     }
     if facts.decision.state == DeliveryState::Pending && facts.decision.failures == settings.failing_event_after {
         events.push(RecordIn::event("delivery.failing", about_delivery()));

@@ -90,7 +90,12 @@ pub(super) fn build(claimed: &Claimed, now: Millis) -> Outgoing {
     if body.is_some() {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
-    let id = &claimed.delivery.id;
+    let delivery = &claimed.delivery;
+    if delivery.coalesced as usize > delivery.record_ids.len() || delivery.superseded > 0 {
+        insert(&mut headers, "hookd-coalesced", &delivery.coalesced.to_string());
+        insert(&mut headers, "hookd-superseded", &delivery.superseded.to_string());
+    }
+    let id = &delivery.id;
     insert(&mut headers, "webhook-id", id);
     insert(&mut headers, "webhook-timestamp", &timestamp.to_string());
     let signature = signature_header(

@@ -29,6 +29,19 @@ pub struct Delivery {
     pub next_attempt_at: Option<String>,
     pub last_status: Option<u16>,
     pub last_explanation: Option<String>,
+    /// The device whose order it keeps (`ordering: "device"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
+    /// Records that reached it: those it carries, plus those a newer state of their device
+    /// superseded (`coalesce: "latest"`). Sent as the `hookd-coalesced` header when more
+    /// than it carries.
+    pub coalesced: u32,
+    /// Records it stands for but does not carry (`hookd-superseded`).
+    pub superseded: u32,
+    /// It went `dead` and its device's later deliveries went on without it (an event
+    /// `delivery.order_broken` says so too).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub order_broken: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -116,6 +129,10 @@ impl From<&store::Delivery> for Delivery {
             next_attempt_at: (d.state == store::DeliveryState::Pending).then(|| rfc3339(d.next_attempt_at)),
             last_status: d.last_status,
             last_explanation: d.last_explanation.clone(),
+            ordering_key: d.ordering_key.clone(),
+            coalesced: d.coalesced,
+            superseded: d.superseded,
+            order_broken: d.order_broken,
             created_at: rfc3339(d.created_at),
             updated_at: rfc3339(d.updated_at),
         }

@@ -52,6 +52,25 @@ pub enum Format {
     Single,
 }
 
+/// How a debounce merges the records of one interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Coalesce {
+    /// Only the device's newest record (by `ts` / `timestamp_device`, then arrival).
+    Latest,
+    /// Every record, in one batch, when the interval ends (batch webhooks).
+    All,
+}
+
+/// Whose records keep their order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Ordering {
+    None,
+    /// One device's records in its own time order, one delivery in flight per device.
+    Device,
+}
+
 /// Declares a webhook request body: the fields given, then every optional setting.
 macro_rules! webhook_body {
     ($(#[$meta:meta])* $name:ident { $($fields:tt)* }) => {
@@ -92,6 +111,23 @@ macro_rules! webhook_body {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             #[schema(minimum = 1, maximum = 1000)]
             pub batch_max: Option<u32>,
+            /// A batch webhook waits up to this long after its first pending record for more
+            /// (records of separate requests share the batch), sending sooner at `batch_max`.
+            /// Default `0s`: send at once. At most `1h`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schema(example = "2s")]
+            pub batch_window: Option<String>,
+            /// Debounce: at most one delivery per device per this interval; records arriving
+            /// inside it are merged by `coalesce`. Default `0s`: none. At most `24h`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schema(example = "1s")]
+            pub min_interval: Option<String>,
+            /// Default `latest`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub coalesce: Option<Coalesce>,
+            /// Default `none`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub ordering: Option<Ordering>,
             /// Default `30s`; at most `delivery.max_timeout`.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             #[schema(example = "10s")]
@@ -217,6 +253,10 @@ pub struct Webhook {
     pub query: BTreeMap<String, String>,
     pub format: Format,
     pub batch_max: u32,
+    pub batch_window: String,
+    pub min_interval: String,
+    pub coalesce: Coalesce,
+    pub ordering: Ordering,
     pub timeout: String,
     pub retry_schedule: Vec<String>,
     pub enabled: bool,
@@ -378,6 +418,16 @@ impl Webhook {
                 F::Single => Format::Single,
             },
             batch_max: spec.batch_max,
+            batch_window: hookd_core::duration::format(spec.pacing.batch_window),
+            min_interval: hookd_core::duration::format(spec.pacing.min_interval),
+            coalesce: match spec.pacing.coalesce {
+                hookd_core::webhook::Coalesce::Latest => Coalesce::Latest,
+                hookd_core::webhook::Coalesce::All => Coalesce::All,
+            },
+            ordering: match spec.pacing.ordering {
+                hookd_core::webhook::Ordering::None => Ordering::None,
+                hookd_core::webhook::Ordering::Device => Ordering::Device,
+            },
             timeout: hookd_core::duration::format(spec.timeout),
             retry_schedule: spec
                 .retry_schedule

@@ -3,13 +3,13 @@
 //! the [`Registry`] of enabled webhooks kept in memory, and cuts each webhook's matches into
 //! [`NewDelivery`]s.
 //!
-//! This is where later delivery behaviours hook in. A planned delivery carries the time it is
-//! first due (`due_at`, today always now), so a debounce can plan one for later; an ordering
-//! key (its lane within the webhook, e.g. a device, for per-device ordering) and a coalescing
-//! key (deliveries with the same key that are not yet sent become one, for debounce). Today
-//! the planner sets neither key; the fleet behaviours set them here and store them.
+//! The fleet behaviours are planned here too ([`pacing`]): a planned delivery carries the time
+//! it is first due (`due_at`: later for a batch window), an ordering key (its lane within the
+//! webhook, a device, for per-device ordering) and how it joins a pending delivery of the same
+//! coalescing key (batch windows, debounce), which the store does in the ingest transaction.
 
 mod conditions;
+mod pacing;
 mod registry;
 
 use std::collections::HashMap;
@@ -137,7 +137,7 @@ impl Planner {
 
     /// The deliveries of `arrivals`: for each webhook, its matching records (by its filters
     /// and, if it has one, the condition's verdict) in order, cut into deliveries of at most
-    /// its batch size (one each for `single`).
+    /// its batch size (one each for `single`), paced as the webhook says ([`pacing`]).
     pub fn plan(
         &self,
         webhooks: &Webhooks,
@@ -145,31 +145,39 @@ impl Planner {
         verdicts: &Verdicts,
         now: Millis,
     ) -> Vec<NewDelivery> {
-        let workspace_id = arrivals.workspace_id;
-        Self::eligible(webhooks, arrivals)
-            .flat_map(|webhook| {
-                let matched: Vec<&str> = arrivals
-                    .incoming
-                    .iter()
-                    .zip(arrivals.stored)
-                    .filter(|(record, stored)| webhook.spec.accepts(record) && verdicts.admits(webhook, &stored.id))
-                    .map(|(_, stored)| stored.id.as_str())
-                    .collect();
-                matched
-                    .chunks(webhook.spec.records_per_delivery())
-                    .map(|ids| NewDelivery {
-                        id: DeliveryId::generate(),
-                        workspace_id: workspace_id.to_owned(),
-                        webhook_id: webhook.id.clone(),
-                        record_ids: ids.iter().map(|id| (*id).to_owned()).collect(),
-                        created_at: now,
-                        due_at: now,
-                        ordering_key: None,
-                        coalescing_key: None,
-                        lease: None,
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        let mut planned = Vec::new();
+        for webhook in Self::eligible(webhooks, arrivals) {
+            let matched: Vec<(&RecordIn, &str)> = arrivals
+                .incoming
+                .iter()
+                .zip(arrivals.stored)
+                .filter(|(record, stored)| webhook.spec.accepts(record) && verdicts.admits(webhook, &stored.id))
+                .map(|(record, stored)| (record, stored.id.as_str()))
+                .collect();
+            if matched.is_empty() {
+                continue;
+            }
+            let delivery = |record_ids: Vec<String>| NewDelivery {
+                id: DeliveryId::generate(),
+                workspace_id: arrivals.workspace_id.to_owned(),
+                webhook_id: webhook.id.clone(),
+                record_ids,
+                created_at: now,
+                due_at: now,
+                ordering_key: None,
+                coalescing: None,
+                lease: None,
+            };
+            if pacing::paced(&webhook.spec) {
+                pacing::cut(&webhook.spec, &matched, now, delivery, &mut planned);
+            } else {
+                planned.extend(
+                    matched
+                        .chunks(webhook.spec.records_per_delivery())
+                        .map(|chunk| delivery(chunk.iter().map(|(_, id)| (*id).to_owned()).collect())),
+                );
+            }
+        }
+        planned
     }
 }

@@ -224,7 +224,7 @@ impl Service {
             created_at: now,
             due_at: now,
             ordering_key: None,
-            coalescing_key: None,
+            coalescing: None,
             lease: Some(lease.clone()),
         };
         // Written on its own (not through group commit, which matches records to webhooks):

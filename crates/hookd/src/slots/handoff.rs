@@ -6,7 +6,7 @@
 //! Nothing changes for what is stored: a handed-over delivery is a pending delivery under a
 //! lease like a claimed one, so if this process dies its lease expires and any process
 //! attempts it. A delivery the dispatcher cannot take at once (no room, its webhook at its
-//! in-flight limit or failing) is written unleased as before, and from then on that webhook's
+//! in-flight limit or failing, or paced: ordered per device or joining others) is written unleased as before, and from then on that webhook's
 //! new deliveries go through the store too, until a claim round that could have claimed for
 //! the webhook finds nothing of it: nothing handed over overtakes deliveries of its webhook
 //! waiting in the store, and a webhook with a pile waiting does not hold back others. Room is
@@ -131,7 +131,11 @@ impl Slots {
                     continue;
                 }
                 let busy = per_webhook.entry(delivery.webhook_id.clone()).or_default();
+                // A paced delivery may join a stored one or wait behind one: only a claim,
+                // which reads the store, can take it.
+                let paced = delivery.ordering_key.is_some() || delivery.coalescing.is_some();
                 let takes = active
+                    && !paced
                     && admission.admits(taken, *busy, false)
                     && !behind.webhooks.contains_key(&delivery.webhook_id);
                 let healthy = webhooks.get(&delivery.webhook_id).filter(|w| {
@@ -247,7 +251,7 @@ mod tests {
                 created_at: NOW,
                 due_at: NOW,
                 ordering_key: None,
-                coalescing_key: None,
+                coalescing: None,
                 lease: None,
             })
             .collect();

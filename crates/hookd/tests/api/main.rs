@@ -13,6 +13,7 @@ mod cli_habits;
 mod conditions;
 mod delivery;
 mod filters;
+mod fleet;
 mod ingest;
 mod keys;
 mod lifecycle;

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -47,6 +47,8 @@ impl Received {
 struct Inner {
     script: VecDeque<Reply>,
     requests: Vec<Received>,
+    /// When each request arrived and (once answered) when its answer was made.
+    spans: Vec<(Instant, Option<Instant>)>,
 }
 
 #[derive(Clone)]
@@ -70,7 +72,7 @@ impl Receiver {
             addr,
             inner: Arc::new(Mutex::new(Inner {
                 script: script.into_iter().collect(),
-                requests: Vec::new(),
+                ..Default::default()
             })),
             default: Arc::new(Mutex::new(default)),
         };
@@ -101,6 +103,29 @@ impl Receiver {
             .collect()
     }
 
+    /// The most requests in flight at once (arrived, not yet answered): over all of them, and
+    /// the most of any one group `group` puts requests in (e.g. by device).
+    pub fn most_in_flight(&self, group: impl Fn(&Received) -> String) -> (usize, usize) {
+        let inner = self.inner.lock().unwrap();
+        let far = Instant::now() + Duration::from_secs(3600);
+        let overlapping = |i: usize, same: &dyn Fn(usize) -> bool| {
+            let (start, _) = inner.spans[i];
+            (0..inner.spans.len())
+                .filter(|&j| same(j))
+                .filter(|&j| {
+                    let (s, e) = inner.spans[j];
+                    s <= start && e.unwrap_or(far) > start
+                })
+                .count()
+        };
+        let groups: Vec<String> = inner.requests.iter().map(&group).collect();
+        let overall = (0..inner.spans.len()).map(|i| overlapping(i, &|_| true)).max();
+        let grouped = (0..inner.spans.len())
+            .map(|i| overlapping(i, &|j| groups[j] == groups[i]))
+            .max();
+        (overall.unwrap_or(0), grouped.unwrap_or(0))
+    }
+
     /// Waits until at least `n` requests arrived (polling, with a deadline).
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + within;
@@ -126,8 +151,9 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let reply = {
+    let (index, reply) = {
         let mut inner = receiver.inner.lock().unwrap();
+        inner.spans.push((Instant::now(), None));
         inner.requests.push(Received {
             method,
             path: uri
@@ -136,11 +162,18 @@ async fn answer(
             headers,
             body,
         });
-        inner
+        let reply = inner
             .script
             .pop_front()
-            .unwrap_or_else(|| receiver.default.lock().unwrap().clone())
+            .unwrap_or_else(|| receiver.default.lock().unwrap().clone());
+        (inner.requests.len() - 1, reply)
     };
+    let response = reply_with(reply).await;
+    receiver.inner.lock().unwrap().spans[index].1 = Some(Instant::now());
+    response
+}
+
+async fn reply_with(reply: Reply) -> Response {
     match reply {
         Reply::Status(code) => Response::builder().status(code).body(Body::from("ok")).unwrap(),
         Reply::WithHeader(code, name, value) => Response::builder()
