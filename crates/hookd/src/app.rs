@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::planner::{Conditions, Origin, Planner};
 use crate::service::{Service, key_hash};
 use crate::slots::Slots;
-use crate::{admin_key, dispatch, ingest, retention, service};
+use crate::{admin_key, dispatch, ingest, mqtt, retention, service};
 
 /// Whether [`App::serve`] runs the dispatcher loop (when the role has one), or leaves the
 /// caller to step it (tests). Everything else a role runs, it runs either way.
@@ -42,6 +42,8 @@ pub struct App {
     dispatcher: Dispatcher,
     committer_task: JoinHandle<()>,
     admin_key: admin_key::AdminKey,
+    /// The MQTT door, started by [`App::serve`].
+    mqtt: Option<mqtt::Subscriber>,
 }
 
 impl App {
@@ -110,12 +112,26 @@ impl App {
             network,
             sandbox,
         });
+        // The bound port (the configured one may be 0) tells processes on one host apart.
+        let port = listener.local_addr().map_or(0, |a| a.port());
+        let mqtt = settings.mqtt.enabled().then(|| {
+            let shared = settings.mqtt.shared.unwrap_or(settings.database_url.is_some());
+            mqtt::Subscriber {
+                settings: settings.mqtt.clone(),
+                client_id: mqtt::client_id(&settings.mqtt, shared, port),
+                shared,
+                service: service.clone(),
+                metrics: metrics.clone(),
+                status: mqtt::Status::default(),
+            }
+        });
         let state = AppState::new(Shared {
             service,
             admin_key_hash: key_hash(&admin_key.key),
             settings,
             metrics,
             rate_limit,
+            mqtt: mqtt.as_ref().map(|m| m.status.clone()),
         });
         Ok(Self {
             listener,
@@ -125,6 +141,7 @@ impl App {
             dispatcher,
             committer_task,
             admin_key,
+            mqtt,
         })
     }
 
@@ -158,6 +175,7 @@ impl App {
             clock,
             dispatcher,
             committer_task,
+            mqtt,
             ..
         } = self;
         let role = state.settings.role;
@@ -179,11 +197,18 @@ impl App {
             dispatcher.clone(),
             state.service.clone(),
         ));
+        // The MQTT door ingests wherever the API does.
+        let mqtt_task = mqtt
+            .filter(|_| role.runs_api())
+            .map(|subscriber| tokio::spawn(subscriber.run(shutdown.clone())));
         let router = api::router(state, role);
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await
             .context("the HTTP server failed")?;
+        if let Some(task) = mqtt_task {
+            task.await.context("the MQTT door panicked")?;
+        }
         if let Some(task) = dispatcher_task {
             task.await.context("the dispatcher panicked")?;
         }

@@ -72,6 +72,8 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     pub secrets: SecretsSettings,
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub mqtt: crate::mqtt::MqttSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -251,6 +253,7 @@ impl Settings {
             anyhow::bail!("sources.transform_memory_mb must be at least 64");
         }
         self.secrets.sealer()?;
+        self.mqtt.validate()?;
         if !(1..=MAX_JSON_DEPTH).contains(&self.api.max_json_depth) {
             anyhow::bail!("api.max_json_depth must be between 1 and {MAX_JSON_DEPTH}");
         }

@@ -12,6 +12,8 @@
 //! - [`slots`]: the ledger of attempts in flight, shared by the committer's hand-off and the
 //!   dispatcher.
 //! - [`dispatch`]: claiming, sending, classifying and recording deliveries.
+//! - [`mqtt`]: the MQTT door: a broker's messages ingested as records, acknowledged once
+//!   committed.
 //! - [`retention`]: pruning what is old enough.
 //! - [`sandbox`]: sources' jq programs, run in worker processes with time and memory limits.
 //! - [`metrics`], [`telemetry`]: Prometheus metrics and logs.
@@ -27,6 +29,7 @@ pub mod dispatch;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod mqtt;
 pub mod planner;
 pub mod retention;
 pub mod sandbox;

@@ -29,6 +29,9 @@ const COMMIT_BATCH: &str = "hookd_ingest_commit_requests";
 const HANDED_OVER: &str = "hookd_deliveries_handed_over_total";
 const PRUNED: &str = "hookd_pruned_total";
 const CONDITION_ERRORS: &str = "hookd_condition_errors_total";
+const MQTT_CONNECTED: &str = "hookd_mqtt_connected";
+const MQTT_CONNECTS: &str = "hookd_mqtt_connects_total";
+const MQTT_MESSAGES: &str = "hookd_mqtt_messages_total";
 
 const ATTEMPT_BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -75,7 +78,7 @@ impl Metrics {
             let (key, text) = (KeyName::from_const_str(name), SharedString::const_str(text));
             match name {
                 n if n.ends_with("_total") => self.recorder.describe_counter(key, unit, text),
-                PENDING | DUE | OLDEST => self.recorder.describe_gauge(key, unit, text),
+                PENDING | DUE | OLDEST | MQTT_CONNECTED => self.recorder.describe_gauge(key, unit, text),
                 _ => self.recorder.describe_histogram(key, unit, text),
             }
         };
@@ -115,6 +118,30 @@ impl Metrics {
             None,
             "Records a webhook condition could not be run on (an error, a timeout): counted as no match.",
         );
+        help(MQTT_CONNECTED, None, "1 while connected to the [mqtt] broker, else 0.");
+        help(
+            MQTT_CONNECTS,
+            None,
+            "Connections to the [mqtt] broker made, by outcome: ok, error.",
+        );
+        help(
+            MQTT_MESSAGES,
+            None,
+            "MQTT messages, by outcome: received (from the broker), committed (then acknowledged to it), invalid (acknowledged, no record: the reason is logged), dropped (QoS 0 beyond what hookd keeps up with).",
+        );
+    }
+
+    pub fn mqtt_connected(&self, connected: bool) {
+        self.set(MQTT_CONNECTED, if connected { 1.0 } else { 0.0 });
+    }
+
+    pub fn mqtt_connect(&self, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.count(MQTT_CONNECTS, vec![Label::from_static_parts("outcome", outcome)], 1);
+    }
+
+    pub fn mqtt_message(&self, outcome: &'static str) {
+        self.count(MQTT_MESSAGES, vec![Label::from_static_parts("outcome", outcome)], 1);
     }
 
     fn key(name: &'static str, labels: Vec<Label>) -> Key {

@@ -2,6 +2,8 @@
 //! processes). Skipped without `HOOKD_TEST_POSTGRES_URL`.
 
 mod common;
+#[path = "common/mqtt.rs"]
+mod mqtt;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -268,6 +270,100 @@ async fn two_processes_keep_each_devices_records_in_order_one_at_a_time() {
     }
     assert_eq!(seen.most_at_once, 1, "never two of one device at once");
     drop(seen);
+    for server in servers {
+        assert!(server.terminate().success());
+    }
+}
+
+/// On PostgreSQL the processes share the MQTT subscription: each message is ingested once,
+/// by one of them, not once per process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_the_mqtt_subscription_and_ingest_each_message_once() {
+    let Some(db) = hookd_postgres::testing::url().await else {
+        return;
+    };
+    if !mqtt::broker_up("two_processes_share_the_mqtt_subscription_and_ingest_each_message_once") {
+        return;
+    }
+    let schema = hookd_postgres::testing::schema_name();
+    let _cleanup = DropSchema(db.clone(), schema.clone());
+    let (hook_url, seen) = common::receiver(Duration::ZERO).await;
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = common::start(dirs[0].path(), &cluster_env(&db, &schema));
+    let client = Client::new(&first.url, KEY);
+    let ws = client.create_workspace("plant").await.unwrap().id;
+    let hook = json!({ "name": "w", "kind": "data", "url": hook_url, "format": "single" });
+    client.create_webhook(&ws, &hook).await.unwrap();
+    assert!(first.terminate().success());
+
+    let topics = mqtt::prefix();
+    let filter = format!("[{topics}/#]");
+    let mut env = cluster_env(&db, &schema);
+    env.extend([
+        ("HOOKD_MQTT__URL", mqtt::BROKER),
+        ("HOOKD_MQTT__TOPICS", filter.as_str()),
+        ("HOOKD_MQTT__TOPIC_PATTERN", "hookd-test/{asset_id}/{device_id}/{tag}"),
+        ("HOOKD_MQTT__WORKSPACE", ws.as_str()),
+    ]);
+    let servers = start_together(&dirs, &env);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for server in &servers {
+        loop {
+            let health: serde_json::Value = reqwest::get(format!("{}/readyz", server.url))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if health["status"] == "ready" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not connected: {health}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let publisher = mqtt::publisher().await;
+    let messages = 40;
+    for i in 0..messages {
+        mqtt::publish(
+            &publisher,
+            &format!("{topics}/dev-{i}/relay"),
+            format!("{{\"n\": {i}}}").as_bytes(),
+        )
+        .await;
+    }
+    while seen.lock().unwrap().records.len() < messages {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {messages} delivered",
+            seen.lock().unwrap().records.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut per_process = Vec::new();
+    for server in &servers {
+        let text = reqwest::get(format!("{}/metrics", server.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let committed: f64 = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("hookd_mqtt_messages_total{outcome=\"committed\"} ")?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0);
+        per_process.push(committed as usize);
+    }
+    assert_eq!(
+        per_process.iter().sum::<usize>(),
+        messages,
+        "each message once: {per_process:?}"
+    );
+    assert_eq!(seen.lock().unwrap().records.len(), messages);
     for server in servers {
         assert!(server.terminate().success());
     }

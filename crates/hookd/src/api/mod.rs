@@ -40,6 +40,8 @@ pub struct Shared {
     pub metrics: crate::metrics::Metrics,
     /// Requests per workspace key (by key hash); `None` when the limit is off.
     pub rate_limit: Option<Arc<governor::DefaultKeyedRateLimiter<String>>>,
+    /// The MQTT door's connection, when `[mqtt]` is configured (for `/readyz`).
+    pub mqtt: Option<crate::mqtt::Status>,
 }
 
 /// The per-key rate limiter the settings ask for.

@@ -30,32 +30,33 @@ async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers. With `[mqtt]` configured and the broker not connected,
+/// still 200 (the API works) but `status: "degraded"`, the reason saying why.
 #[utoipa::path(
     get, path = "/readyz", tag = "system", security(()),
     responses((status = 200, body = Health), (status = 503, description = "The database does not answer", body = Health))
 )]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    match state.service.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(Health {
-                status: "ready".into(),
-                reason: None,
-            }),
-        ),
-        Err(err) => {
-            tracing::warn!(error = ?err, "readiness check failed");
-            let reason = Some("the database does not answer".into());
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health {
-                    status: "unavailable".into(),
-                    reason,
-                }),
-            )
-        }
+    if let Err(err) = state.service.ping().await {
+        tracing::warn!(error = ?err, "readiness check failed");
+        let reason = Some("the database does not answer".into());
+        let health = Health {
+            status: "unavailable".into(),
+            reason,
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(health));
     }
+    let health = match state.mqtt.as_ref().map(crate::mqtt::Status::check) {
+        Some(Err(reason)) => Health {
+            status: "degraded".into(),
+            reason: Some(reason),
+        },
+        _ => Health {
+            status: "ready".into(),
+            reason: None,
+        },
+    };
+    (StatusCode::OK, Json(health))
 }
 
 /// Prometheus metrics, in the text exposition format.

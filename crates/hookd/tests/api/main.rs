@@ -4,6 +4,8 @@
 #![allow(unreachable_pub)]
 
 mod helpers;
+#[path = "../common/mqtt.rs"]
+mod mqtt;
 mod receiver;
 #[path = "../common/watchdog.rs"]
 mod watchdog;
@@ -19,6 +21,7 @@ mod keys;
 mod lifecycle;
 mod listen;
 mod metrics;
+mod mqtt_door;
 mod outcomes;
 mod promises;
 mod reshaping;

@@ -3,9 +3,12 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/mqtt.rs"]
+mod mqtt;
 
 mod encryption;
 mod logs;
+mod mqtt_crash;
 mod openapi;
 
 use std::process::{Command, Stdio};
