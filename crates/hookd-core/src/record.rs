@@ -58,6 +58,17 @@ impl RecordIn {
         }
     }
 
+    /// An event made by hookd about a device (presence): `device_id` and `fleet_id` are
+    /// fields of the event, so webhooks filter on them as on the device's own events.
+    pub fn device_event(event_type: &str, device_id: &str, fleet_id: Option<&str>, payload: Value) -> Self {
+        let mut event = Self::event(event_type, payload);
+        event.fields.insert("device_id".into(), Value::String(device_id.into()));
+        if let Some(fleet) = fleet_id {
+            event.fields.insert("fleet_id".into(), Value::String(fleet.into()));
+        }
+        event
+    }
+
     /// A data point made by hookd itself (e.g. the test send to a data webhook).
     pub fn data_point(device_id: &str, tag: &str, payload: Value) -> Self {
         let mut fields = Map::new();

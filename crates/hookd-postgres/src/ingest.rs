@@ -2,7 +2,8 @@
 //! announced to every worker when it commits.
 
 use hookd_core::store::{
-    Coalescing, IngestRequest, IngestResult, Insert, NewDelivery, NewRecord, Newest, Placement, StoreResult, place,
+    Coalescing, DeviceSeen, IngestRequest, IngestResult, Insert, NewDelivery, NewRecord, Newest, Placement,
+    StoreResult, place,
 };
 use sqlx::{PgConnection, PgPool, Row};
 
@@ -31,6 +32,11 @@ pub(crate) async fn commit(pool: &PgPool, batch: &[IngestRequest]) -> StoreResul
     // Every record and every delivery of the batch in one statement each (a statement per
     // row would be a round trip per row).
     insert_records(&mut tx, &written).await?;
+    let mut heard: Vec<(&str, &DeviceSeen)> = Vec::new();
+    for request in &written {
+        heard.extend(request.devices.iter().map(|d| (request.workspace_id.as_str(), d)));
+    }
+    crate::presence::seen(&mut tx, &heard).await?;
     insert_deliveries(&mut tx, &written).await?;
     coalesce_deliveries(&mut tx, &written).await?;
     for request in &written {
@@ -149,14 +155,15 @@ async fn insert_deliveries(conn: &mut PgConnection, requests: &[&IngestRequest])
         .iter()
         .map(|d| d.lease.as_ref().map(|l| l.token.as_str()))
         .collect();
+    let order = order_positions(conn, &deliveries).await?;
     sqlx::query(
         "INSERT INTO deliveries (id, workspace_id, webhook_id, state, record_ids, next_attempt_at, locked_until, lease_token, \
            created_at, updated_at, planned_at, ordering_key, order_seq) \
          SELECT d.id, d.workspace_id, d.webhook_id, 'pending', ARRAY(SELECT jsonb_array_elements_text(d.record_ids::jsonb)), \
            GREATEST(d.due_at, d.locked_until), d.locked_until, d.lease_token, d.created_at, d.created_at, d.due_at, d.ordering_key, \
-           CASE WHEN d.ordering_key IS NOT NULL THEN nextval('deliveries_order_seq') END \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[], $9::text[]) \
-           AS d(id, workspace_id, webhook_id, record_ids, created_at, locked_until, lease_token, due_at, ordering_key) \
+           d.order_seq \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[], $9::text[], $10::bigint[]) \
+           AS d(id, workspace_id, webhook_id, record_ids, created_at, locked_until, lease_token, due_at, ordering_key, order_seq) \
          WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id)",
     )
     .bind(column(|d| &d.id))
@@ -168,10 +175,31 @@ async fn insert_deliveries(conn: &mut PgConnection, requests: &[&IngestRequest])
     .bind(&tokens)
     .bind(&due)
     .bind(deliveries.iter().map(|d| d.ordering_key.as_deref()).collect::<Vec<_>>())
+    .bind(&order)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
     Ok(())
+}
+
+/// Each ordered delivery's place in its lane, in the order planned: sequence numbers taken
+/// now and handed out in that order (a statement's rows may be written in any order).
+async fn order_positions(conn: &mut PgConnection, deliveries: &[&NewDelivery]) -> StoreResult<Vec<Option<i64>>> {
+    let ordered = deliveries.iter().filter(|d| d.ordering_key.is_some()).count();
+    if ordered == 0 {
+        return Ok(vec![None; deliveries.len()]);
+    }
+    let mut taken: Vec<i64> = sqlx::query_scalar("SELECT nextval('deliveries_order_seq') FROM generate_series(1, $1)")
+        .bind(ordered as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    taken.sort_unstable();
+    let mut next = taken.into_iter();
+    Ok(deliveries
+        .iter()
+        .map(|d| d.ordering_key.as_ref().and_then(|_| next.next()))
+        .collect())
 }
 
 /// The deliveries with a coalescing key, one at a time: each joins the newest delivery of its

@@ -18,6 +18,7 @@
 mod db;
 mod deliveries;
 mod ingest;
+mod presence;
 mod queue;
 mod retention;
 mod rows;
@@ -122,6 +123,26 @@ impl Store for PgStore {
 
     async fn delete_workspace(&self, id: &str) -> StoreResult<Option<WorkspaceDeletion>> {
         tenants::delete_workspace(&self.pool, id).await
+    }
+
+    async fn set_offline_after(&self, id: &str, offline_after: Option<Millis>) -> StoreResult<Option<Workspace>> {
+        tenants::set_offline_after(&self.pool, id, offline_after).await
+    }
+
+    async fn list_devices(&self, workspace_id: &str, query: &DeviceQuery) -> StoreResult<Vec<Device>> {
+        presence::list(&self.pool, workspace_id, query).await
+    }
+
+    async fn claim_presence_sweep(&self, holder: &str, now: Millis, until: Millis) -> StoreResult<bool> {
+        presence::claim_sweep(&self.pool, holder, now, until).await
+    }
+
+    async fn presence_changes(&self, now: Millis, limit: usize) -> StoreResult<Vec<PresenceChange>> {
+        presence::changes(&self.pool, now, limit).await
+    }
+
+    async fn apply_presence(&self, changes: &[PresenceChange], now: Millis) -> StoreResult<()> {
+        presence::apply(&self.pool, changes, now).await
     }
 
     async fn list_api_keys(&self, workspace_id: &str) -> StoreResult<Vec<ApiKey>> {

@@ -23,11 +23,12 @@ fn workspace(row: &sqlx::postgres::PgRow) -> StoreResult<Workspace> {
         id: row.try_get("id").map_err(map_err)?,
         name: row.try_get("name").map_err(map_err)?,
         created_at: row.try_get("created_at").map_err(map_err)?,
+        offline_after: row.try_get("offline_after").map_err(map_err)?,
     })
 }
 
 pub(crate) async fn list_workspaces(pool: &PgPool) -> StoreResult<Vec<Workspace>> {
-    let rows = sqlx::query("SELECT id, name, created_at FROM workspaces ORDER BY id")
+    let rows = sqlx::query("SELECT id, name, created_at, offline_after FROM workspaces ORDER BY id")
         .fetch_all(pool)
         .await
         .map_err(map_err)?;
@@ -35,7 +36,7 @@ pub(crate) async fn list_workspaces(pool: &PgPool) -> StoreResult<Vec<Workspace>
 }
 
 pub(crate) async fn get_workspace(pool: &PgPool, id: &str) -> StoreResult<Option<Workspace>> {
-    let row = sqlx::query("SELECT id, name, created_at FROM workspaces WHERE id = $1")
+    let row = sqlx::query("SELECT id, name, created_at, offline_after FROM workspaces WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await
@@ -44,12 +45,29 @@ pub(crate) async fn get_workspace(pool: &PgPool, id: &str) -> StoreResult<Option
 }
 
 pub(crate) async fn rename_workspace(pool: &PgPool, id: &str, name: &str) -> StoreResult<Option<Workspace>> {
-    let row = sqlx::query("UPDATE workspaces SET name = $1 WHERE id = $2 RETURNING id, name, created_at")
-        .bind(name)
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
+    let row =
+        sqlx::query("UPDATE workspaces SET name = $1 WHERE id = $2 RETURNING id, name, created_at, offline_after")
+            .bind(name)
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(map_err)?;
+    row.as_ref().map(workspace).transpose()
+}
+
+pub(crate) async fn set_offline_after(
+    pool: &PgPool,
+    id: &str,
+    offline_after: Option<Millis>,
+) -> StoreResult<Option<Workspace>> {
+    let row = sqlx::query(
+        "UPDATE workspaces SET offline_after = $1 WHERE id = $2 RETURNING id, name, created_at, offline_after",
+    )
+    .bind(offline_after)
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(map_err)?;
     row.as_ref().map(workspace).transpose()
 }
 
@@ -90,6 +108,7 @@ pub(crate) async fn delete_workspace(pool: &PgPool, id: &str) -> StoreResult<Opt
     delete("DELETE FROM source_messages WHERE source_id IN (SELECT id FROM sources WHERE workspace_id = $1)").await?;
     delete("DELETE FROM source_requests WHERE workspace_id = $1").await?;
     delete("DELETE FROM sources WHERE workspace_id = $1").await?;
+    delete("DELETE FROM devices WHERE workspace_id = $1").await?;
     delete("DELETE FROM workspaces WHERE id = $1").await?;
     announce(&mut tx).await?;
     tx.commit().await.map_err(map_err)?;

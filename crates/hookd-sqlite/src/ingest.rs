@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use hookd_core::store::{
-    Coalescing, IngestRequest, IngestResult, Insert, NewDelivery, Newest, Placement, SourceRequest, place,
+    Coalescing, DeviceSeen, IngestRequest, IngestResult, Insert, NewDelivery, Newest, Placement, SourceRequest, place,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -43,6 +43,11 @@ pub(crate) fn commit(conn: &mut Connection, batch: &[IngestRequest]) -> DbResult
         written.push(request);
         results.push(IngestResult::Committed(ids));
     }
+    let mut heard: Vec<(&str, &DeviceSeen)> = Vec::new();
+    for request in &written {
+        heard.extend(request.devices.iter().map(|d| (request.workspace_id.as_str(), d)));
+    }
+    crate::presence::seen(&tx, &heard)?;
     for request in &written {
         insert(&tx, request)?;
         if let Some(door) = &request.door {

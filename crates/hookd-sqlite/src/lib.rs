@@ -20,6 +20,7 @@
 mod db;
 mod deliveries;
 mod ingest;
+mod presence;
 mod queue;
 mod retention;
 mod rows;
@@ -102,6 +103,47 @@ impl Store for SqliteStore {
         self.db
             .writer
             .run(move |conn| tenants::rename_workspace(conn, &id, &name))
+            .await
+    }
+
+    async fn set_offline_after(&self, id: &str, offline_after: Option<Millis>) -> StoreResult<Option<Workspace>> {
+        let id = id.to_owned();
+        self.db
+            .writer
+            .run(move |conn| tenants::set_offline_after(conn, &id, offline_after))
+            .await
+    }
+
+    async fn list_devices(&self, workspace_id: &str, query: &DeviceQuery) -> StoreResult<Vec<Device>> {
+        let (workspace_id, query) = (workspace_id.to_owned(), query.clone());
+        self.db
+            .readers
+            .run(move |conn| presence::list(conn, &workspace_id, &query))
+            .await
+    }
+
+    async fn claim_presence_sweep(&self, holder: &str, now: Millis, until: Millis) -> StoreResult<bool> {
+        let holder = holder.to_owned();
+        self.db
+            .writer
+            .run_with(Durability::Relaxed, move |conn| {
+                presence::claim_sweep(conn, &holder, now, until)
+            })
+            .await
+    }
+
+    async fn presence_changes(&self, now: Millis, limit: usize) -> StoreResult<Vec<PresenceChange>> {
+        self.db
+            .readers
+            .run(move |conn| presence::changes(conn, now, limit))
+            .await
+    }
+
+    async fn apply_presence(&self, changes: &[PresenceChange], now: Millis) -> StoreResult<()> {
+        let changes = changes.to_vec();
+        self.db
+            .writer
+            .run(move |conn| presence::apply(conn, &changes, now))
             .await
     }
 

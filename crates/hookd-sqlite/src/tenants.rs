@@ -18,23 +18,36 @@ fn workspace(row: &Row<'_>) -> rusqlite::Result<Workspace> {
         id: row.get("id")?,
         name: row.get("name")?,
         created_at: row.get("created_at")?,
+        offline_after: row.get("offline_after")?,
     })
 }
 
 pub(crate) fn list_workspaces(conn: &Connection) -> DbResult<Vec<Workspace>> {
-    let mut stmt = conn.prepare_cached("SELECT id, name, created_at FROM workspaces ORDER BY id")?;
+    let mut stmt = conn.prepare_cached("SELECT id, name, created_at, offline_after FROM workspaces ORDER BY id")?;
     let found = stmt.query_map([], workspace)?.collect::<rusqlite::Result<_>>()?;
     Ok(found)
 }
 
 pub(crate) fn get_workspace(conn: &Connection, id: &str) -> DbResult<Option<Workspace>> {
-    let mut stmt = conn.prepare_cached("SELECT id, name, created_at FROM workspaces WHERE id = ?")?;
+    let mut stmt = conn.prepare_cached("SELECT id, name, created_at, offline_after FROM workspaces WHERE id = ?")?;
     Ok(stmt.query_row([id], workspace).optional()?)
 }
 
 pub(crate) fn rename_workspace(conn: &Connection, id: &str, name: &str) -> DbResult<Option<Workspace>> {
-    let mut stmt = conn.prepare_cached("UPDATE workspaces SET name = ? WHERE id = ? RETURNING id, name, created_at")?;
+    let mut stmt = conn
+        .prepare_cached("UPDATE workspaces SET name = ? WHERE id = ? RETURNING id, name, created_at, offline_after")?;
     Ok(stmt.query_row([name, id], workspace).optional()?)
+}
+
+pub(crate) fn set_offline_after(
+    conn: &Connection,
+    id: &str,
+    offline_after: Option<Millis>,
+) -> DbResult<Option<Workspace>> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE workspaces SET offline_after = ? WHERE id = ? RETURNING id, name, created_at, offline_after",
+    )?;
+    Ok(stmt.query_row(params![offline_after, id], workspace).optional()?)
 }
 
 /// Everything of the workspace, children first, in one transaction.
@@ -55,6 +68,7 @@ pub(crate) fn delete_workspace(conn: &mut Connection, id: &str) -> DbResult<Opti
     delete("DELETE FROM source_messages WHERE source_id IN (SELECT id FROM sources WHERE workspace_id = ?)")?;
     delete("DELETE FROM source_requests WHERE workspace_id = ?")?;
     delete("DELETE FROM sources WHERE workspace_id = ?")?;
+    delete("DELETE FROM devices WHERE workspace_id = ?")?;
     delete("DELETE FROM workspaces WHERE id = ?")?;
     tx.commit()?;
     Ok(Some(deletion))

@@ -26,6 +26,7 @@ async fn resealing_leaves_no_plaintext_in_the_file_or_its_log() {
             id: "ws_1".into(),
             name: "w".into(),
             created_at: 1,
+            offline_after: None,
         })
         .await
         .unwrap();

@@ -22,6 +22,7 @@ use crate::dispatch::{Dispatcher, EventSink, Events};
 use crate::ingest::{Committer, Submission, WeakCommitter};
 use crate::metrics::Metrics;
 use crate::planner::{Conditions, Origin, Planner};
+use crate::presence::Presence;
 use crate::service::{Service, key_hash};
 use crate::slots::Slots;
 use crate::{admin_key, dispatch, ingest, mqtt, retention, service};
@@ -44,6 +45,7 @@ pub struct App {
     admin_key: admin_key::AdminKey,
     /// The MQTT door, started by [`App::serve`].
     mqtt: Option<mqtt::Subscriber>,
+    presence: Presence,
 }
 
 impl App {
@@ -77,6 +79,7 @@ impl App {
         let slots = Slots::new(&settings.dispatch, metrics.clone());
         let sandbox = crate::sandbox::Sandbox::new(&settings.sources);
         let planner = Planner::new(shared_store.clone(), Conditions::new(sandbox.clone(), metrics.clone()));
+        let presence_wake = Arc::new(tokio::sync::Notify::new());
         let (committer, committer_task) = Committer::start(
             ingest::Parts {
                 store: shared_store.clone(),
@@ -85,6 +88,7 @@ impl App {
                 slots: slots.clone(),
                 metrics: metrics.clone(),
                 max_batch: settings.ingest.max_batch,
+                presence: presence_wake.clone(),
             },
             settings.ingest.queue,
         );
@@ -102,6 +106,12 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let rate_limit = api::rate_limiter(&settings);
+        let presence = Presence::new(
+            shared_store.clone(),
+            clock.clone(),
+            committer.downgrade(),
+            presence_wake,
+        );
         let service = Service::new(service::Parts {
             store: shared_store.clone(),
             clock: clock.clone(),
@@ -142,6 +152,7 @@ impl App {
             committer_task,
             admin_key,
             mqtt,
+            presence,
         })
     }
 
@@ -161,6 +172,11 @@ impl App {
         self.store.clone()
     }
 
+    /// The presence sweep, to step it (tests; [`App::serve`] runs it with the dispatcher loop).
+    pub fn presence(&self) -> Presence {
+        self.presence.clone()
+    }
+
     /// Serves until `shutdown` fires; then stops accepting, finishes requests in flight,
     /// lets attempts in flight finish (or releases them), commits what was acknowledged and
     /// closes the database.
@@ -176,12 +192,14 @@ impl App {
             dispatcher,
             committer_task,
             mqtt,
+            presence,
             ..
         } = self;
         let role = state.settings.role;
         let works = role.runs_dispatcher();
         let dispatcher_task =
             (works && dispatch == Dispatch::Loop).then(|| tokio::spawn(dispatcher.clone().run(shutdown.clone())));
+        let presence_task = (works && dispatch == Dispatch::Loop).then(|| tokio::spawn(presence.run(shutdown.clone())));
         let pruner_task = works.then(|| {
             let settings = state.settings.retention.clone();
             tokio::spawn(retention::run(
@@ -208,6 +226,9 @@ impl App {
             .context("the HTTP server failed")?;
         if let Some(task) = mqtt_task {
             task.await.context("the MQTT door panicked")?;
+        }
+        if let Some(task) = presence_task {
+            task.await.context("the presence sweep panicked")?;
         }
         if let Some(task) = dispatcher_task {
             task.await.context("the dispatcher panicked")?;

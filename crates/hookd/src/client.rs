@@ -151,9 +151,37 @@ impl Client {
     }
 
     pub async fn rename_workspace(&self, ws: &str, name: &str) -> ClientResult<Workspace> {
-        let body = WorkspaceIn { name: name.to_owned() };
+        let body = WorkspacePatch {
+            name: Some(name.to_owned()),
+            presence: None,
+        };
         self.call(Method::PATCH, &format!("/v1/workspaces/{ws}"), Some(&body))
             .await
+    }
+
+    /// Sets how long the workspace's devices may be silent before they are offline
+    /// (`None`: no presence events).
+    pub async fn set_presence(&self, ws: &str, offline_after: Option<&str>) -> ClientResult<Workspace> {
+        let body = serde_json::json!({ "presence": { "offline_after": offline_after } });
+        self.call(Method::PATCH, &format!("/v1/workspaces/{ws}"), Some(&body))
+            .await
+    }
+
+    /// One page of the workspace's devices, after the device id `after`.
+    pub async fn list_devices(&self, ws: &str, state: Option<&str>, after: Option<&str>) -> ClientResult<DevicePage> {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(state) = state {
+            query.append_pair("state", state);
+        }
+        if let Some(after) = after {
+            query.append_pair("after", after);
+        }
+        let query = query.finish();
+        let path = format!(
+            "/v1/workspaces/{ws}/devices{}{query}",
+            if query.is_empty() { "" } else { "?" }
+        );
+        self.call(Method::GET, &path, Self::NO_BODY).await
     }
 
     /// Deletes the workspace and everything in it.

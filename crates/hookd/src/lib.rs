@@ -14,6 +14,8 @@
 //! - [`dispatch`]: claiming, sending, classifying and recording deliveries.
 //! - [`mqtt`]: the MQTT door: a broker's messages ingested as records, acknowledged once
 //!   committed.
+//! - [`presence`]: the sweep that turns devices' silence and their own connection events into
+//!   `device.offline` / `device.online` events.
 //! - [`retention`]: pruning what is old enough.
 //! - [`sandbox`]: sources' jq programs, run in worker processes with time and memory limits.
 //! - [`metrics`], [`telemetry`]: Prometheus metrics and logs.
@@ -31,6 +33,7 @@ pub mod metrics;
 pub mod model;
 pub mod mqtt;
 pub mod planner;
+pub mod presence;
 pub mod retention;
 pub mod sandbox;
 pub mod service;

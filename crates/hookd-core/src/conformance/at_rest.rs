@@ -15,6 +15,7 @@ pub async fn retention_prunes_finished_deliveries_and_unreferenced_records_only(
     };
     let request = IngestRequest {
         door: None,
+        devices: Vec::new(),
         workspace_id: f.workspace.clone(),
         idempotency: Some(Idempotency {
             key: "old".into(),

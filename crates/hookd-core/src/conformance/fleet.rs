@@ -1,5 +1,5 @@
-//! The fleet behaviours' storage: ordering keys (one delivery of a key at a time, in order)
-//! and coalescing keys (later records join the open delivery of their key).
+//! The fleet behaviours' storage: ordering keys (one delivery of a key at a time, in order),
+//! coalescing keys (later records join the open delivery of their key) and presence.
 
 use super::*;
 
@@ -148,4 +148,68 @@ pub async fn a_superseded_record_is_no_longer_referenced(store: &dyn Store) {
     keyed(store, &f.webhook, &[(None, Some(latest(40)))], T0).await;
     assert!(store.claim_due(&claim_request(T0 + 999, 10)).await.unwrap().is_empty());
     assert_eq!(store.claim_due(&claim_request(T0 + 1_000, 10)).await.unwrap().len(), 1);
+}
+
+pub async fn one_holder_sweeps_presence_at_a_time_and_a_device_changes_once(store: &dyn Store) {
+    assert!(store.claim_presence_sweep("a", T0, T0 + 30_000).await.unwrap());
+    assert!(
+        !store.claim_presence_sweep("b", T0 + 1, T0 + 30_001).await.unwrap(),
+        "a holds it"
+    );
+    assert!(
+        store.claim_presence_sweep("a", T0 + 1, T0 + 30_001).await.unwrap(),
+        "a renews it"
+    );
+    assert!(
+        store.claim_presence_sweep("b", T0 + 30_001, T0 + 60_000).await.unwrap(),
+        "a's lease ended"
+    );
+
+    let f = fixture(store).await;
+    let mut request = ingest_request(&f.webhook, 1, T0, T0);
+    let seen = |at| DeviceSeen {
+        device_id: "dev-1".into(),
+        fleet_id: Some("flt-1".into()),
+        at,
+        heard: Heard::Record,
+    };
+    request.devices = vec![seen(T0 - 10), seen(T0)];
+    store.commit_ingest(&[request]).await.unwrap();
+    let listed = store
+        .list_devices(
+            &f.workspace,
+            &DeviceQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "one row per device");
+    assert_eq!((listed[0].state, listed[0].last_seen), (DeviceState::Online, T0));
+    assert!(
+        store.presence_changes(T0 + 5_000, 10).await.unwrap().is_empty(),
+        "presence is off"
+    );
+    store
+        .set_offline_after(&f.workspace, Some(1_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.presence_changes(T0 + 500, 10).await.unwrap().is_empty());
+    let changes = store.presence_changes(T0 + 2_000, 10).await.unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(
+        (changes[0].to, changes[0].reason),
+        (DeviceState::Offline, PresenceReason::Silence)
+    );
+    store.apply_presence(&changes, T0 + 2_000).await.unwrap();
+    assert!(store.presence_changes(T0 + 2_001, 10).await.unwrap().is_empty(), "once");
+    let offline = DeviceQuery {
+        state: Some(DeviceState::Offline),
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = store.list_devices(&f.workspace, &offline).await.unwrap();
+    assert_eq!((listed.len(), listed[0].since), (1, T0 + 2_000));
 }

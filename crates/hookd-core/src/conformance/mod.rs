@@ -3,7 +3,7 @@
 //!
 //! The checks by concept: `claims` (leases, limits, the breaker), `queue` (ingest, results,
 //! retry and replay, the log), `tenants` (workspaces, keys, records, health), `at_rest`
-//! (retention, sealed secrets), `fleet` (ordering and coalescing keys), `sources` (sources, their request log, replay protection). Fixtures are here.
+//! (retention, sealed secrets), `fleet` (ordering and coalescing keys, presence), `sources` (sources, their request log, replay protection). Fixtures are here.
 
 mod at_rest;
 mod claims;
@@ -61,6 +61,7 @@ macro_rules! store_conformance_tests {
             one_delivery_of_an_ordering_key_goes_at_a_time_and_a_dead_one_lets_the_next_go,
             a_delivery_joins_the_open_one_of_its_coalescing_key,
             a_superseded_record_is_no_longer_referenced,
+            one_holder_sweeps_presence_at_a_time_and_a_device_changes_once,
             queue_stats_count_pending_and_due,
             tenants_and_keys_are_stored,
             keys_are_listed_touched_and_revoked_within_their_workspace,
@@ -96,6 +97,7 @@ async fn fixture(store: &dyn Store) -> Fixture {
         id: new_id("ws"),
         name: "acme".into(),
         created_at: T0,
+        offline_after: None,
     };
     store.create_workspace(&workspace).await.unwrap();
     let webhook = webhook(store, &workspace.id).await;
@@ -140,6 +142,7 @@ async fn ingest_due(store: &dyn Store, webhook: &Webhook, n: usize, at: Millis, 
 fn ingest_request(webhook: &Webhook, n: usize, at: Millis, due: Millis) -> IngestRequest {
     let mut request = IngestRequest {
         door: None,
+        devices: Vec::new(),
         workspace_id: webhook.workspace_id.clone(),
         idempotency: None,
         records: vec![],

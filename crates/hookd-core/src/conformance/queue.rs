@@ -6,6 +6,7 @@ pub async fn an_idempotency_key_replays_or_conflicts(store: &dyn Store) {
     let f = fixture(store).await;
     let request = |hash: &str| IngestRequest {
         door: None,
+        devices: Vec::new(),
         workspace_id: f.workspace.clone(),
         idempotency: Some(Idempotency {
             key: "k1".into(),

@@ -14,6 +14,9 @@ pub struct Workspace {
     pub id: String,
     pub name: String,
     pub created_at: Millis,
+    /// `presence.offline_after`: its devices silent for longer are offline. `None`: no
+    /// presence events.
+    pub offline_after: Option<Millis>,
 }
 
 /// A workspace API key. Only the SHA-256 of the key is stored, and a prefix of it short
@@ -135,6 +138,9 @@ pub struct IngestRequest {
     pub deliveries: Vec<NewDelivery>,
     /// What a source's door writes with the records it made.
     pub door: Option<DoorWrite>,
+    /// The devices its records were heard from (not every record: the committer leaves out
+    /// a device it wrote moments ago).
+    pub devices: Vec<super::DeviceSeen>,
 }
 
 /// Written with the records a request to a source made, in their transaction: the message id

@@ -8,6 +8,7 @@
 //! - this module: the contract ([`Store`]), its errors and what other processes change;
 //! - `entities`: what is stored (workspaces, keys, records, deliveries, attempts, leases);
 //! - `queries`: what calls ask and answer (results to write, filters, retention, statistics);
+//! - `presence`: the devices a workspace hears from, and when their state changes;
 //! - `admission`: the one rule for whether a lane may take another slot now;
 //! - `scheduling`: choosing which due deliveries a claim takes, shared by every backend;
 //! - `coalescing`: where a delivery with a coalescing key goes (batch windows, debounce);
@@ -19,6 +20,7 @@ mod admission;
 mod breaker;
 mod coalescing;
 mod entities;
+mod presence;
 mod queries;
 mod scheduling;
 mod sealed;
@@ -36,6 +38,7 @@ pub use admission::{Admission, RESERVE_BELOW};
 pub use breaker::*;
 pub use coalescing::*;
 pub use entities::*;
+pub use presence::*;
 pub use queries::*;
 pub use scheduling::*;
 pub use sealed::StoredWebhook;
@@ -97,6 +100,20 @@ pub trait Store: Send + Sync + 'static {
     async fn get_workspace(&self, id: &str) -> StoreResult<Option<Workspace>>;
     /// Renames a workspace; `None` when it does not exist.
     async fn rename_workspace(&self, id: &str, name: &str) -> StoreResult<Option<Workspace>>;
+    /// Sets how long its devices may be silent before they are offline (`None`: no presence
+    /// events); `None` when it does not exist.
+    async fn set_offline_after(&self, id: &str, offline_after: Option<Millis>) -> StoreResult<Option<Workspace>>;
+    /// The workspace's devices, by device id.
+    async fn list_devices(&self, workspace_id: &str, query: &DeviceQuery) -> StoreResult<Vec<Device>>;
+    /// Takes (or keeps) the one presence sweep for `holder` until `until`; `false` while
+    /// another holder has it. So of all processes only one sweeps at a time.
+    async fn claim_presence_sweep(&self, holder: &str, now: Millis, until: Millis) -> StoreResult<bool>;
+    /// Devices due to change state at `now` ([`PresenceChange::due`]), in workspaces with
+    /// presence set, at most `limit`.
+    async fn presence_changes(&self, now: Millis, limit: usize) -> StoreResult<Vec<PresenceChange>>;
+    /// Moves each device to its new state since `now`, if it is still as the change read it
+    /// (nothing was heard from it since).
+    async fn apply_presence(&self, changes: &[PresenceChange], now: Millis) -> StoreResult<()>;
     /// Deletes a workspace and everything in it (webhooks, deliveries and their attempts,
     /// records, idempotency keys, API keys) in one transaction, and tells other processes
     /// ([`Change::Credentials`]). `None` when it does not exist.

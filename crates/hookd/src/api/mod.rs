@@ -3,6 +3,7 @@
 //! the OpenAPI document at `/openapi.json` describes exactly the routes served.
 
 mod deliveries;
+mod devices;
 mod docs;
 pub mod error;
 mod extract;
@@ -82,6 +83,7 @@ impl Deref for AppState {
         (name = "webhooks", description = "Subscriptions: where records are delivered, and how"),
         (name = "ingest", description = "Records in: 202 only once they are on disk"),
         (name = "deliveries", description = "The delivery log, retries and replays"),
+        (name = "devices", description = "The devices a workspace hears from, and their presence"),
         (name = "sources", description = "Receiving: inbound doors (`/in/{src}`, no API key: the source's scheme verifies each request) and their request log"),
         (name = "system", description = "Health, metrics and this document")
     )
@@ -114,6 +116,7 @@ fn routes(role: Role) -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(ingest::routes())
         .merge(deliveries::routes())
+        .merge(devices::routes())
         .merge(records::routes())
         .merge(sources::routes())
         .merge(inbound::routes())

@@ -14,7 +14,7 @@ use crate::model;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_workspace, list_workspaces))
-        .routes(routes!(read_workspace, rename_workspace, delete_workspace))
+        .routes(routes!(read_workspace, update_workspace, delete_workspace))
         .routes(routes!(create_api_key, list_api_keys))
         .routes(routes!(revoke_api_key))
 }
@@ -60,19 +60,20 @@ async fn read_workspace(
     Ok(Json((&state.service.read_workspace(&ws).await?).into()))
 }
 
-/// Renames a workspace.
+/// Changes a workspace: its `name`, its `presence` (`{"offline_after": "5m"}`; null: no
+/// presence events), or both.
 #[utoipa::path(
-    patch, path = "/v1/workspaces/{ws}", tag = "workspaces", params(("ws" = String, Path, description = "Workspace id")), request_body = model::WorkspaceIn,
+    patch, path = "/v1/workspaces/{ws}", tag = "workspaces", params(("ws" = String, Path, description = "Workspace id")), request_body = model::WorkspacePatch,
     responses((status = 200, body = model::Workspace), CommonErrors, BodyErrors)
 )]
-async fn rename_workspace(
+async fn update_workspace(
     State(state): State<AppState>,
     caller: Caller,
     Path(ws): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Json<model::Workspace>> {
     caller.workspace(&state, &ws).await?;
-    Ok(Json((&state.service.rename_workspace(&ws, &body.value).await?).into()))
+    Ok(Json((&state.service.update_workspace(&ws, &body.value).await?).into()))
 }
 
 /// Deletes a workspace and everything in it — webhooks, deliveries and their attempts,

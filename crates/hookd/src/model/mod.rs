@@ -119,6 +119,65 @@ pub struct Workspace {
     pub id: String,
     pub name: String,
     pub created_at: String,
+    pub presence: Presence,
+}
+
+/// A workspace's presence setting.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Presence {
+    /// A device silent for longer is offline (`device.offline`); its next record brings it
+    /// back (`device.online`). 1s–30 days; null: no presence events.
+    #[schema(example = "5m")]
+    pub offline_after: Option<String>,
+}
+
+/// A workspace change: its name, its presence, or both.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspacePatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "acme", min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// `{"offline_after": "5m"}`; null turns presence events off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<Presence>,
+}
+
+/// A device the workspace heard from.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Device {
+    #[schema(example = "dev-7")]
+    pub device_id: String,
+    pub fleet_id: Option<String>,
+    /// `online` or `offline`; without `presence.offline_after` only its own `disconnection`
+    /// events and a sweep change it, and no sweep runs, so it stays as first seen.
+    #[schema(example = "online")]
+    pub state: String,
+    /// When hookd last heard from it (to the second).
+    pub last_seen: String,
+    /// When it entered its state.
+    pub since: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DevicePage {
+    /// By device id.
+    pub data: Vec<Device>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<&store::Device> for Device {
+    fn from(d: &store::Device) -> Self {
+        Self {
+            device_id: d.device_id.clone(),
+            fleet_id: d.fleet_id.clone(),
+            state: d.state.as_str().to_owned(),
+            last_seen: rfc3339(d.last_seen),
+            since: rfc3339(d.since),
+        }
+    }
 }
 
 /// A new API key. `key` is shown here once; only its hash is stored.
@@ -168,6 +227,11 @@ impl From<&store::Workspace> for Workspace {
             id: ws.id.clone(),
             name: ws.name.clone(),
             created_at: rfc3339(ws.created_at),
+            presence: Presence {
+                offline_after: ws
+                    .offline_after
+                    .map(|ms| hookd_core::duration::format(std::time::Duration::from_millis(ms.max(0) as u64))),
+            },
         }
     }
 }

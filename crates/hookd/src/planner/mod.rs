@@ -35,6 +35,9 @@ pub enum Origin {
     /// Received by a source (`src_…`) at its door: delivered to the webhooks that take
     /// records from every door or name this source.
     Source { id: String },
+    /// Made by hookd about a device's presence (`device.online`, `device.offline`):
+    /// delivered like the API's records, never counted as hearing from the device.
+    Presence,
 }
 
 /// A handle to the planner. Cheap to clone.
@@ -95,7 +98,7 @@ impl Planner {
     /// webhook a system event is about, admitting its door).
     fn eligible<'w>(webhooks: &'w Webhooks, arrivals: &Arrivals<'w>) -> impl Iterator<Item = &'w Arc<Webhook>> {
         let (excluded, source) = match arrivals.origin {
-            Origin::Api => (None, None),
+            Origin::Api | Origin::Presence => (None, None),
             Origin::System { about } => (Some(about), None),
             Origin::Source { id } => (None, Some(id.as_str())),
         };

@@ -119,6 +119,7 @@ mod tests {
             id: "ws_1".into(),
             name: "one".into(),
             created_at: 1,
+            offline_after: None,
         };
         store.create_workspace(&workspace).await.unwrap();
         assert_eq!(

@@ -17,6 +17,7 @@
 
 mod conditions;
 mod deliveries;
+mod devices;
 mod doors;
 mod ingest;
 mod known;

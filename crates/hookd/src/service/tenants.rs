@@ -62,6 +62,7 @@ impl Service {
             id: new_id("ws"),
             name: name_of(body)?,
             created_at: self.now(),
+            offline_after: None,
         };
         self.store().create_workspace(&workspace).await?;
         Ok(workspace)
@@ -79,15 +80,42 @@ impl Service {
             .ok_or(ServiceError::NotFound("workspace"))
     }
 
-    pub async fn rename_workspace(&self, id: &str, body: &Value) -> ServiceResult<Workspace> {
-        let name = name_of(body)?;
-        let renamed = self
-            .store()
-            .rename_workspace(id, &name)
-            .await?
-            .ok_or(ServiceError::NotFound("workspace"))?;
+    /// Changes what `body` gives: `name`, `presence` (`{"offline_after": "5m"}`, or `null`
+    /// for no presence events). Everything is checked before anything is written.
+    pub async fn update_workspace(&self, id: &str, body: &Value) -> ServiceResult<Workspace> {
+        let fields = Fields::new(body, "")?;
+        fields.deny_unknown(&["name", "presence"])?;
+        let name = fields
+            .opt_str("name")?
+            .map(|name| match name.trim().is_empty() {
+                true => Err(fields.invalid("name", "`name` must not be empty")),
+                false => fields.check_len("name", name, MAX_NAME_LEN).map(|()| name),
+            })
+            .transpose()?;
+        let presence = match fields.value("presence") {
+            None => None,
+            Some(value) => Some(super::devices::offline_after(value)?),
+        };
+        if name.is_none() && presence.is_none() {
+            return Err(ValidationError::new("invalid_value", "", "give `name`, `presence` or both").into());
+        }
+        let mut updated = self.read_workspace(id).await?;
+        if let Some(name) = name {
+            updated = self
+                .store()
+                .rename_workspace(id, name)
+                .await?
+                .ok_or(ServiceError::NotFound("workspace"))?;
+        }
+        if let Some(offline_after) = presence {
+            updated = self
+                .store()
+                .set_offline_after(id, offline_after)
+                .await?
+                .ok_or(ServiceError::NotFound("workspace"))?;
+        }
         self.inner.known.forget_all();
-        Ok(renamed)
+        Ok(updated)
     }
 
     /// Deletes the workspace and everything in it, when `body` names it again

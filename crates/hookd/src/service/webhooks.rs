@@ -231,6 +231,7 @@ impl Service {
         // this delivery is decided already, and leased to the attempt made below.
         let request = IngestRequest {
             door: None,
+            devices: Vec::new(),
             workspace_id: workspace_id.to_owned(),
             idempotency: None,
             records: vec![NewRecord {

@@ -257,6 +257,7 @@ mod tests {
             .collect();
         IngestRequest {
             door: None,
+            devices: Vec::new(),
             workspace_id: "ws".into(),
             idempotency: None,
             records: vec![],

@@ -26,6 +26,8 @@ pub struct TestApp {
     pub store: Arc<dyn hookd_core::store::Store>,
     pub clock: ManualClock,
     pub dispatcher: Dispatcher,
+    /// The presence sweep, stepped by the tests.
+    pub presence: hookd::presence::Presence,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -104,6 +106,7 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr());
         let admin = app.admin_key().key.clone();
         let dispatcher = app.dispatcher();
+        let presence = app.presence();
         let store = app.store();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.serve(shutdown.clone(), dispatch));
@@ -115,6 +118,7 @@ impl TestApp {
             store,
             clock,
             dispatcher,
+            presence,
             http: reqwest::Client::new(),
             shutdown,
             task: Some(task),

@@ -23,6 +23,7 @@ mod listen;
 mod metrics;
 mod mqtt_door;
 mod outcomes;
+mod presence;
 mod promises;
 mod reshaping;
 mod sources;

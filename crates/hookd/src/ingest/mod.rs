@@ -2,6 +2,8 @@
 //! waiting at that moment in ONE transaction, then answers them all. Many requests share one
 //! fsync; none is acknowledged before it is on disk.
 
+mod devices;
+
 use std::sync::Arc;
 
 use hookd_core::clock::Clock;
@@ -34,6 +36,9 @@ pub struct Parts {
     pub slots: Slots,
     pub metrics: Metrics,
     pub max_batch: usize,
+    /// Told when a commit holds a device's own connection or disconnection event, so its
+    /// presence changes at once.
+    pub presence: Arc<tokio::sync::Notify>,
 }
 
 struct Job {
@@ -100,12 +105,13 @@ impl Committer {
 
 async fn run(mut rx: mpsc::Receiver<Job>, parts: Parts) {
     let mut jobs = Vec::with_capacity(parts.max_batch);
+    let mut written = devices::Written::default();
     while rx.recv_many(&mut jobs, parts.max_batch).await > 0 {
-        commit(&mut jobs, &parts).await;
+        commit(&mut jobs, &parts, &mut written).await;
     }
 }
 
-async fn commit(jobs: &mut Vec<Job>, parts: &Parts) {
+async fn commit(jobs: &mut Vec<Job>, parts: &Parts, written: &mut devices::Written) {
     let Parts {
         store,
         clock,
@@ -148,14 +154,19 @@ async fn commit(jobs: &mut Vec<Job>, parts: &Parts) {
     let mut requests: Vec<IngestRequest> = jobs
         .iter()
         .zip(stamped.into_iter().zip(planned))
-        .map(|(job, (records, deliveries))| IngestRequest {
-            workspace_id: job.submission.workspace_id.clone(),
-            idempotency: job.submission.idempotency.clone(),
-            records,
-            deliveries,
-            door: job.submission.door.clone(),
+        .map(|(job, (records, deliveries))| {
+            let s = &job.submission;
+            IngestRequest {
+                workspace_id: s.workspace_id.clone(),
+                idempotency: s.idempotency.clone(),
+                records,
+                deliveries,
+                door: s.door.clone(),
+                devices: written.heard(&s.workspace_id, &s.origin, &s.records, now),
+            }
         })
         .collect();
+    let decisive = requests.iter().any(|r| devices::decisive(&r.devices));
     let deliveries: usize = requests.iter().map(|r| r.deliveries.len()).sum();
     let leased = slots.lease_new(&mut requests, &webhooks.by_id(), now);
     match store.commit_ingest(&requests).await {
@@ -169,6 +180,9 @@ async fn commit(jobs: &mut Vec<Job>, parts: &Parts) {
             }
             if deliveries > 0 {
                 slots.wake();
+            }
+            if decisive {
+                parts.presence.notify_one();
             }
         }
         Err(err) => {
