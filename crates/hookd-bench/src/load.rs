@@ -35,13 +35,16 @@ pub(crate) struct Measured {
     pub(crate) complete: bool,
 }
 
+/// Devices the records of most scenarios come from.
+pub(crate) const DEVICES: usize = 1000;
+
 /// An IoT cloud's data point (the shape of `examples/readings.ndjson`), stamped with the send
 /// time, its payload padded so the record is about `bytes` long as sent.
-fn data_point(seq: usize, sent: u64, bytes: usize) -> Value {
+pub(crate) fn data_point(seq: usize, sent: u64, bytes: usize, devices: usize) -> Value {
     let mut record = json!({
         "timestamp_device": "2023-12-01T09:51:00Z",
         "tag": "d1",
-        "device_id": format!("dev-{}", seq % 1000),
+        "device_id": format!("dev-{}", seq % devices.max(1)),
         "asset_id": "ast-1234",
         "asset_name": "Machine 1",
         "device_name": "Machine 1",
@@ -53,10 +56,13 @@ fn data_point(seq: usize, sent: u64, bytes: usize) -> Value {
     record
 }
 
-/// A body of `n` data points of about `record_bytes` each, stamped with the send time.
-fn body(n: usize, seq: usize, record_bytes: usize) -> Value {
+/// A body of `n` data points of about `record_bytes` each, from `devices` devices in turn,
+/// stamped with the send time.
+fn body(n: usize, seq: usize, record_bytes: usize, devices: usize) -> Value {
     let sent = now_us();
-    let records: Vec<Value> = (0..n).map(|i| data_point(seq + i, sent, record_bytes)).collect();
+    let records: Vec<Value> = (0..n)
+        .map(|i| data_point(seq + i, sent, record_bytes, devices))
+        .collect();
     if n == 1 {
         records.into_iter().next().unwrap_or_default()
     } else {
@@ -97,6 +103,8 @@ impl Auth {
 pub(crate) struct Shape {
     pub(crate) connections: usize,
     pub(crate) record_bytes: usize,
+    /// Devices the records come from, in turn.
+    pub(crate) devices: usize,
 }
 
 /// Posts `requests` bodies of `per_request` records over the shape's connections, round robin
@@ -123,7 +131,8 @@ pub(crate) async fn drive(
                 if seq >= requests || Instant::now() > deadline {
                     return Ok::<_, anyhow::Error>(latencies);
                 }
-                let bytes = serde_json::to_vec(&body(per_request, seq * per_request, shape.record_bytes))?;
+                let bytes =
+                    serde_json::to_vec(&body(per_request, seq * per_request, shape.record_bytes, shape.devices))?;
                 let t = Instant::now();
                 let request = client.post(&url).header("Content-Type", "application/json");
                 let response = auth.apply(request, &bytes, seq).body(bytes).send().await?;
@@ -141,6 +150,29 @@ pub(crate) async fn drive(
 
 async fn receiver_stats(client: &reqwest::Client, receiver: &str) -> anyhow::Result<Stats> {
     Ok(client.get(format!("{receiver}/stats")).send().await?.json().await?)
+}
+
+/// Polls the receiver until nothing more arrived for `quiet` (at least one record first), or
+/// the deadline passes.
+pub(crate) async fn wait_quiet(
+    client: &reqwest::Client,
+    receiver: &str,
+    quiet: Duration,
+    deadline: Instant,
+) -> anyhow::Result<(Stats, bool)> {
+    let mut last = (0, Instant::now());
+    loop {
+        let stats = receiver_stats(client, receiver).await?;
+        if stats.records != last.0 {
+            last = (stats.records, Instant::now());
+        } else if stats.records > 0 && last.1.elapsed() >= quiet {
+            return Ok((stats, true));
+        }
+        if Instant::now() > deadline {
+            return Ok((stats, false));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Polls the receiver until it has `records` records or the deadline passes.
@@ -183,7 +215,7 @@ pub(crate) async fn drive_paced(
         let request = client
             .post(url)
             .bearer_auth(ADMIN_KEY)
-            .json(&body(1, seq, record_bytes));
+            .json(&body(1, seq, record_bytes, DEVICES));
         sent.push(tokio::spawn(async move { request.send().await?.error_for_status() }));
     }
     for request in sent {
@@ -199,10 +231,13 @@ mod tests {
     #[test]
     fn a_data_point_is_padded_to_the_size_asked_and_keeps_its_send_time() {
         for bytes in [340, 1_000, 4_096] {
-            let record = data_point(7, 1_234, bytes);
+            let record = data_point(7, 1_234, bytes, DEVICES);
             assert_eq!(record.to_string().len(), bytes);
             assert_eq!(record["payload"]["sent_at_us"], 1_234);
         }
-        assert!(data_point(7, 1, 10).to_string().len() > 10, "never cut below the shape");
+        assert!(
+            data_point(7, 1, 10, DEVICES).to_string().len() > 10,
+            "never cut below the shape"
+        );
     }
 }

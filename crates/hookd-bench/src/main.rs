@@ -70,6 +70,17 @@ pub(crate) enum Scenario {
     Idle,
     /// `single` on PostgreSQL with `--workers` processes (each API and dispatcher).
     Postgres,
+    /// `single` with a jq condition half the records match (`.payload.seq % 2 == 0`).
+    Condition,
+    /// `single` with `ordering: "device"`, the records from 100 devices in turn.
+    Ordering,
+    /// `single` with `min_interval: "250ms"` (`coalesce: latest`), 100 devices flapping: the
+    /// records ingested per second, and the deliveries the debounce lets through.
+    Debounce,
+    /// Publish → delivery through the real MQTT broker (`--mqtt-url`, Mosquitto on
+    /// 127.0.0.1:1883): QoS 1 messages from 4 publishers, ingested by hookd's `[mqtt]` door
+    /// into a `single` webhook.
+    Mqtt,
     /// `fanout-10` on PostgreSQL with `--workers` processes.
     #[value(name = "postgres-fanout-10")]
     #[serde(rename = "postgres-fanout-10")]
@@ -130,6 +141,9 @@ pub(crate) struct RunArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     postgres_url: String,
+    /// The broker of the `mqtt` scenario.
+    #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+    mqtt_url: String,
     /// Where to write the JSON results (the plot goes beside it, as .svg).
     #[arg(long, default_value = "target/bench/results.json")]
     out: std::path::PathBuf,
@@ -144,6 +158,7 @@ impl RunArgs {
         load::Shape {
             connections: self.connections,
             record_bytes: self.record_bytes,
+            devices: load::DEVICES,
         }
     }
 }
