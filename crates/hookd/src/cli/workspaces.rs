@@ -2,7 +2,7 @@
 
 use super::Remote;
 use super::output::{self, Failure, or_dash};
-use crate::model::{ApiKey, Workspace};
+use crate::model::{ApiKey, Device, Workspace};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum WorkspaceCommand {
@@ -31,6 +31,25 @@ pub(crate) enum WorkspaceCommand {
         /// The new name.
         #[arg(long)]
         name: String,
+    },
+    /// Turn presence events on (`--offline-after 5m`: a device silent for longer is offline)
+    /// or off (`--offline-after off`).
+    Presence {
+        /// The workspace id (`ws_…`).
+        #[arg(id = "workspace_id", value_name = "WORKSPACE_ID")]
+        workspace: String,
+        /// How long a device may be silent, e.g. 5m; `off` for no presence events.
+        #[arg(long)]
+        offline_after: String,
+    },
+    /// List the devices the workspace heard from: fleet, state, last seen, since.
+    Devices {
+        /// The workspace id (`ws_…`).
+        #[arg(id = "workspace_id", value_name = "WORKSPACE_ID")]
+        workspace: String,
+        /// Only devices in this state.
+        #[arg(long, value_parser = ["online", "offline"])]
+        state: Option<String>,
     },
     /// Delete a workspace and everything in it: webhooks, deliveries, records and keys.
     Delete {
@@ -73,8 +92,27 @@ fn show_workspace(json: bool, workspace: &Workspace) {
             ("id", w.id.clone()),
             ("name", w.name.clone()),
             ("created", w.created_at.clone()),
+            (
+                "presence",
+                match &w.presence.offline_after {
+                    Some(after) => format!("offline after {after} of silence"),
+                    None => "off".into(),
+                },
+            ),
         ]
     });
+}
+
+const DEVICE_HEADER: [&str; 5] = ["DEVICE", "FLEET", "STATE", "LAST SEEN", "SINCE"];
+
+fn device_row(d: &Device) -> Vec<String> {
+    vec![
+        d.device_id.clone(),
+        or_dash(d.fleet_id.as_deref()),
+        d.state.clone(),
+        d.last_seen.clone(),
+        d.since.clone(),
+    ]
 }
 
 pub(crate) async fn workspaces(command: WorkspaceCommand, remote: Remote) -> Result<(), Failure> {
@@ -95,6 +133,28 @@ pub(crate) async fn workspaces(command: WorkspaceCommand, remote: Remote) -> Res
         WorkspaceCommand::Get { workspace } => show_workspace(remote.json, &client.get_workspace(&workspace).await?),
         WorkspaceCommand::Rename { workspace, name } => {
             show_workspace(remote.json, &client.rename_workspace(&workspace, &name).await?);
+        }
+        WorkspaceCommand::Presence {
+            workspace,
+            offline_after,
+        } => {
+            let after = (offline_after != "off").then_some(offline_after.as_str());
+            show_workspace(remote.json, &client.set_presence(&workspace, after).await?);
+        }
+        WorkspaceCommand::Devices { workspace, state } => {
+            let mut devices = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = client
+                    .list_devices(&workspace, state.as_deref(), after.as_deref())
+                    .await?;
+                devices.extend(page.data);
+                match page.next_cursor {
+                    Some(cursor) => after = Some(cursor),
+                    None => break,
+                }
+            }
+            output::list(remote.json, &devices, &DEVICE_HEADER, device_row);
         }
         WorkspaceCommand::Delete { workspace, yes } => {
             if !yes {

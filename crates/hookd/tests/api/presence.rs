@@ -142,3 +142,24 @@ async fn without_offline_after_there_are_no_presence_events_and_bad_settings_are
         (StatusCode::BAD_REQUEST, &json!("state"))
     );
 }
+
+#[tokio::test]
+async fn the_cli_sets_presence_and_lists_devices() {
+    let app = TestApp::spawn().await;
+    let (ws, _) = app.workspace().await;
+    let set = crate::cli::hookd_json(&app, &["workspaces", "presence", &ws, "--offline-after", "5m"]).await;
+    assert_eq!(set["presence"]["offline_after"], "5m");
+    app.send(
+        &ws,
+        "data",
+        json!({ "device_id": "dev-9", "fleet_id": "flt-2", "tag": "t", "payload": 1 }),
+    )
+    .await;
+    let listed = crate::cli::hookd_json(&app, &["workspaces", "devices", &ws]).await;
+    assert_eq!(
+        (&listed[0]["device_id"], &listed[0]["state"]),
+        (&json!("dev-9"), &json!("online"))
+    );
+    let off = crate::cli::hookd_json(&app, &["workspaces", "presence", &ws, "--offline-after", "off"]).await;
+    assert!(off["presence"]["offline_after"].is_null());
+}
