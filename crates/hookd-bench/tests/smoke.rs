@@ -18,7 +18,16 @@ fn every_scenario_runs_and_writes_its_results() {
         "isolation",
         "backlog",
         "idle",
+        "condition",
+        "ordering",
+        "debounce",
     ];
+    let broker =
+        std::net::TcpStream::connect_timeout(&"127.0.0.1:1883".parse().unwrap(), std::time::Duration::from_secs(1))
+            .is_ok();
+    if broker {
+        scenarios.push("mqtt");
+    }
     let postgres = std::env::var("HOOKD_TEST_POSTGRES_URL").ok();
     if postgres.is_some() {
         scenarios.extend(["postgres", "postgres-fanout-10"]);
