@@ -243,9 +243,9 @@ pub(crate) async fn next_wake_at(pool: &PgPool, breaker_threshold: u32) -> Store
         // pause; a delivery held behind an earlier one of its ordering key is not due.
         "SELECT min(CASE WHEN failures >= $1 THEN GREATEST(at, breaker_until) ELSE at END) AS at FROM ( \
            SELECT w.consecutive_failures AS failures, w.breaker_until, \
-             (SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending' \
+             (SELECT d.next_attempt_at FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending' \
                 AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e \
-                  WHERE e.webhook_id = w.id AND e.ordering_key = d.ordering_key AND e.state = 'pending' AND e.order_seq < d.order_seq))) AS at \
+                  WHERE e.webhook_id = w.id AND e.ordering_key = d.ordering_key AND e.state = 'pending' AND e.order_seq < d.order_seq)) ORDER BY d.next_attempt_at LIMIT 1) AS at \
            FROM webhooks w WHERE w.enabled) per_webhook \
          WHERE at IS NOT NULL",
     )

@@ -244,9 +244,9 @@ pub(crate) fn next_wake_at(conn: &Connection, breaker_threshold: u32) -> DbResul
         .prepare_cached(
             "SELECT min(CASE WHEN failures >= ?1 THEN max(at, breaker_until) ELSE at END) FROM ( \
                SELECT w.consecutive_failures AS failures, w.breaker_until, \
-                 (SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending' \
+                 (SELECT d.next_attempt_at FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending' \
                     AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e \
-                      WHERE e.webhook_id = w.id AND e.ordering_key = d.ordering_key AND e.state = 'pending' AND e.id < d.id))) AS at \
+                      WHERE e.webhook_id = w.id AND e.ordering_key = d.ordering_key AND e.state = 'pending' AND e.id < d.id)) ORDER BY d.next_attempt_at LIMIT 1) AS at \
                FROM webhooks w WHERE w.enabled = 1) \
              WHERE at IS NOT NULL",
         )?

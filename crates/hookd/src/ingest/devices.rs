@@ -15,10 +15,12 @@ const REFRESH: Millis = 1000;
 /// Devices remembered; past it the memory starts afresh.
 const REMEMBERED: usize = 100_000;
 
-/// What the committer wrote of each device lately.
+/// What the committer wrote of each device lately, by workspace and device (looked up
+/// without allocating: this runs for every record).
 #[derive(Default)]
 pub(super) struct Written {
-    recent: HashMap<(String, String), (Millis, Heard)>,
+    recent: HashMap<String, HashMap<String, (Millis, Heard)>>,
+    remembered: usize,
 }
 
 impl Written {
@@ -35,8 +37,9 @@ impl Written {
         if matches!(origin, Origin::System { .. } | Origin::Presence) {
             return Vec::new();
         }
-        if self.recent.len() > REMEMBERED {
+        if self.remembered > REMEMBERED {
             self.recent.clear();
+            self.remembered = 0;
         }
         let mut seen = Vec::new();
         for record in records {
@@ -46,14 +49,18 @@ impl Written {
                 (Kind::Event, Some("disconnection")) => Heard::Disconnection,
                 _ => Heard::Record,
             };
-            let key = (workspace.to_owned(), device.to_owned());
-            if heard == Heard::Record
-                && let Some((at, Heard::Record)) = self.recent.get(&key)
-                && now - at < REFRESH
-            {
-                continue;
+            let devices = match self.recent.get_mut(workspace) {
+                Some(devices) => devices,
+                None => self.recent.entry(workspace.to_owned()).or_default(),
+            };
+            match devices.get_mut(device) {
+                Some((at, Heard::Record)) if heard == Heard::Record && now - *at < REFRESH => continue,
+                Some(written) => *written = (now, heard),
+                None => {
+                    devices.insert(device.to_owned(), (now, heard));
+                    self.remembered += 1;
+                }
             }
-            self.recent.insert(key, (now, heard));
             seen.push(DeviceSeen {
                 device_id: device.to_owned(),
                 fleet_id: record.fleet_id().map(str::to_owned),
