@@ -78,8 +78,8 @@ pub(crate) enum Scenario {
     /// records ingested per second, and the deliveries the debounce lets through.
     Debounce,
     /// Publish → delivery through the real MQTT broker (`--mqtt-url`, Mosquitto on
-    /// 127.0.0.1:1883): QoS 1 messages from 4 publishers, ingested by hookd's `[mqtt]` door
-    /// into a `single` webhook.
+    /// 127.0.0.1:1883): QoS 1 messages from 4 publishers at `--steady-rate` in all, ingested
+    /// by hookd's `[mqtt]` door into a `single` webhook.
     Mqtt,
     /// `fanout-10` on PostgreSQL with `--workers` processes.
     #[value(name = "postgres-fanout-10")]

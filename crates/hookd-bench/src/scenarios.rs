@@ -283,7 +283,10 @@ async fn debounce(args: &RunArgs) -> anyhow::Result<Measured> {
 }
 
 /// `mqtt`: hookd restarted with its `[mqtt]` door on the new workspace; QoS 1 messages (a data
-/// point's payload each, on `bench/<device>/d1`) from 4 publishers; every one delivered.
+/// point's payload each, on `bench/<device>/d1`) from 4 publishers at `--steady-rate` in all
+/// (a broker queues only so many messages for a subscriber that falls behind, Mosquitto 1,000
+/// by default, and drops the rest: a closed loop would measure the broker's queue); every one
+/// delivered.
 async fn mqtt(args: &RunArgs) -> anyhow::Result<Measured> {
     let deadline = Instant::now() + args.deadline();
     let (_receiver, receiver_url) = process::start_receiver(0)?;
@@ -302,7 +305,7 @@ async fn mqtt(args: &RunArgs) -> anyhow::Result<Measured> {
     gateway.restart(&env).await?;
     // A first message, delivered before the measured ones: the subscription is in place.
     loop {
-        publish_mqtt(&args.mqtt_url, 1, args.record_bytes, deadline).await?;
+        publish_mqtt(&args.mqtt_url, 1, args.steady_rate, args.record_bytes, deadline).await?;
         let (stats, _) = wait_delivered(
             &gateway.client,
             &receiver_url,
@@ -316,7 +319,14 @@ async fn mqtt(args: &RunArgs) -> anyhow::Result<Measured> {
         anyhow::ensure!(Instant::now() < deadline, "hookd never took a message from the broker");
     }
     let mark = gateway.mark();
-    let load_seconds = publish_mqtt(&args.mqtt_url, args.records, args.record_bytes, deadline).await?;
+    let load_seconds = publish_mqtt(
+        &args.mqtt_url,
+        args.records,
+        args.steady_rate,
+        args.record_bytes,
+        deadline,
+    )
+    .await?;
     let (mut stats, complete) =
         wait_delivered(&gateway.client, &receiver_url, args.records as u64 + 1, deadline).await?;
     stats.records = stats.records.saturating_sub(1);
@@ -329,9 +339,16 @@ async fn mqtt(args: &RunArgs) -> anyhow::Result<Measured> {
     })
 }
 
-/// Publishes `records` QoS 1 messages from 4 clients, each a data point's payload stamped with
-/// its send time; returns the time it took (every publish acknowledged by the broker).
-async fn publish_mqtt(url: &str, records: usize, record_bytes: usize, deadline: Instant) -> anyhow::Result<f64> {
+/// Publishes `records` QoS 1 messages from 4 clients, `rate` per second in all, each a data
+/// point's payload stamped with its send time; returns the time it took (every publish
+/// acknowledged by the broker).
+async fn publish_mqtt(
+    url: &str,
+    records: usize,
+    rate: u32,
+    record_bytes: usize,
+    deadline: Instant,
+) -> anyhow::Result<f64> {
     use rumqttc::v5::mqttbytes::QoS;
     use rumqttc::v5::mqttbytes::v5::Packet;
     use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -350,8 +367,11 @@ async fn publish_mqtt(url: &str, records: usize, record_bytes: usize, deadline: 
         let mine: Vec<usize> = (p..records).step_by(PUBLISHERS).collect();
         let expected = mine.len();
         tasks.push(tokio::spawn(async move {
+            let each = Duration::from_secs_f64(PUBLISHERS as f64 / f64::from(rate.max(1)));
             let sender = tokio::spawn(async move {
+                let mut pace = tokio::time::interval(each);
                 for seq in mine {
+                    pace.tick().await;
                     let point = load::data_point(seq, now_us(), record_bytes, 100);
                     let topic = format!("bench/{}/d1", point["device_id"].as_str().unwrap_or("dev-0"));
                     client
