@@ -191,9 +191,8 @@ impl Subscriber {
             options.set_credentials(user.clone(), self.settings.password.clone().unwrap_or_default());
         }
         if tls {
-            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(
-                tls_config(),
-            ))));
+            let config = tls_config(self.settings.extra_roots()?)?;
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(config))));
         }
         Ok(AsyncClient::new(options, IN_FLIGHT))
     }
@@ -314,14 +313,21 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// TLS for `mqtts://`: the public roots, as for deliveries.
-fn tls_config() -> rustls::ClientConfig {
-    let roots = rustls::RootCertStore {
+/// TLS for `mqtts://`: the public roots, as for deliveries, and `extra` (`mqtt.ca_file`).
+fn tls_config(extra: Vec<rustls::pki_types::CertificateDer<'static>>) -> anyhow::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth()
+    for cert in extra {
+        roots
+            .add(cert)
+            .map_err(|e| anyhow::anyhow!("mqtt.ca_file: a certificate cannot be trusted: {e}"))?;
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }

@@ -25,6 +25,9 @@ pub struct MqttSettings {
     pub workspace: Option<String>,
     /// `data` (default) or `event`.
     pub kind: Option<String>,
+    /// PEM certificates trusted as issuers of an `mqtts://` broker's certificate, besides the
+    /// public roots (an on-prem broker's own CA).
+    pub ca_file: Option<std::path::PathBuf>,
     /// Subscribe as one of a group (`$share/hookd/<topic>`), so processes share the messages
     /// instead of each taking every one. Unset: shared when the database is PostgreSQL.
     pub shared: Option<bool>,
@@ -58,10 +61,27 @@ impl MqttSettings {
         if hookd_core::record::Kind::parse(kind).is_none() {
             anyhow::bail!("mqtt.kind `{kind}` must be \"data\" or \"event\"");
         }
+        self.extra_roots()?;
         if let Some(pattern) = &self.topic_pattern {
             TopicPattern::parse(pattern).map_err(|e| anyhow::anyhow!("mqtt.topic_pattern: {e}"))?;
         }
         Ok(())
+    }
+
+    /// The certificates of `ca_file`, read and parsed (none without one).
+    pub fn extra_roots(&self) -> anyhow::Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+        use rustls::pki_types::pem::PemObject;
+        let Some(path) = &self.ca_file else {
+            return Ok(Vec::new());
+        };
+        let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("mqtt.ca_file {}: {e}", path.display()))?;
+        let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("mqtt.ca_file {}: not PEM certificates: {e}", path.display()))?;
+        if certs.is_empty() {
+            anyhow::bail!("mqtt.ca_file {} holds no certificate", path.display());
+        }
+        Ok(certs)
     }
 
     pub fn kind(&self) -> &str {

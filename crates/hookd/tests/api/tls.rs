@@ -15,13 +15,13 @@ use tokio_rustls::TlsAcceptor;
 use crate::helpers::{TestApp, data_point};
 
 /// A certificate authority made for one test.
-struct Ca {
+pub(crate) struct Ca {
     issuer: Issuer<'static, KeyPair>,
-    pem: String,
+    pub(crate) pem: String,
 }
 
 impl Ca {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
@@ -37,7 +37,7 @@ impl Ca {
 
     /// A certificate for `names`, valid from `days_from_now.0` to `.1` days from now; its PEM
     /// and its key's PEM.
-    fn issue(&self, names: &[&str], days: (i64, i64)) -> (String, String) {
+    pub(crate) fn issue(&self, names: &[&str], days: (i64, i64)) -> (String, String) {
         let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now + time::Duration::days(days.0);

@@ -33,7 +33,12 @@ pub fn prefix() -> String {
 
 /// A publishing client, connected (its event loop runs in the background).
 pub async fn publisher() -> AsyncClient {
-    let mut options = MqttOptions::new(hookd_core::id::new_id("pub"), "127.0.0.1", 1883);
+    publisher_on(1883).await
+}
+
+/// A publishing client of the broker on 127.0.0.1:`port`.
+pub async fn publisher_on(port: u16) -> AsyncClient {
+    let mut options = MqttOptions::new(hookd_core::id::new_id("pub"), "127.0.0.1", port);
     options.set_keep_alive(Duration::from_secs(30));
     let (client, mut eventloop) = AsyncClient::new(options, 64);
     tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
