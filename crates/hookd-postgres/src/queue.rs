@@ -171,7 +171,7 @@ async fn move_deliveries(tx: &mut PgConnection, finishes: &[Finish]) -> StoreRes
     let rows = sqlx::query(
         "UPDATE deliveries d SET state = f.state, attempts = d.attempts + 1, failures = f.failures, next_attempt_at = f.next_at, \
            locked_until = 0, lease_token = NULL, updated_at = f.now, last_status = f.status, last_explanation = f.explanation, \
-           order_broken = (f.state = 'dead' AND d.ordering_key IS NOT NULL) \
+           order_broken = (d.order_broken OR (f.state = 'dead' AND d.ordering_key IS NOT NULL)) \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[], $8::text[]) \
            AS f(id, token, state, failures, next_at, now, status, explanation) \
          WHERE d.id = f.id AND d.lease_token = f.token AND d.state = 'pending' \

@@ -140,7 +140,7 @@ pub(crate) fn finish_many(conn: &mut Connection, finishes: &[Finish]) -> DbResul
             tx.prepare_cached(
                 "UPDATE deliveries SET state = ?3, attempts = attempts + 1, failures = ?4, next_attempt_at = ?5, \
                    locked_until = 0, lease_token = NULL, updated_at = ?6, last_status = ?7, last_explanation = ?8, \
-                   order_broken = (?3 = 'dead' AND ordering_key IS NOT NULL) \
+                   order_broken = (order_broken OR (?3 = 'dead' AND ordering_key IS NOT NULL)) \
                  WHERE id = ?1 AND lease_token = ?2 AND state = 'pending'",
             )?
             .execute(params![

@@ -67,6 +67,24 @@ pub async fn one_delivery_of_an_ordering_key_goes_at_a_time_and_a_dead_one_lets_
     let (dead, _) = store.get_delivery(&f.workspace, &ids[0]).await.unwrap().unwrap();
     assert!(dead.order_broken, "and the break in order is on it");
     assert!(!next[0].delivery.order_broken);
+    // Retried by hand, it waits behind nothing earlier, and stays marked once delivered.
+    store
+        .finish(&finish_of(&next[0], DeliveryState::Delivered, T0 + 5_003))
+        .await
+        .unwrap();
+    store
+        .retry_delivery(&f.workspace, &ids[0], T0 + 6_000, "retried by hand")
+        .await
+        .unwrap()
+        .unwrap();
+    let retried = store.claim_due(&claim_request(T0 + 6_000, 10)).await.unwrap();
+    assert_eq!(ids_of(&retried), [&ids[0]]);
+    store
+        .finish(&finish_of(&retried[0], DeliveryState::Delivered, T0 + 6_001))
+        .await
+        .unwrap();
+    let (delivered, _) = store.get_delivery(&f.workspace, &ids[0]).await.unwrap().unwrap();
+    assert!(delivered.order_broken, "the order was broken once");
 }
 
 pub async fn a_delivery_joins_the_open_one_of_its_coalescing_key(store: &dyn Store) {
