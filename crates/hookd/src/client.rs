@@ -162,7 +162,12 @@ impl Client {
     /// Sets how long the workspace's devices may be silent before they are offline
     /// (`None`: no presence events).
     pub async fn set_presence(&self, ws: &str, offline_after: Option<&str>) -> ClientResult<Workspace> {
-        let body = serde_json::json!({ "presence": { "offline_after": offline_after } });
+        let body = WorkspacePatch {
+            name: None,
+            presence: Some(Presence {
+                offline_after: offline_after.map(str::to_owned),
+            }),
+        };
         self.call(Method::PATCH, &format!("/v1/workspaces/{ws}"), Some(&body))
             .await
     }

@@ -83,15 +83,15 @@ impl Presence {
         let inner = &self.inner;
         let _one = inner.sweeping.lock().await;
         let now = inner.clock.now();
-        if !inner
-            .store
-            .claim_presence_sweep(&inner.holder, now, now + LEASE)
-            .await?
-        {
-            return Ok(0);
-        }
+        // Read first, so an idle sweep writes nothing; the lease is taken only when there is
+        // something to change, and only its holder goes on.
         let changes = inner.store.presence_changes(now, PER_SWEEP).await?;
-        if changes.is_empty() {
+        if changes.is_empty()
+            || !inner
+                .store
+                .claim_presence_sweep(&inner.holder, now, now + LEASE)
+                .await?
+        {
             return Ok(0);
         }
         let mut by_workspace: BTreeMap<&str, Vec<RecordIn>> = BTreeMap::new();
