@@ -14,7 +14,9 @@
 //! - `queue`: claiming, finishing and releasing deliveries.
 //! - `deliveries`: the delivery log, retry and replay.
 //! - `retention`: pruning what is old enough.
+//! - `dashboard`: attempt tallies per minute, dashboard sign-ins and portal links.
 
+mod dashboard;
 mod db;
 mod deliveries;
 mod ingest;
@@ -316,5 +318,29 @@ impl Store for PgStore {
     ) -> StoreResult<bool> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         sources::remember(&mut conn, source_id, message_id, now, until).await
+    }
+
+    async fn tallies_by_minute(&self, query: &TallyQuery) -> StoreResult<Vec<(Millis, Tally)>> {
+        dashboard::by_minute(&self.pool, query).await
+    }
+
+    async fn tallies_by_webhook(&self, workspace_id: &str, since: Millis) -> StoreResult<Vec<(String, Tally)>> {
+        dashboard::by_webhook(&self.pool, workspace_id, since).await
+    }
+
+    async fn insert_pass(&self, pass: &Pass) -> StoreResult<()> {
+        dashboard::insert_pass(&self.pool, pass).await
+    }
+
+    async fn get_pass(&self, id: &str, now: Millis) -> StoreResult<Option<Pass>> {
+        dashboard::get_pass(&self.pool, id, now).await
+    }
+
+    async fn delete_pass(&self, id: &str) -> StoreResult<bool> {
+        dashboard::delete_pass(&self.pool, id).await
+    }
+
+    async fn list_links(&self, workspace_id: &str, now: Millis) -> StoreResult<Vec<Pass>> {
+        dashboard::list_links(&self.pool, workspace_id, now).await
     }
 }

@@ -8,7 +8,7 @@ use hookd_core::id::{DeliveryId, LeaseToken};
 use hookd_core::seal::Sealer;
 use hookd_core::store::{
     Attempt, BreakerChange, Candidate, ClaimRequest, Claimed, Finish, QueueStats, StoreResult, assemble_claims,
-    breaker_changes, pick_within_limits, round_robin,
+    breaker_changes, minute_tallies, pick_within_limits, round_robin,
 };
 use sqlx::{PgConnection, PgPool, Row};
 
@@ -159,6 +159,7 @@ pub(crate) async fn finish_many(pool: &PgPool, finishes: &[Finish]) -> StoreResu
             .await
             .map_err(map_err)?;
     }
+    crate::dashboard::add_tallies(&mut tx, minute_tallies(recorded.iter().copied())).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(finishes.iter().map(|f| moved.contains(&f.delivery_id)).collect())
 }

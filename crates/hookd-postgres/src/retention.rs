@@ -75,6 +75,16 @@ pub(crate) async fn prune(pool: &PgPool, cutoffs: &PruneCutoffs, limit: usize) -
     .execute(&mut *tx)
     .await
     .map_err(map_err)?;
+    // The dashboard's tallies go with the log they count.
+    sqlx::query(
+        "DELETE FROM attempt_minutes WHERE (webhook_id, minute) IN \
+         (SELECT webhook_id, minute FROM attempt_minutes WHERE minute < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(cutoffs.delivered_before.min(cutoffs.failed_before))
+    .bind(limit)
+    .execute(&mut *tx)
+    .await
+    .map_err(map_err)?;
     tx.commit().await.map_err(map_err)?;
     Ok(PruneReport {
         deliveries: ids.len() as u64,

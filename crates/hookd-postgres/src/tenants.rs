@@ -109,6 +109,8 @@ pub(crate) async fn delete_workspace(pool: &PgPool, id: &str) -> StoreResult<Opt
     delete("DELETE FROM source_requests WHERE workspace_id = $1").await?;
     delete("DELETE FROM sources WHERE workspace_id = $1").await?;
     delete("DELETE FROM devices WHERE workspace_id = $1").await?;
+    delete("DELETE FROM attempt_minutes WHERE workspace_id = $1").await?;
+    delete("DELETE FROM dashboard_passes WHERE workspace_id = $1").await?;
     delete("DELETE FROM workspaces WHERE id = $1").await?;
     announce(&mut tx).await?;
     tx.commit().await.map_err(map_err)?;

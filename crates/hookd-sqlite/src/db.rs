@@ -190,7 +190,7 @@ pub(crate) struct Db {
 const READERS: usize = 3;
 
 /// Schema versions in order; `PRAGMA user_version` holds the last one applied.
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 10] = [
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_breaker_and_lanes.sql"),
     include_str!("../migrations/0003_retention.sql"),
@@ -200,6 +200,7 @@ const MIGRATIONS: [&str; 9] = [
     include_str!("../migrations/0007_sources.sql"),
     include_str!("../migrations/0008_fleet.sql"),
     include_str!("../migrations/0009_presence.sql"),
+    include_str!("../migrations/0010_dashboard.sql"),
 ];
 
 impl Db {

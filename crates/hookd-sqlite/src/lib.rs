@@ -16,7 +16,9 @@
 //! - `queue`: claiming, finishing and releasing deliveries.
 //! - `deliveries`: the delivery log the API reads, retry and replay.
 //! - `retention`: pruning what is old enough.
+//! - `dashboard`: attempt tallies per minute, dashboard sign-ins and portal links.
 
+mod dashboard;
 mod db;
 mod deliveries;
 mod ingest;
@@ -463,6 +465,51 @@ impl Store for SqliteStore {
             .run_with(Durability::Relaxed, move |conn| {
                 sources::remember(conn, &source_id, &message_id, now, until)
             })
+            .await
+    }
+
+    async fn tallies_by_minute(&self, query: &TallyQuery) -> StoreResult<Vec<(Millis, Tally)>> {
+        let query = query.clone();
+        self.db
+            .readers
+            .run(move |conn| dashboard::by_minute(conn, &query))
+            .await
+    }
+
+    async fn tallies_by_webhook(&self, workspace_id: &str, since: Millis) -> StoreResult<Vec<(String, Tally)>> {
+        let workspace_id = workspace_id.to_owned();
+        self.db
+            .readers
+            .run(move |conn| dashboard::by_webhook(conn, &workspace_id, since))
+            .await
+    }
+
+    async fn insert_pass(&self, pass: &Pass) -> StoreResult<()> {
+        let pass = pass.clone();
+        self.db
+            .writer
+            .run(move |conn| dashboard::insert_pass(conn, &pass))
+            .await
+    }
+
+    async fn get_pass(&self, id: &str, now: Millis) -> StoreResult<Option<Pass>> {
+        let id = id.to_owned();
+        self.db
+            .readers
+            .run(move |conn| dashboard::get_pass(conn, &id, now))
+            .await
+    }
+
+    async fn delete_pass(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.db.writer.run(move |conn| dashboard::delete_pass(conn, &id)).await
+    }
+
+    async fn list_links(&self, workspace_id: &str, now: Millis) -> StoreResult<Vec<Pass>> {
+        let workspace_id = workspace_id.to_owned();
+        self.db
+            .readers
+            .run(move |conn| dashboard::list_links(conn, &workspace_id, now))
             .await
     }
 }

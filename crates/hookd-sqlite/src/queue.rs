@@ -7,7 +7,7 @@ use hookd_core::id::{DeliveryId, LeaseToken, WebhookId};
 use hookd_core::seal::Sealer;
 use hookd_core::store::{
     BreakerChange, Candidate, ClaimRequest, Claimed, Finish, HealthChange, QueueStats, StoreError, assemble_claims,
-    breaker_changes, lane_share, pick_within_limits, round_robin,
+    breaker_changes, lane_share, minute_tallies, pick_within_limits, round_robin,
 };
 use hookd_core::webhook::Webhook;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -166,9 +166,10 @@ pub(crate) fn finish_many(conn: &mut Connection, finishes: &[Finish]) -> DbResul
         .zip(&written)
         .filter(|(_, moved)| **moved)
         .map(|(f, _)| f);
-    for (webhook, change) in breaker_changes(recorded) {
+    for (webhook, change) in breaker_changes(recorded.clone()) {
         update_breaker(&tx, webhook, change)?;
     }
+    crate::dashboard::add_tallies(&tx, &minute_tallies(recorded))?;
     tx.commit()?;
     Ok(written)
 }

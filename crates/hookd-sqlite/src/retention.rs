@@ -55,6 +55,11 @@ pub(crate) fn prune(conn: &mut Connection, cutoffs: &PruneCutoffs, limit: usize)
         "DELETE FROM source_messages WHERE rowid IN (SELECT rowid FROM source_messages WHERE until < ? LIMIT ?)",
         params![cutoffs.keys_before, limit],
     )?;
+    // The dashboard's tallies go with the log they count.
+    tx.execute(
+        "DELETE FROM attempt_minutes WHERE rowid IN (SELECT rowid FROM attempt_minutes WHERE minute < ? LIMIT ?)",
+        params![cutoffs.delivered_before.min(cutoffs.failed_before), limit],
+    )?;
     tx.commit()?;
     Ok(PruneReport {
         deliveries: ids.len() as u64,

@@ -69,6 +69,8 @@ pub(crate) fn delete_workspace(conn: &mut Connection, id: &str) -> DbResult<Opti
     delete("DELETE FROM source_requests WHERE workspace_id = ?")?;
     delete("DELETE FROM sources WHERE workspace_id = ?")?;
     delete("DELETE FROM devices WHERE workspace_id = ?")?;
+    delete("DELETE FROM attempt_minutes WHERE workspace_id = ?")?;
+    delete("DELETE FROM dashboard_passes WHERE workspace_id = ?")?;
     delete("DELETE FROM workspaces WHERE id = ?")?;
     tx.commit()?;
     Ok(Some(deletion))

@@ -40,7 +40,7 @@ async fn a_file_migrated_by_sqlx_continues_from_where_sqlx_left_it() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(
-        version, 9,
+        version, 10,
         "the migrations sqlx had not run were applied, and only them"
     );
     // Opening again changes nothing.

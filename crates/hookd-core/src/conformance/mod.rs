@@ -3,10 +3,11 @@
 //!
 //! The checks by concept: `claims` (leases, limits, the breaker), `queue` (ingest, results,
 //! retry and replay, the log), `tenants` (workspaces, keys, records, health), `at_rest`
-//! (retention, sealed secrets), `fleet` (ordering and coalescing keys, presence), `sources` (sources, their request log, replay protection). Fixtures are here.
+//! (retention, sealed secrets), `fleet` (ordering and coalescing keys, presence), `sources` (sources, their request log, replay protection), `dashboard` (attempt tallies, sign-ins and portal links). Fixtures are here.
 
 mod at_rest;
 mod claims;
+mod dashboard;
 mod fleet;
 mod queue;
 mod sources;
@@ -14,6 +15,7 @@ mod tenants;
 
 pub use at_rest::*;
 pub use claims::*;
+pub use dashboard::*;
 pub use fleet::*;
 pub use queue::*;
 pub use sources::*;
@@ -74,6 +76,8 @@ macro_rules! store_conformance_tests {
             sources_are_stored_within_their_workspace,
             the_request_log_is_listed_filtered_replaced_and_pruned,
             a_message_is_remembered_once_until_its_window_ends,
+            attempts_are_tallied_per_minute_and_per_webhook,
+            passes_expire_are_deleted_with_what_they_granted_and_links_are_listed,
         );
     };
     (@each $fresh:expr; $($check:ident),* $(,)?) => {

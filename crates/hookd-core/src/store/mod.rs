@@ -12,6 +12,7 @@
 //! - `admission`: the one rule for whether a lane may take another slot now;
 //! - `scheduling`: choosing which due deliveries a claim takes, shared by every backend;
 //! - `coalescing`: where a delivery with a coalescing key goes (batch windows, debounce);
+//! - `dashboard`: per-minute tallies of attempts, dashboard sign-ins and portal links;
 //! - `breaker`: what a batch of attempts does to each webhook's circuit breaker;
 //! - `sealed`: a webhook row's sealed columns;
 //! - `sources`: sources, their request log and the message ids kept against replays.
@@ -19,6 +20,7 @@
 mod admission;
 mod breaker;
 mod coalescing;
+mod dashboard;
 mod entities;
 mod presence;
 mod queries;
@@ -37,6 +39,7 @@ use crate::webhook::Webhook;
 pub use admission::{Admission, RESERVE_BELOW};
 pub use breaker::*;
 pub use coalescing::*;
+pub use dashboard::*;
 pub use entities::*;
 pub use presence::*;
 pub use queries::*;
@@ -236,4 +239,18 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
         until: Millis,
     ) -> StoreResult<bool>;
+
+    /// The tallies of a workspace (or one of its webhooks) per minute since `query.since`,
+    /// oldest first, summed over its webhooks.
+    async fn tallies_by_minute(&self, query: &TallyQuery) -> StoreResult<Vec<(Millis, Tally)>>;
+    /// Each webhook's tally of a workspace since `since`, summed over the minutes.
+    async fn tallies_by_webhook(&self, workspace_id: &str, since: Millis) -> StoreResult<Vec<(String, Tally)>>;
+    /// Stores a sign-in or portal link, and forgets those expired by `pass.created_at`.
+    async fn insert_pass(&self, pass: &Pass) -> StoreResult<()>;
+    /// The sign-in or link whose token hashes to `id`, if not expired at `now`.
+    async fn get_pass(&self, id: &str, now: Millis) -> StoreResult<Option<Pass>>;
+    /// Forgets a sign-in or link (and the sign-ins it granted); `false` if there was none.
+    async fn delete_pass(&self, id: &str) -> StoreResult<bool>;
+    /// A workspace's portal links not expired at `now`, newest first.
+    async fn list_links(&self, workspace_id: &str, now: Millis) -> StoreResult<Vec<Pass>>;
 }
