@@ -21,6 +21,13 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{ulid}")
 }
 
+/// The lowest id with `prefix` made at `at` (ms since the epoch): as a "created before"
+/// cursor, it stands for that time.
+pub fn lowest_id_at(prefix: &str, at: i64) -> String {
+    let ulid = ulid::Ulid::from_parts(at.max(0) as u64, 0);
+    format!("{prefix}_{ulid}")
+}
+
 macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*

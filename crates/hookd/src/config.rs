@@ -74,6 +74,29 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub mqtt: crate::mqtt::MqttSettings,
+    pub dashboard: DashboardSettings,
+}
+
+/// The dashboard at `/` (`[dashboard]`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DashboardSettings {
+    pub enabled: bool,
+    /// How long a sign-in lasts.
+    #[serde(deserialize_with = "duration")]
+    pub session_ttl: Duration,
+    /// The longest a portal link may last.
+    #[serde(deserialize_with = "duration")]
+    pub max_link_ttl: Duration,
+    /// Shown in the header and the page titles.
+    pub title: String,
+    /// The accent colour (`#rgb` or `#rrggbb`), for operators who embed the portal.
+    pub accent: String,
+    /// A PNG or SVG shown in the header.
+    #[serde(default)]
+    pub logo_file: Option<PathBuf>,
+    /// Mark the session cookie `Secure` even without `X-Forwarded-Proto: https` (hookd behind
+    /// a TLS proxy that does not say so).
+    pub secure_cookie: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -254,6 +277,7 @@ impl Settings {
         }
         self.secrets.sealer()?;
         self.mqtt.validate()?;
+        self.dashboard.validate()?;
         if !(1..=MAX_JSON_DEPTH).contains(&self.api.max_json_depth) {
             anyhow::bail!("api.max_json_depth must be between 1 and {MAX_JSON_DEPTH}");
         }
@@ -346,6 +370,28 @@ fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
                 .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a network (write e.g. 10.0.0.0/8)")))
         })
         .collect()
+}
+
+impl DashboardSettings {
+    fn validate(&self) -> anyhow::Result<()> {
+        let hex = self.accent.strip_prefix('#').unwrap_or("");
+        if !matches!(hex.len(), 3 | 6) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            anyhow::bail!("dashboard.accent `{}` must be a colour like #2457d6", self.accent);
+        }
+        if self.session_ttl.is_zero() || self.max_link_ttl.is_zero() {
+            anyhow::bail!("dashboard.session_ttl and dashboard.max_link_ttl must be more than 0");
+        }
+        if let Some(logo) = &self.logo_file {
+            let known = matches!(logo.extension().and_then(|e| e.to_str()), Some("png" | "svg"));
+            if !known || !logo.is_file() {
+                anyhow::bail!(
+                    "dashboard.logo_file `{}` must be a readable .png or .svg file",
+                    logo.display()
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

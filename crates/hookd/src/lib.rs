@@ -5,6 +5,8 @@
 //! - [`app`]: start-up and graceful shutdown; what `main` and the tests run.
 //! - [`config`]: settings, layered and validated once.
 //! - [`api`]: the HTTP API, one module per resource: parse, call [`service`], render.
+//! - [`dashboard`]: the dashboard at `/`: server-rendered pages over the same [`service`]
+//!   operations, sign-ins and portal links.
 //! - [`service`]: the operations every door shares, on workspaces, webhooks, deliveries and
 //!   records.
 //! - [`ingest`]: group commit of ingested records and their planned deliveries.
@@ -27,6 +29,7 @@ pub mod app;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod dashboard;
 pub mod dispatch;
 pub mod ingest;
 pub mod metrics;

@@ -12,7 +12,6 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, CommonErrors};
 use super::extract::{Caller, list_query, page_limit};
 use crate::model;
-use crate::service::RequestBody;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -97,20 +96,9 @@ async fn read_delivery(
 ) -> ApiResult<Json<model::DeliveryDetail>> {
     caller.workspace(&state, &ws).await?;
     let view = state.service.delivery(&ws, &dlv).await?;
-    let (request_body, request_body_note) = match view.request_body {
-        RequestBody::Json(body) => (Some(body), None),
-        RequestBody::None(why) => (None, Some(why.to_owned())),
-    };
-    Ok(Json(model::DeliveryDetail {
-        delivery: (&view.delivery).into(),
-        request_body,
-        request_body_note,
-        attempts: view.attempts.iter().map(Into::into).collect(),
-    }))
+    Ok(Json(view.into()))
 }
 
-/// Makes the delivery pending and due now, whatever its state (a delivered one is sent again,
-/// with the same id). A delivery with an attempt in flight is left to that attempt.
 #[utoipa::path(
     post, path = "/v1/workspaces/{ws}/deliveries/{dlv}/retry", tag = "deliveries",
     params(("ws" = String, Path, description = "Workspace id"), ("dlv" = String, Path, description = "Delivery id")),

@@ -1,9 +1,8 @@
-//! `/`: a page for a person who opens hookd in a browser; `/docs`: the API reference,
-//! rendered in the browser by Redoc, which is vendored in `assets/redoc` (no CDN).
+//! `/docs`: the API reference, rendered in the browser by Redoc, which is vendored in
+//! `assets/redoc` (no CDN). `/` is the dashboard's.
 
-use axum::http::HeaderMap;
-use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{Html, IntoResponse};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -25,32 +24,11 @@ const PAGE: &str = r#"<!doctype html>
 </html>
 "#;
 
-const HOME: &str = include_str!("../../assets/home.html");
-
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(home))
         .routes(routes!(docs_page))
         .routes(routes!(docs_page_slash))
         .routes(routes!(docs_script))
-}
-
-/// For a browser (`Accept: text/html`), a page saying what this is, with the quick start and
-/// links to the API reference; for anything else, the JSON 404 of an unknown route.
-#[utoipa::path(
-    get, path = "/", tag = "system", security(()),
-    responses((status = 200, content_type = "text/html", body = String), (status = 404, description = "Not asked for HTML", body = crate::model::ErrorBody))
-)]
-async fn home(headers: HeaderMap) -> Response {
-    let wants_html = headers
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    if wants_html {
-        Html(HOME.replace("{{version}}", env!("CARGO_PKG_VERSION"))).into_response()
-    } else {
-        super::error::ApiError::NotFound("route").into_response()
-    }
 }
 
 /// The API reference, rendered from `/openapi.json`.

@@ -129,7 +129,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: AppState, role: Role) -> Router {
     let body_limit = state.settings.api.max_body_bytes;
-    let (router, _) = routes(role).split_for_parts();
+    let (mut router, _) = routes(role).split_for_parts();
+    if role.runs_api() && state.settings.dashboard.enabled {
+        router = router.merge(crate::dashboard::routes(state.clone()));
+    }
     router
         .fallback(|| async { error::ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })

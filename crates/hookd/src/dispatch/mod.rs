@@ -266,18 +266,20 @@ impl Dispatcher {
     /// Attempts one claimed delivery and records the result. Never fails: a storage error
     /// leaves the lease to expire, and the delivery is attempted again.
     pub async fn deliver(&self, claimed: Claimed) -> Attempt {
-        self.attempt(claimed, Attempts::Scheduled).await
+        self.attempt(claimed, Attempts::Scheduled).await.0
     }
 
     /// Attempts a delivery once and records the result: delivered or failed, never retried
-    /// (the test send).
-    pub async fn deliver_once(&self, claimed: Claimed) -> Attempt {
-        self.attempt(claimed, Attempts::Once).await
+    /// (the test send). With the attempt, the request's headers as sent (the token's value
+    /// hidden).
+    pub async fn deliver_once(&self, claimed: Claimed) -> (Attempt, Vec<(String, String)>) {
+        let (attempt, sent) = self.attempt(claimed, Attempts::Once).await;
+        (attempt, sent.unwrap_or_default())
     }
 
     /// One attempt, in a span naming its delivery, webhook and workspace (so every line it
     /// logs, and every line logged below it, says which).
-    async fn attempt(&self, claimed: Claimed, attempts: Attempts) -> Attempt {
+    async fn attempt(&self, claimed: Claimed, attempts: Attempts) -> (Attempt, Option<Vec<(String, String)>>) {
         let span = tracing::info_span!(
             "attempt",
             delivery_id = %claimed.delivery.id,
@@ -287,10 +289,11 @@ impl Dispatcher {
         self.attempt_in_span(claimed, attempts).instrument(span).await
     }
 
-    async fn attempt_in_span(&self, claimed: Claimed, attempts: Attempts) -> Attempt {
+    async fn attempt_in_span(&self, claimed: Claimed, attempts: Attempts) -> (Attempt, Option<Vec<(String, String)>>) {
         let inner = &self.inner;
         let started_at = inner.parts.clock.now();
         let outgoing = request::build(&claimed, started_at);
+        let sent = matches!(attempts, Attempts::Once).then(|| request::shown_headers(&outgoing, &claimed.webhook));
         let answer = inner.parts.sender.send(outgoing, started_at).await;
         // The receiver is done with it: its slot is free while the result is written (the
         // lease keeps the delivery from being claimed again until then).
@@ -380,7 +383,7 @@ impl Dispatcher {
         if matches!(answer.response, Response::Error(ErrorKind::Blocked)) {
             tracing::info!(delivery = %claimed.delivery.id, url = %hookd_core::webhook::redacted_url(&claimed.webhook.spec.url), "delivery blocked by the SSRF policy");
         }
-        attempt
+        (attempt, sent)
     }
 }
 

@@ -118,6 +118,27 @@ pub(super) fn build(claimed: &Claimed, now: Millis) -> Outgoing {
     }
 }
 
+/// A request's headers as people may see them: the token's value hidden.
+pub(super) fn shown_headers(outgoing: &Outgoing, webhook: &Webhook) -> Vec<(String, String)> {
+    let token_header = webhook
+        .spec
+        .token
+        .as_ref()
+        .map(|_| webhook.spec.token_header.to_ascii_lowercase());
+    outgoing
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let shown = if Some(name.as_str()) == token_header.as_deref() {
+                "***".to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.as_str().to_owned(), shown)
+        })
+        .collect()
+}
+
 /// Inserts a header validated at webhook creation; anything unexpected is skipped, not sent.
 fn insert(headers: &mut HeaderMap, name: &str, value: &str) {
     if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {

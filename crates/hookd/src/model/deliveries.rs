@@ -155,3 +155,19 @@ impl From<&store::Attempt> for Attempt {
         }
     }
 }
+
+impl From<crate::service::DeliveryView> for DeliveryDetail {
+    fn from(view: crate::service::DeliveryView) -> Self {
+        use crate::service::RequestBody;
+        let (request_body, request_body_note) = match view.request_body {
+            RequestBody::Json(body) => (Some(body), None),
+            RequestBody::None(why) => (None, Some(why.to_owned())),
+        };
+        Self {
+            delivery: (&view.delivery).into(),
+            request_body,
+            request_body_note,
+            attempts: view.attempts.iter().map(Into::into).collect(),
+        }
+    }
+}

@@ -12,10 +12,12 @@
 //! - `deliveries`: the delivery log, a delivery's request body, retry, records.
 //! - `ingest`: records in, from an [`Origin`].
 //! - `sources`: inbound doors, receiving at them (verify, make records, commit), their log.
+//! - `dashboard`: sign-ins, portal links and the attempt tallies the dashboard's charts read.
 //! - `reshaping`: making records of a request (in the sandbox when programs run), replay
 //!   of a logged request, preview of draft programs.
 
 mod conditions;
+mod dashboard;
 mod deliveries;
 mod devices;
 mod doors;
@@ -40,6 +42,7 @@ use crate::planner::Registry;
 
 pub use crate::planner::Origin;
 pub use conditions::ConditionVerdict;
+pub use dashboard::Issued;
 pub use deliveries::{DeliveryView, RequestBody};
 pub use known::Known;
 pub use reshaping::Preview;

@@ -27,6 +27,8 @@ pub struct Changed {
 pub struct Tested {
     pub delivery_id: DeliveryId,
     pub attempt: Attempt,
+    /// The request's headers as sent, the token's value hidden.
+    pub request_headers: Vec<(String, String)>,
 }
 
 /// A secret given by the client, or a new one.
@@ -245,10 +247,11 @@ impl Service {
         };
         self.store().commit_ingest(&[request]).await?;
         let claimed = Claimed::created(&delivery, lease, webhook.into(), vec![body]);
-        let attempt = self.inner.parts.dispatcher.deliver_once(claimed).await;
+        let (attempt, request_headers) = self.inner.parts.dispatcher.deliver_once(claimed).await;
         Ok(Tested {
             delivery_id: delivery.id,
             attempt,
+            request_headers,
         })
     }
 

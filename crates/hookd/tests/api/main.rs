@@ -13,6 +13,7 @@ mod watchdog;
 mod cli;
 mod cli_habits;
 mod conditions;
+mod dashboard;
 mod delivery;
 mod filters;
 mod fleet;

@@ -1,0 +1,145 @@
+//! The delivery log (filtered, paged, live with JavaScript on), one delivery with its
+//! attempts, and Retry.
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use hookd_core::id::{DeliveryId, lowest_id_at};
+use hookd_core::store::{DeliveryQuery, DeliveryState};
+use minijinja::context;
+
+use super::{DashResult, Fields, Viewer, render, see_other};
+use crate::api::AppState;
+use crate::model;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/w/{ws}/deliveries", get(list))
+        .route("/w/{ws}/deliveries/{id}", get(show))
+        .route("/w/{ws}/deliveries/{id}/retry", post(retry))
+}
+
+const PAGE: usize = 50;
+
+/// A `datetime-local` value (`2026-12-03T18:04`, UTC) as ms since the epoch.
+fn local_time(text: &str) -> Option<i64> {
+    let with_seconds = if text.len() == 16 {
+        format!("{text}:00Z")
+    } else {
+        format!("{text}Z")
+    };
+    hookd_core::timefmt::parse_rfc3339(&with_seconds)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(ws): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> DashResult {
+    let workspace = viewer.workspace(&state, &ws).await?;
+    let param = |name: &str| params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let before = param("before").and_then(local_time);
+    let cursor = param("after")
+        .map(str::to_owned)
+        .or_else(|| before.map(|at| lowest_id_at(DeliveryId::PREFIX, at)));
+    let query = DeliveryQuery {
+        webhook_id: param("webhook").map(Into::into),
+        state: param("state").and_then(DeliveryState::parse),
+        limit: PAGE,
+        after: cursor.map(|c| c.as_str().into()),
+    };
+    let found = state.service.list_deliveries(&workspace.id, &query).await?;
+    let webhooks = state.service.list_webhooks(&workspace.id).await?;
+    let names: HashMap<&str, &str> = webhooks.iter().map(|w| (w.id.as_str(), w.spec.name.as_str())).collect();
+    let deliveries: Vec<minijinja::Value> = found
+        .iter()
+        .map(|d| {
+            context! {
+                delivery => model::Delivery::from(d),
+                webhook_name => names.get(d.webhook_id.as_str()).copied().unwrap_or("(deleted)"),
+            }
+        })
+        .collect();
+    let next = (found.len() == PAGE)
+        .then(|| found.last().map(|d| d.id.to_string()))
+        .flatten();
+    let filters = context! {
+        webhook => param("webhook"),
+        state => param("state"),
+        before => param("before"),
+    };
+    let webhook_options: Vec<(String, String)> = webhooks
+        .iter()
+        .map(|w| (w.id.to_string(), w.spec.name.clone()))
+        .collect();
+    let template = if params.contains_key("rows") {
+        "delivery_rows.html"
+    } else {
+        "deliveries.html"
+    };
+    Ok(render(
+        &state,
+        Some(&viewer),
+        Some(&ws),
+        template,
+        context! {
+            deliveries,
+            next,
+            filters,
+            webhooks => webhook_options,
+            states => ["pending", "delivered", "failed", "dead"],
+            first_page => param("after").is_none() && before.is_none(),
+        },
+    ))
+}
+
+async fn delivery_page(state: &AppState, viewer: &Viewer, ws: &str, id: &str, retried: bool) -> DashResult {
+    let workspace = viewer.workspace(state, ws).await?;
+    let view = state.service.delivery(&workspace.id, id).await?;
+    let webhook = state
+        .service
+        .webhook(&workspace.id, &view.delivery.webhook_id)
+        .await
+        .ok();
+    let detail = model::DeliveryDetail::from(view);
+    let body = detail
+        .request_body
+        .as_ref()
+        .map(|b| serde_json::to_string_pretty(b).unwrap_or_default());
+    Ok(render(
+        state,
+        Some(viewer),
+        Some(ws),
+        "delivery.html",
+        context! {
+            detail,
+            body,
+            webhook_name => webhook.map(|w| w.spec.name),
+            retried,
+        },
+    ))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((ws, id)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+) -> DashResult {
+    delivery_page(&state, &viewer, &ws, &id, params.contains_key("retried")).await
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((ws, id)): Path<(String, String)>,
+    Form(form): Form<Fields>,
+) -> DashResult {
+    let workspace = viewer.changing(&state, &ws, &form).await?;
+    state.service.retry_delivery(&workspace.id, &id).await?;
+    Ok(see_other(&format!("/w/{ws}/deliveries/{id}?retried=1")))
+}
