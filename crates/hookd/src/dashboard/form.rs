@@ -38,6 +38,8 @@ pub(super) struct Field {
     pub(super) input: Input,
     pub(super) help: &'static str,
     pub(super) group: &'static str,
+    /// The API has no default for it.
+    pub(super) required: bool,
 }
 
 const fn field(
@@ -53,20 +55,35 @@ const fn field(
         input,
         help,
         group,
+        required: false,
+    }
+}
+
+/// A field the API requires.
+const fn required(
+    group: &'static str,
+    name: &'static str,
+    label: &'static str,
+    input: Input,
+    help: &'static str,
+) -> Field {
+    Field {
+        required: true,
+        ..field(group, name, label, input, help)
     }
 }
 
 /// Every field of the webhook body, in form order and by group.
 pub(super) const WEBHOOK_FIELDS: [Field; 27] = [
-    field("Receiver", "name", "Name", Input::Text, "What you call it."),
-    field(
+    required("Receiver", "name", "Name", Input::Text, "What you call it."),
+    required(
         "Receiver",
         "kind",
         "Kind",
         Input::Choice(&["data", "event"]),
         "Data points or events.",
     ),
-    field(
+    required(
         "Receiver",
         "url",
         "URL",
@@ -244,12 +261,13 @@ pub(super) const WEBHOOK_FIELDS: [Field; 27] = [
 ];
 
 /// The workspace form.
-pub(super) const WORKSPACE_FIELDS: [Field; 1] = [field("Workspace", "name", "Name", Input::Text, "What you call it.")];
+pub(super) const WORKSPACE_FIELDS: [Field; 1] =
+    [required("Workspace", "name", "Name", Input::Text, "What you call it.")];
 
 /// Every field of the source body, in form order.
 pub(super) const SOURCE_FIELDS: [Field; 12] = [
-    field("Source", "name", "Name", Input::Text, "What you call it."),
-    field(
+    required("Source", "name", "Name", Input::Text, "What you call it."),
+    required(
         "Source",
         "scheme",
         "Verification",

@@ -10,6 +10,7 @@ mod receiver;
 #[path = "../common/watchdog.rs"]
 mod watchdog;
 
+mod browser;
 mod cli;
 mod cli_habits;
 mod conditions;
