@@ -8,20 +8,16 @@ use crate::db::{WORK_CHANNEL, map_err};
 use crate::rows::{self, DELIVERY_COLUMNS};
 
 pub(crate) async fn list(pool: &PgPool, workspace_id: &str, q: &DeliveryQuery) -> StoreResult<Vec<Delivery>> {
+    let (filters, params) = q.sql_filters(|n| format!("${n}"));
+    let limit = params.len() + 2;
     let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE workspace_id = $1 \
-         AND ($2::text IS NULL OR webhook_id = $2) AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR id < $4) \
-         ORDER BY id DESC LIMIT $5"
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE workspace_id = $1{filters} ORDER BY id DESC LIMIT ${limit}"
     );
-    let found = sqlx::query(&sql)
-        .bind(workspace_id)
-        .bind(q.webhook_id.as_deref())
-        .bind(q.state.map(|s| s.as_str()))
-        .bind(q.after.as_deref())
-        .bind(q.limit as i64)
-        .fetch_all(pool)
-        .await
-        .map_err(map_err)?;
+    let mut query = sqlx::query(&sql).bind(workspace_id);
+    for param in params {
+        query = query.bind(param);
+    }
+    let found = query.bind(q.limit as i64).fetch_all(pool).await.map_err(map_err)?;
     found.iter().map(rows::delivery).collect()
 }
 

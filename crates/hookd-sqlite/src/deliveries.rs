@@ -8,19 +8,17 @@ use crate::db::DbResult;
 use crate::rows::{self, DELIVERY_COLUMNS, json_list};
 
 pub(crate) fn list(conn: &Connection, workspace_id: &str, q: &DeliveryQuery) -> DbResult<Vec<Delivery>> {
+    let (filters, params) = q.sql_filters(|n| format!("?{n}"));
+    let limit = params.len() + 2;
     let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE workspace_id = ?1 \
-         AND (?2 IS NULL OR webhook_id = ?2) AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR id < ?4) \
-         ORDER BY id DESC LIMIT ?5"
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE workspace_id = ?1{filters} ORDER BY id DESC LIMIT ?{limit}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut found = stmt.query(params![
-        workspace_id,
-        q.webhook_id.as_deref(),
-        q.state.map(|s| s.as_str()),
-        q.after.as_deref(),
-        q.limit as i64
-    ])?;
+    let mut bound: Vec<&dyn rusqlite::ToSql> = vec![&workspace_id];
+    bound.extend(params.iter().map(|p| p as &dyn rusqlite::ToSql));
+    let limit = q.limit as i64;
+    bound.push(&limit);
+    let mut found = stmt.query(bound.as_slice())?;
     let mut deliveries = Vec::new();
     while let Some(row) = found.next()? {
         deliveries.push(rows::delivery(row)?);

@@ -256,12 +256,21 @@ pub(crate) fn next_wake_at(conn: &Connection, breaker_threshold: u32) -> DbResul
 }
 
 pub(crate) fn stats(conn: &Connection, now: Millis) -> DbResult<QueueStats> {
-    let (pending, due, oldest): (u64, u64, Option<Millis>) = conn
+    // One pass over the pending deliveries' index alone: rowids grow with insertion, so the
+    // smallest is the oldest pending delivery, read on its own.
+    let (pending, due, first): (u64, u64, Option<i64>) = conn
         .prepare_cached(
-            "SELECT count(*), coalesce(sum(next_attempt_at <= ?), 0), min(created_at) \
-             FROM deliveries WHERE state = 'pending'",
+            "SELECT count(*), coalesce(sum(next_attempt_at <= ?), 0), min(rowid) \
+             FROM deliveries INDEXED BY deliveries_due_by_webhook WHERE state = 'pending'",
         )?
         .query_row([now], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    let oldest = match first {
+        Some(rowid) => Some(
+            conn.prepare_cached("SELECT created_at FROM deliveries WHERE rowid = ?")?
+                .query_row([rowid], |row| row.get(0))?,
+        ),
+        None => None,
+    };
     Ok(QueueStats {
         pending,
         due,

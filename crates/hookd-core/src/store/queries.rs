@@ -30,6 +30,29 @@ pub struct DeliveryQuery {
     pub after: Option<DeliveryId>,
 }
 
+impl DeliveryQuery {
+    /// The SQL conditions this query adds to `workspace_id = <first placeholder>`, and the
+    /// text parameters they bind, in order; `mark(n)` is a backend's `n`-th placeholder. Only
+    /// the filters given appear, so the planner can use the `(workspace_id, id)` and
+    /// `(webhook_id, id)` indexes as ranges.
+    pub fn sql_filters(&self, mark: impl Fn(usize) -> String) -> (String, Vec<&str>) {
+        let mut sql = String::new();
+        let mut params: Vec<&str> = Vec::new();
+        let filters = [
+            ("webhook_id =", self.webhook_id.as_deref()),
+            ("state =", self.state.map(DeliveryState::as_str)),
+            ("id <", self.after.as_deref()),
+        ];
+        for (condition, value) in filters {
+            if let Some(value) = value {
+                params.push(value);
+                sql.push_str(&format!(" AND {condition} {}", mark(params.len() + 1)));
+            }
+        }
+        (sql, params)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ReplayQuery {
     pub webhook_id: WebhookId,

@@ -23,6 +23,8 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 const PAGE: usize = 50;
+/// How many deliveries a state filter looks through per page.
+const SCAN: usize = 10_000;
 
 /// A `datetime-local` value (`2026-12-03T18:04`, UTC) as ms since the epoch.
 fn local_time(text: &str) -> Option<i64> {
@@ -52,7 +54,7 @@ async fn list(
         limit: PAGE,
         after: cursor.map(|c| c.as_str().into()),
     };
-    let found = state.service.list_deliveries(&workspace.id, &query).await?;
+    let (found, scanned_to) = state.service.find_deliveries(&workspace.id, &query, SCAN).await?;
     let webhooks = state.service.list_webhooks(&workspace.id).await?;
     let names: HashMap<&str, &str> = webhooks.iter().map(|w| (w.id.as_str(), w.spec.name.as_str())).collect();
     let deliveries: Vec<minijinja::Value> = found
@@ -93,6 +95,8 @@ async fn list(
             webhooks => webhook_options,
             states => ["pending", "delivered", "failed", "dead"],
             first_page => param("after").is_none() && before.is_none(),
+            scanned_to => scanned_to.map(|id| id.to_string()),
+            scan => SCAN,
         },
     ))
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use hookd_core::id::DeliveryId;
 use hookd_core::store::{Attempt, Delivery, DeliveryQuery};
 use hookd_core::timefmt::rfc3339;
 
@@ -27,6 +28,46 @@ impl Service {
     /// Deliveries newest first.
     pub async fn list_deliveries(&self, workspace_id: &str, query: &DeliveryQuery) -> ServiceResult<Vec<Delivery>> {
         Ok(self.store().list_deliveries(workspace_id, query).await?)
+    }
+
+    /// Deliveries newest first, as `query` asks, for a person: a state filter looks through
+    /// at most `scan` deliveries (of the other filters), so a state that is rare among
+    /// millions answers at once instead of reading them all. With the deliveries found, where
+    /// the search stopped when it stopped before the end (pass it as `after` to go on).
+    pub async fn find_deliveries(
+        &self,
+        workspace_id: &str,
+        query: &DeliveryQuery,
+        scan: usize,
+    ) -> ServiceResult<(Vec<Delivery>, Option<DeliveryId>)> {
+        let Some(state) = query.state else {
+            return Ok((self.list_deliveries(workspace_id, query).await?, None));
+        };
+        const STEP: usize = 250;
+        let mut page = DeliveryQuery {
+            state: None,
+            limit: STEP,
+            ..query.clone()
+        };
+        let (mut found, mut scanned) = (Vec::new(), 0);
+        loop {
+            let batch = self.list_deliveries(workspace_id, &page).await?;
+            scanned += batch.len();
+            let last = batch.last().map(|d| d.id.clone());
+            for delivery in batch.iter() {
+                if delivery.state == state && found.len() < query.limit {
+                    found.push(delivery.clone());
+                }
+            }
+            if found.len() >= query.limit {
+                return Ok((found, None));
+            }
+            match last {
+                Some(last) if batch.len() == STEP && scanned < scan => page.after = Some(last),
+                Some(last) if batch.len() == STEP => return Ok((found, Some(last))),
+                _ => return Ok((found, None)),
+            }
+        }
     }
 
     pub async fn delivery(&self, workspace_id: &str, id: &str) -> ServiceResult<DeliveryView> {

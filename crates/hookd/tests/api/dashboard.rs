@@ -490,3 +490,41 @@ async fn a_source_is_created_and_its_rejected_requests_are_shown_with_their_reas
     assert!(page.html.contains("<code>bad_token</code>"), "{}", page.html);
     assert!(page.html.contains("rejected"));
 }
+
+#[tokio::test]
+async fn a_state_filter_looks_through_ten_thousand_deliveries_at_a_time_and_links_further_back() {
+    let app = TestApp::spawn().await;
+    let (receiver, ws, webhook) = app.with_receiver(Reply::Status(200), json!({"format": "single"})).await;
+    let key = app.api.create_api_key(&ws).await.unwrap().key;
+    app.send(&ws, "data", json!([crate::helpers::data_point("dev-1", "temp")]))
+        .await;
+    app.dispatch_until_received(&receiver, 1).await;
+    app.api
+        .update_webhook(&ws, webhook["id"].as_str().unwrap(), &json!({"enabled": false}))
+        .await
+        .unwrap();
+    app.seed_pending(&ws, webhook["id"].as_str().unwrap(), 10_300).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&key).await;
+
+    let first = browser.get(&format!("/w/{ws}/deliveries?state=delivered")).await;
+    assert!(
+        first.html.contains("No deliveries match."),
+        "not among the newest 10,000"
+    );
+    let at = first
+        .html
+        .find("id=\"scan-note\"")
+        .expect("the page says how far it looked");
+    let note = &first.html[at..];
+    let href = &note[note.find("href=\"").unwrap() + 6..];
+    let href = &href[..href.find('"').unwrap()];
+    let further = browser.get(&format!("/w/{ws}/deliveries{href}")).await;
+    assert!(
+        further
+            .html
+            .contains("<span class=\"badge delivered\">delivered</span>"),
+        "found further back"
+    );
+    assert!(!further.html.contains("id=\"scan-note\""), "the search reached the end");
+}

@@ -330,3 +330,48 @@ impl TestApp {
         created
     }
 }
+
+impl TestApp {
+    /// `n` pending deliveries of `webhook`, one record each, written straight to the store as
+    /// group commit writes them (to fill a database fast).
+    pub async fn seed_pending(&self, ws: &str, webhook: &str, n: usize) {
+        use hookd_core::clock::Clock;
+        use hookd_core::store::{IngestRequest, NewDelivery, NewRecord};
+        const BATCH: usize = 20_000;
+        let now = self.clock.now();
+        let body = json!({"device_id": "dev-1", "tag": "t", "fleet_id": "flt-1", "payload": {"C": {"celsius": 21.5}, "pad": "x".repeat(200)}}).to_string();
+        for chunk in 0..n.div_ceil(BATCH) {
+            let size = BATCH.min(n - chunk * BATCH);
+            let mut request = IngestRequest {
+                door: None,
+                devices: Vec::new(),
+                workspace_id: ws.to_owned(),
+                idempotency: None,
+                records: Vec::with_capacity(size),
+                deliveries: Vec::with_capacity(size),
+            };
+            for _ in 0..size {
+                let record = hookd_core::id::new_id("rec");
+                request.records.push(NewRecord {
+                    id: record.clone(),
+                    workspace_id: ws.to_owned(),
+                    kind: hookd_core::record::Kind::Data,
+                    body: body.clone(),
+                    created_at: now,
+                });
+                request.deliveries.push(NewDelivery {
+                    id: hookd_core::id::DeliveryId::generate(),
+                    workspace_id: ws.to_owned(),
+                    webhook_id: webhook.into(),
+                    record_ids: vec![record],
+                    created_at: now,
+                    due_at: now,
+                    ordering_key: None,
+                    coalescing: None,
+                    lease: None,
+                });
+            }
+            self.store.commit_ingest(&[request]).await.unwrap();
+        }
+    }
+}

@@ -15,6 +15,7 @@ mod cli;
 mod cli_habits;
 mod conditions;
 mod dashboard;
+mod dashboard_scale;
 mod delivery;
 mod filters;
 mod fleet;
