@@ -83,12 +83,31 @@ pub(crate) async fn retry(
     }
 }
 
+/// The deliveries a replay takes (`$1` now, `$2` the workspace, `$3` the webhook, `$4`..`$5`
+/// the creation range, `$6` the states): not one with an attempt in flight.
+const REPLAYABLE: &str = "workspace_id = $2 AND webhook_id = $3 AND created_at >= $4 AND created_at < $5 \
+     AND state = ANY($6) AND NOT (state = 'pending' AND locked_until > $1)";
+
 pub(crate) async fn replay(pool: &PgPool, workspace_id: &str, q: &ReplayQuery, now: Millis) -> StoreResult<u64> {
     let states: Vec<&str> = q.states.iter().map(|s| s.as_str()).collect();
+    if q.dry_run {
+        let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM deliveries WHERE {REPLAYABLE}"))
+            .bind(now)
+            .bind(workspace_id)
+            .bind(q.webhook_id.as_str())
+            .bind(q.since)
+            .bind(q.until)
+            .bind(&states)
+            .fetch_one(pool)
+            .await
+            .map_err(map_err)?;
+        return Ok(count as u64);
+    }
     let done = sqlx::query(
-        "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = $1, updated_at = $1, last_explanation = $7 \
-         WHERE workspace_id = $2 AND webhook_id = $3 AND created_at >= $4 AND created_at < $5 \
-           AND state = ANY($6) AND NOT (state = 'pending' AND locked_until > $1)",
+        &format!(
+            "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = $1, updated_at = $1, last_explanation = $7 \
+             WHERE {REPLAYABLE}"
+        ),
     )
     .bind(now)
     .bind(workspace_id)

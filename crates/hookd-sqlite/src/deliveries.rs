@@ -67,14 +67,34 @@ pub(crate) fn retry(
     }
 }
 
+/// The deliveries a replay takes (`?1` now, `?2` the workspace, `?3` the webhook, `?4`..`?5`
+/// the creation range, `?6` the states): not one with an attempt in flight.
+const REPLAYABLE: &str = "workspace_id = ?2 AND webhook_id = ?3 AND created_at >= ?4 AND created_at < ?5 \
+     AND state IN (SELECT value FROM json_each(?6)) AND NOT (state = 'pending' AND locked_until > ?1)";
+
 pub(crate) fn replay(conn: &Connection, workspace_id: &str, q: &ReplayQuery, now: Millis) -> DbResult<u64> {
     let states: Vec<&str> = q.states.iter().map(|s| s.as_str()).collect();
+    if q.dry_run {
+        let count: i64 = conn
+            .prepare_cached(&format!("SELECT count(*) FROM deliveries WHERE {REPLAYABLE}"))?
+            .query_row(
+                params![
+                    now,
+                    workspace_id,
+                    q.webhook_id.as_str(),
+                    q.since,
+                    q.until,
+                    json_list(&states)
+                ],
+                |row| row.get(0),
+            )?;
+        return Ok(count as u64);
+    }
     let changed = conn
-        .prepare_cached(
-            "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = ?1, updated_at = ?1, last_explanation = ?7 \
-             WHERE workspace_id = ?2 AND webhook_id = ?3 AND created_at >= ?4 AND created_at < ?5 \
-               AND state IN (SELECT value FROM json_each(?6)) AND NOT (state = 'pending' AND locked_until > ?1)",
-        )?
+        .prepare_cached(&format!(
+            "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = ?1, updated_at = ?1, \
+                 last_explanation = ?7 WHERE {REPLAYABLE}"
+        ))?
         .execute(params![
             now,
             workspace_id,

@@ -104,6 +104,14 @@ pub async fn retry_and_replay_make_deliveries_due_again(store: &dyn Store) {
         until: T0 + 1,
         states: vec![DeliveryState::Dead],
         note: "replayed".into(),
+        dry_run: true,
+    };
+    assert_eq!(store.replay(&f.workspace, &query, later).await.unwrap(), 1, "counted");
+    let (untouched, _) = store.get_delivery(&f.workspace, &ids[1]).await.unwrap().unwrap();
+    assert_eq!(untouched.state, DeliveryState::Dead, "a dry run changes nothing");
+    let query = ReplayQuery {
+        dry_run: false,
+        ..query
     };
     assert_eq!(store.replay(&f.workspace, &query, later).await.unwrap(), 1);
     let (replayed, _) = store.get_delivery(&f.workspace, &ids[1]).await.unwrap().unwrap();

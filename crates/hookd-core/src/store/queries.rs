@@ -61,6 +61,8 @@ pub struct ReplayQuery {
     pub states: Vec<DeliveryState>,
     /// What the replayed deliveries' summary (`last_explanation`) says now.
     pub note: String,
+    /// Only count the deliveries it would replay; change nothing.
+    pub dry_run: bool,
 }
 
 /// What retention deletes: finished deliveries (with their attempts) last changed before these

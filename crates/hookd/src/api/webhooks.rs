@@ -186,7 +186,8 @@ async fn send_test(
 }
 
 /// Makes the webhook's deliveries created in `[since, until)` and in one of `states` pending
-/// again, due now. Their ids stay the same, so receivers can still deduplicate.
+/// again, due now (`dry_run`: only counts them). Their ids stay the same, so receivers can
+/// still deduplicate.
 #[utoipa::path(
     post, path = "/v1/workspaces/{ws}/webhooks/{wh}/replay", tag = "webhooks", params(("ws" = String, Path, description = "Workspace id"), ("wh" = String, Path, description = "Webhook id")), request_body = model::ReplayIn,
     responses((status = 200, body = model::ReplayResult), CommonErrors, BodyErrors)
@@ -202,6 +203,7 @@ async fn replay_deliveries(
     Ok(Json(model::ReplayResult {
         replayed,
         since: rfc3339(since),
+        dry_run: body.value.get("dry_run").and_then(serde_json::Value::as_bool) == Some(true),
     }))
 }
 

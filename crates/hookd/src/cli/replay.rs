@@ -94,6 +94,7 @@ pub(crate) async fn run(args: ReplayArgs, remote: Remote) -> Result<(), Failure>
         since: args.since.clone(),
         until: args.until.clone(),
         states: Some(args.state.iter().copied().map(Into::into).collect()),
+        dry_run: None,
     };
     let result = client.replay(&ws, &args.webhook, &replay).await?;
     output::fields(remote.json, &result, |r| vec![("replayed", r.replayed.to_string())]);

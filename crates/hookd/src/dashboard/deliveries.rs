@@ -11,7 +11,7 @@ use hookd_core::id::{DeliveryId, lowest_id_at};
 use hookd_core::store::{DeliveryQuery, DeliveryState};
 use minijinja::context;
 
-use super::{DashResult, Fields, Viewer, render, see_other};
+use super::{DashResult, Fields, Viewer, local_time, render, see_other};
 use crate::api::AppState;
 use crate::model;
 
@@ -25,16 +25,6 @@ pub(super) fn routes() -> Router<AppState> {
 const PAGE: usize = 50;
 /// How many deliveries a state filter looks through per page.
 const SCAN: usize = 10_000;
-
-/// A `datetime-local` value (`2026-12-03T18:04`, UTC) as ms since the epoch.
-fn local_time(text: &str) -> Option<i64> {
-    let with_seconds = if text.len() == 16 {
-        format!("{text}:00Z")
-    } else {
-        format!("{text}Z")
-    };
-    hookd_core::timefmt::parse_rfc3339(&with_seconds)
-}
 
 async fn list(
     State(state): State<AppState>,

@@ -1,12 +1,12 @@
 //! Health: a workspace's (or one webhook's) attempts per minute and latency over the last 24
-//! hours, and the queue.
+//! hours, and (for the admin) the queue.
 
 use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
-use hookd_core::store::{Tally, TallyQuery, minute_of};
+use hookd_core::store::{Access, Tally, TallyQuery, minute_of};
 use minijinja::context;
 
 use super::{DashResult, Viewer, chart, render};
@@ -44,8 +44,15 @@ async fn show(
         sum.add(t);
         sum
     });
-    let (queue, at) = state.service.queue_stats().await?;
-    let oldest_age_s = queue.oldest_pending_at.map(|t| ((at - t).max(0) / 1000) as u64);
+    // The queue is every workspace's: only the admin sees it.
+    let queue = match viewer.pass.access {
+        Access::Admin => {
+            let (queue, at) = state.service.queue_stats().await?;
+            let oldest_age_s = queue.oldest_pending_at.map(|t| ((at - t).max(0) / 1000) as u64);
+            Some(context! { pending => queue.pending, due => queue.due, oldest_age_s })
+        }
+        Access::Manage | Access::Read => None,
+    };
     let options: Vec<(String, String)> = webhooks
         .iter()
         .map(|w| (w.id.to_string(), w.spec.name.clone()))
@@ -70,7 +77,7 @@ async fn show(
                 p95 => day.latency_quantile(0.95),
                 p99 => day.latency_quantile(0.99),
             },
-            queue => context! { pending => queue.pending, due => queue.due, oldest_age_s },
+            queue,
         },
     ))
 }

@@ -105,6 +105,16 @@ fn when(value: Option<String>) -> String {
     date_time.replacen('T', " ", 1)
 }
 
+/// A `datetime-local` value (`2026-12-03T18:04`, read as UTC) as ms since the epoch.
+fn local_time(text: &str) -> Option<i64> {
+    let with_seconds = if text.len() == 16 {
+        format!("{text}:00Z")
+    } else {
+        format!("{text}Z")
+    };
+    hookd_core::timefmt::parse_rfc3339(&with_seconds)
+}
+
 /// A page from `template`, with what every page shows (the title, who is signed in, the
 /// workspace in view).
 fn render(state: &AppState, viewer: Option<&Viewer>, ws: Option<&str>, template: &str, ctx: Value) -> Response {

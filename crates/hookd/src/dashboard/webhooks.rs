@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use hookd_core::store::Tally;
+use hookd_core::timefmt::rfc3339;
 use minijinja::{Value, context};
 use serde::Serialize;
 
@@ -28,6 +29,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/w/{ws}/webhooks/{id}/test", post(test))
         .route("/w/{ws}/webhooks/{id}/rotate", post(rotate))
         .route("/w/{ws}/webhooks/{id}/preview", post(preview))
+        .route("/w/{ws}/webhooks/{id}/replay", post(replay))
 }
 
 const HOUR: i64 = 3_600_000;
@@ -263,4 +265,48 @@ async fn preview(
     };
     let extra = context! { verdicts, preview_error, draft_condition => condition, previewed => true };
     webhook_page(&state, &viewer, &ws, &id, extra, StatusCode::OK).await
+}
+
+/// The states a replay form can name, each its own checkbox (`state_dead`, …).
+const REPLAY_STATES: [&str; 4] = ["dead", "failed", "delivered", "pending"];
+
+/// Replay by time range and state: without `confirm`, a dry run that counts; with it, the
+/// replay itself.
+async fn replay(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((ws, id)): Path<(String, String)>,
+    Form(form): Form<Fields>,
+) -> DashResult {
+    let workspace = viewer.changing(&state, &ws, &form).await?;
+    let time = |name: &str| {
+        form.get(name)
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .map(|t| super::local_time(t).map(rfc3339).unwrap_or_else(|| t.to_owned()))
+    };
+    let states: Vec<&str> = REPLAY_STATES
+        .into_iter()
+        .filter(|s| form.contains_key(&format!("state_{s}")))
+        .collect();
+    let confirm = form.contains_key("confirm");
+    let mut body =
+        serde_json::json!({ "since": time("since").unwrap_or_default(), "states": states, "dry_run": !confirm });
+    if let Some(until) = time("until") {
+        body["until"] = until.into();
+    }
+    let (count, replay_error) = match state.service.replay(&workspace.id, &id, &body).await {
+        Ok((count, _)) => (Some(count), None),
+        Err(ServiceError::Invalid(err)) => (None, Some(err.to_string())),
+        Err(err) => return Err(err.into()),
+    };
+    let replay = context! {
+        count,
+        error => replay_error,
+        done => confirm,
+        since => form.get("since"),
+        until => form.get("until"),
+        states,
+    };
+    webhook_page(&state, &viewer, &ws, &id, context! { replay }, StatusCode::OK).await
 }

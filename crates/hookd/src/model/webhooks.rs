@@ -315,13 +315,18 @@ pub struct ReplayIn {
     /// Default `["dead", "failed"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub states: Option<Vec<DeliveryState>>,
+    /// Only count the deliveries it would replay (`replayed`); change nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReplayResult {
-    /// How many deliveries were made pending again.
+    /// How many deliveries were made pending again (with `dry_run`, would be).
     pub replayed: u64,
     pub since: String,
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// A draft condition to try on the workspace's newest records of the webhook's kind.

@@ -256,12 +256,13 @@ impl Service {
     }
 
     /// Makes the webhook's deliveries created in `[since, until)` and in one of `states`
-    /// (default dead and failed) pending again, due now, on a fresh retry schedule. Returns how
-    /// many, and `since`.
+    /// (default dead and failed) pending again, due now, on a fresh retry schedule (with
+    /// `dry_run`, only counts them). Returns how many, and `since`.
     pub async fn replay(&self, workspace_id: &str, id: &str, body: &Value) -> ServiceResult<(u64, i64)> {
         self.webhook(workspace_id, id).await?;
         let fields = Fields::new(body, "")?;
-        fields.deny_unknown(&["since", "until", "states"])?;
+        fields.deny_unknown(&["since", "until", "states", "dry_run"])?;
+        let dry_run = fields.opt_bool("dry_run")?.unwrap_or(false);
         let since = time_field(&fields, "since")?.ok_or_else(|| fields.missing("since"))?;
         let until = time_field(&fields, "until")?.unwrap_or(i64::MAX);
         let states = match fields.value("states") {
@@ -291,9 +292,10 @@ impl Service {
                 "replayed at {}: due now, with its full retry schedule again",
                 rfc3339(now)
             ),
+            dry_run,
         };
         let replayed = self.store().replay(workspace_id, &query, now).await?;
-        if replayed > 0 {
+        if replayed > 0 && !dry_run {
             self.inner.parts.dispatcher.wake();
         }
         Ok((replayed, since))

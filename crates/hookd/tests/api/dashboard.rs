@@ -327,6 +327,19 @@ async fn deliveries_are_listed_shown_with_their_attempts_and_retried_and_health_
     assert!(page.html.contains("410"), "the attempt's status and explanation");
 
     let csrf = page.csrf();
+    let wh_page = format!("/w/{ws}/webhooks/{}", webhook["id"].as_str().unwrap());
+    let replay = [
+        ("csrf", csrf.as_str()),
+        ("since", "2000-01-01T00:00"),
+        ("state_failed", "on"),
+    ];
+    let counted = browser.post(&format!("{wh_page}/replay"), &replay).await;
+    assert!(counted.html.contains("1 deliveries match."), "a dry run first");
+    assert_eq!(app.delivery(&ws, id).await["state"], "failed", "which changes nothing");
+    let confirmed = [replay.as_slice(), &[("confirm", "1")]].concat();
+    let done = browser.post(&format!("{wh_page}/replay"), &confirmed).await;
+    assert!(done.html.contains("1 deliveries replayed"));
+    assert_eq!(app.delivery(&ws, id).await["state"], "pending");
     app.api
         .update_webhook(&ws, webhook["id"].as_str().unwrap(), &json!({"enabled": true}))
         .await

@@ -398,11 +398,16 @@ async fn after_a_retry_or_a_replay_the_summary_says_the_delivery_is_due_again() 
     app.dispatch_until_idle().await;
     assert_eq!(app.delivery(&ws, &dlv).await["state"], "dead");
 
-    let replay = hookd::model::ReplayIn {
+    let dry = hookd::model::ReplayIn {
         since: "2000-01-01T00:00:00Z".into(),
         until: None,
         states: None,
+        dry_run: Some(true),
     };
+    let counted = app.api.replay(&ws, wh, &dry).await.unwrap();
+    assert_eq!((counted.replayed, counted.dry_run), (1, true), "a dry run counts");
+    assert_eq!(app.delivery(&ws, &dlv).await["state"], "dead", "and changes nothing");
+    let replay = hookd::model::ReplayIn { dry_run: None, ..dry };
     assert_eq!(app.api.replay(&ws, wh, &replay).await.unwrap().replayed, 1);
     let replayed = app.delivery(&ws, &dlv).await;
     let summary = replayed["last_explanation"].as_str().unwrap();

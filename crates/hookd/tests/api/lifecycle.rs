@@ -467,6 +467,7 @@ async fn an_idle_dispatcher_is_woken_by_a_retry_and_a_replay() {
         since: "2000-01-01T00:00:00Z".into(),
         until: None,
         states: Some(vec![hookd::model::DeliveryState::Delivered]),
+        dry_run: None,
     };
     assert_eq!(app.api.replay(&ws, wh, &replay).await.unwrap().replayed, 1);
     receiver.wait_for(3, Duration::from_secs(5)).await;
