@@ -23,7 +23,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 const PAGE: usize = 50;
-/// How many deliveries a state filter looks through per page.
+/// How many deliveries a state or device filter looks through per page.
 const SCAN: usize = 10_000;
 
 async fn list(
@@ -44,7 +44,11 @@ async fn list(
         limit: PAGE,
         after: cursor.map(|c| c.as_str().into()),
     };
-    let (found, scanned_to) = state.service.find_deliveries(&workspace.id, &query, SCAN).await?;
+    let device = param("device");
+    let (found, scanned_to) = state
+        .service
+        .find_deliveries(&workspace.id, &query, device, SCAN)
+        .await?;
     let webhooks = state.service.list_webhooks(&workspace.id).await?;
     let names: HashMap<&str, &str> = webhooks.iter().map(|w| (w.id.as_str(), w.spec.name.as_str())).collect();
     let deliveries: Vec<minijinja::Value> = found
@@ -62,6 +66,7 @@ async fn list(
     let filters = context! {
         webhook => param("webhook"),
         state => param("state"),
+        device => device,
         before => param("before"),
     };
     let webhook_options: Vec<(String, String)> = webhooks

@@ -30,19 +30,21 @@ impl Service {
         Ok(self.store().list_deliveries(workspace_id, query).await?)
     }
 
-    /// Deliveries newest first, as `query` asks, for a person: a state filter looks through
-    /// at most `scan` deliveries (of the other filters), so a state that is rare among
-    /// millions answers at once instead of reading them all. With the deliveries found, where
-    /// the search stopped when it stopped before the end (pass it as `after` to go on).
+    /// Deliveries newest first, as `query` asks, for a person, also narrowed to those
+    /// carrying a record of `device`. A state or device filter (neither is indexed) looks
+    /// through at most `scan` deliveries of the other filters, so a rare one answers at once
+    /// instead of reading millions. With the deliveries found, where the search stopped when it
+    /// stopped before the end (pass it as `after` to go on).
     pub async fn find_deliveries(
         &self,
         workspace_id: &str,
         query: &DeliveryQuery,
+        device: Option<&str>,
         scan: usize,
     ) -> ServiceResult<(Vec<Delivery>, Option<DeliveryId>)> {
-        let Some(state) = query.state else {
+        if query.state.is_none() && device.is_none() {
             return Ok((self.list_deliveries(workspace_id, query).await?, None));
-        };
+        }
         const STEP: usize = 250;
         let mut page = DeliveryQuery {
             state: None,
@@ -53,21 +55,50 @@ impl Service {
         loop {
             let batch = self.list_deliveries(workspace_id, &page).await?;
             scanned += batch.len();
-            let last = batch.last().map(|d| d.id.clone());
-            for delivery in batch.iter() {
-                if delivery.state == state && found.len() < query.limit {
+            let in_state: Vec<&Delivery> = batch
+                .iter()
+                .filter(|d| query.state.is_none_or(|state| d.state == state))
+                .collect();
+            let devices = match device {
+                Some(_) => self.devices_of(workspace_id, &in_state).await?,
+                None => HashMap::new(),
+            };
+            for delivery in in_state {
+                let carries = |device: &str| {
+                    delivery
+                        .record_ids
+                        .iter()
+                        .any(|r| devices.get(r).is_some_and(|d| d == device))
+                };
+                if device.is_none_or(carries) && found.len() < query.limit {
                     found.push(delivery.clone());
                 }
             }
             if found.len() >= query.limit {
                 return Ok((found, None));
             }
-            match last {
+            match batch.last().map(|d| d.id.clone()) {
                 Some(last) if batch.len() == STEP && scanned < scan => page.after = Some(last),
                 Some(last) if batch.len() == STEP => return Ok((found, Some(last))),
                 _ => return Ok((found, None)),
             }
         }
+    }
+
+    /// The device of each record these deliveries carry, by record id.
+    async fn devices_of(&self, workspace_id: &str, deliveries: &[&Delivery]) -> ServiceResult<HashMap<String, String>> {
+        let ids: Vec<String> = deliveries.iter().flat_map(|d| d.record_ids.iter().cloned()).collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let records = self.store().get_records(workspace_id, &ids).await?;
+        Ok(records
+            .into_iter()
+            .filter_map(|(id, body)| {
+                let record: serde_json::Value = serde_json::from_str(&body).ok()?;
+                Some((id, record.get("device_id")?.as_str()?.to_owned()))
+            })
+            .collect())
     }
 
     pub async fn delivery(&self, workspace_id: &str, id: &str) -> ServiceResult<DeliveryView> {

@@ -319,6 +319,23 @@ async fn deliveries_are_listed_shown_with_their_attempts_and_retried_and_health_
     );
     let filtered = browser.get(&format!("/w/{ws}/deliveries?state=delivered")).await;
     assert!(filtered.html.contains("No deliveries match."));
+    let by_device = browser.get(&format!("/w/{ws}/deliveries?device=dev-1")).await;
+    assert!(
+        by_device.html.contains("<span class=\"badge failed\">failed</span>"),
+        "its device's"
+    );
+    let other_device = browser.get(&format!("/w/{ws}/deliveries?device=dev-9")).await;
+    assert!(
+        other_device.html.contains("No deliveries match."),
+        "not another device's"
+    );
+    let devices = browser.get(&format!("/w/{ws}/devices")).await;
+    assert!(
+        devices
+            .html
+            .contains(&format!("href=\"/w/{ws}/deliveries?device=dev-1\"")),
+        "a device links to its deliveries"
+    );
 
     let delivery = &app.deliveries(&ws).await[0];
     let id = delivery["id"].as_str().unwrap();
@@ -523,7 +540,8 @@ async fn a_state_filter_looks_through_ten_thousand_deliveries_at_a_time_and_link
     let first = browser.get(&format!("/w/{ws}/deliveries?state=delivered")).await;
     assert!(
         first.html.contains("No deliveries match."),
-        "not among the newest 10,000"
+        "not among the newest 10,000: {}",
+        first.html
     );
     let at = first
         .html
