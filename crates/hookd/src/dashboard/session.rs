@@ -123,14 +123,18 @@ impl FromRequestParts<AppState> for Viewer {
     }
 }
 
-/// The `Set-Cookie` of a sign-in lasting `ttl` (or, with `None`, the one that ends it).
-fn session_cookie(state: &AppState, headers: &HeaderMap, token: Option<(&str, Duration)>) -> String {
-    let over_tls = state.settings.dashboard.secure_cookie
+/// Whether the browser reached hookd over TLS (a proxy in front says so, or the settings do).
+fn over_tls(state: &AppState, headers: &HeaderMap) -> bool {
+    state.settings.dashboard.secure_cookie
         || headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|p| p.eq_ignore_ascii_case("https"));
-    let secure = if over_tls { "; Secure" } else { "" };
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+/// The `Set-Cookie` of a sign-in lasting `ttl` (or, with `None`, the one that ends it).
+fn session_cookie(state: &AppState, headers: &HeaderMap, token: Option<(&str, Duration)>) -> String {
+    let secure = if over_tls(state, headers) { "; Secure" } else { "" };
     match token {
         Some((token, ttl)) => format!(
             "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
@@ -314,7 +318,8 @@ pub(super) async fn make_link(
         .make_link(&viewer.pass, &workspace.id, access, ttl)
         .await?;
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let made = format!("http://{host}/portal/{}", issued.token);
+    let scheme = if over_tls(&state, &headers) { "https" } else { "http" };
+    let made = format!("{scheme}://{host}/portal/{}", issued.token);
     links_page(&state, &viewer, &ws, Some(made)).await
 }
 

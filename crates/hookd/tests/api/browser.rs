@@ -148,6 +148,11 @@ impl Tour {
 
     /// The page is accessible (axe-core), fits 390 px, and is saved as a screenshot.
     async fn check(&mut self, name: &str) {
+        let title = self.client.title().await.unwrap();
+        assert!(
+            title.ends_with("· hookd") && !title.contains('<'),
+            "{name}: the title is `{title}`"
+        );
         self.client.execute(AXE, vec![]).await.expect("axe-core loads");
         let found = self
             .client
@@ -259,11 +264,18 @@ async fn a_new_user_does_the_walkthrough_in_the_browser() {
     tour.check("test-sent").await;
     assert_eq!(receiver.requests().len(), 1);
 
-    // 3. Ingest a record and see the delivery in the log.
-    app.send(&ws, "data", json!([crate::helpers::data_point("arm-1", "temp")]))
-        .await;
-    app.dispatch_until_received(&receiver, 2).await;
+    // 3. Send a record (from the log page's form) and see its delivery in the log.
     tour.goto(&format!("/w/{ws}/deliveries")).await;
+    tour.click("details summary").await;
+    tour.fill(
+        "#records",
+        r#"{"device_id": "arm-1", "tag": "temp", "payload": {"celsius": 81.5}}"#,
+    )
+    .await;
+    tour.click("form[action$='/records'] button").await;
+    tour.see("#sent-result", "1 records accepted").await;
+    app.dispatch_until_received(&receiver, 2).await;
+    tour.client.refresh().await.unwrap(); // a redirect's page: reloading sends nothing again
     tour.see("#delivery-rows", "delivered").await;
     tour.check("deliveries").await;
 

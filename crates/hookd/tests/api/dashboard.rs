@@ -559,3 +559,44 @@ async fn a_state_filter_looks_through_ten_thousand_deliveries_at_a_time_and_link
     );
     assert!(!further.html.contains("id=\"scan-note\""), "the search reached the end");
 }
+
+#[tokio::test]
+async fn records_sent_from_the_log_page_are_ingested_and_bad_ones_are_explained() {
+    let app = TestApp::spawn().await;
+    let (ws, key) = app.workspace().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&key).await;
+    let csrf = browser.get(&format!("/w/{ws}/deliveries")).await.csrf();
+    let path = format!("/w/{ws}/records");
+    let bad = browser
+        .post(&path, &[("csrf", &csrf), ("kind", "data"), ("records", "{not json")])
+        .await;
+    assert!(bad.html.contains("The records are not JSON"), "{}", bad.html);
+    let invalid = browser
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("kind", "data"),
+                ("records", r#"{"tag": "t", "payload": 1}"#),
+            ],
+        )
+        .await;
+    assert!(invalid.html.contains("device_id"), "the field is named");
+    let sent = browser
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("kind", "event"),
+                (
+                    "records",
+                    r#"[{"type": "door.opened", "payload": {}}, {"type": "door.closed", "payload": {}}]"#,
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, 303, "on to the log, so a reload sends nothing again");
+    let log = browser.get(sent.location.as_deref().unwrap()).await;
+    assert!(log.html.contains("2 records accepted"), "{}", log.html);
+}
