@@ -4,7 +4,10 @@
 use bytes::Bytes;
 use hookd_core::clock::Millis;
 use hookd_core::signature::signature_header;
-use hookd_core::store::Claimed;
+use std::sync::Arc;
+
+use hookd_core::id::LeaseToken;
+use hookd_core::store::{Claimed, Delivery, Lease};
 use hookd_core::webhook::{Format, Method, Webhook, template};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
@@ -116,6 +119,26 @@ pub(super) fn build(claimed: &Claimed, now: Millis) -> Outgoing {
         timeout: webhook.spec.timeout,
         tls: webhook.spec.tls.clone(),
     }
+}
+
+/// The headers an attempt of `delivery` at `at` sends, rebuilt as people may see them (the
+/// token hidden; the signature made with the secrets that sign now).
+pub fn rebuilt_headers(
+    webhook: Arc<Webhook>,
+    delivery: &Delivery,
+    records: Vec<String>,
+    at: Millis,
+) -> Vec<(String, String)> {
+    let claimed = Claimed {
+        delivery: delivery.clone(),
+        lease: Lease {
+            token: LeaseToken::generate(),
+            until: at,
+        },
+        webhook,
+        records,
+    };
+    shown_headers(&build(&claimed, at), &claimed.webhook)
 }
 
 /// A request's headers as people may see them: the token's value hidden.

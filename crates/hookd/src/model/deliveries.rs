@@ -59,6 +59,11 @@ pub struct DeliveryDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_body_note: Option<String>,
     pub attempts: Vec<Attempt>,
+    /// The headers its last attempt sent, rebuilt: the token's value as `***`, the signature
+    /// made with the secrets that sign now. Left out before the first attempt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Vec<String>>)]
+    pub request_headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -168,6 +173,7 @@ impl From<crate::service::DeliveryView> for DeliveryDetail {
             request_body,
             request_body_note,
             attempts: view.attempts.iter().map(Into::into).collect(),
+            request_headers: view.request_headers,
         }
     }
 }

@@ -22,6 +22,9 @@ pub struct DeliveryView {
     pub delivery: Delivery,
     pub attempts: Vec<Attempt>,
     pub request_body: RequestBody,
+    /// The headers its last attempt sent, rebuilt (the token hidden, the signature made with
+    /// the secrets that sign now); none before its first attempt.
+    pub request_headers: Vec<(String, String)>,
 }
 
 impl Service {
@@ -107,22 +110,29 @@ impl Service {
             .get_delivery(workspace_id, id)
             .await?
             .ok_or(ServiceError::NotFound("delivery"))?;
-        let request_body = self.request_body(&delivery).await?;
+        let last_attempt_at = attempts.last().map(|a| a.started_at);
+        let (request_body, request_headers) = self.request(&delivery, last_attempt_at).await?;
         Ok(DeliveryView {
             delivery,
             attempts,
             request_body,
+            request_headers,
         })
     }
 
-    /// The body the delivery's attempts send, built as the dispatcher builds it.
-    async fn request_body(&self, delivery: &Delivery) -> ServiceResult<RequestBody> {
+    /// The body the delivery's attempts send, built as the dispatcher builds it, and the
+    /// headers of its last attempt, rebuilt (none before the first).
+    async fn request(
+        &self,
+        delivery: &Delivery,
+        last_attempt_at: Option<i64>,
+    ) -> ServiceResult<(RequestBody, Vec<(String, String)>)> {
         let Some(webhook) = self
             .store()
             .get_webhook(&delivery.workspace_id, &delivery.webhook_id)
             .await?
         else {
-            return Ok(RequestBody::None("its webhook was deleted"));
+            return Ok((RequestBody::None("its webhook was deleted"), Vec::new()));
         };
         let found: HashMap<String, String> = self
             .store()
@@ -132,12 +142,17 @@ impl Service {
             .collect();
         let records: Option<Vec<String>> = delivery.record_ids.iter().map(|id| found.get(id).cloned()).collect();
         let Some(records) = records else {
-            return Ok(RequestBody::None("its records were pruned (retention)"));
+            return Ok((RequestBody::None("its records were pruned (retention)"), Vec::new()));
         };
-        let Some(body) = crate::dispatch::request::body(&webhook, &delivery.id, &records) else {
-            return Ok(RequestBody::None("GET webhooks send no body"));
+        let body = crate::dispatch::request::body(&webhook, &delivery.id, &records);
+        let headers = last_attempt_at.map_or_else(Vec::new, |at| {
+            crate::dispatch::request::rebuilt_headers(webhook.into(), delivery, records, at)
+        });
+        let Some(body) = body else {
+            return Ok((RequestBody::None("GET webhooks send no body"), headers));
         };
-        Ok(serde_json::from_slice(&body).map_or(RequestBody::None("the body is not JSON"), RequestBody::Json))
+        let body = serde_json::from_slice(&body).map_or(RequestBody::None("the body is not JSON"), RequestBody::Json);
+        Ok((body, headers))
     }
 
     /// Makes the delivery pending and due now on a fresh retry schedule, whatever its state;

@@ -342,6 +342,10 @@ async fn deliveries_are_listed_shown_with_their_attempts_and_retried_and_health_
     let page = browser.get(&format!("/w/{ws}/deliveries/{id}")).await;
     assert!(page.html.contains("Attempt 1"));
     assert!(page.html.contains("410"), "the attempt's status and explanation");
+    assert!(
+        page.html.contains("<th scope=\"row\">webhook-signature</th>"),
+        "the request's headers"
+    );
 
     let csrf = page.csrf();
     let wh_page = format!("/w/{ws}/webhooks/{}", webhook["id"].as_str().unwrap());
