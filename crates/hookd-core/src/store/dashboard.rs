@@ -84,6 +84,15 @@ impl Tally {
     }
 }
 
+impl<'a> std::iter::Sum<&'a Tally> for Tally {
+    fn sum<I: Iterator<Item = &'a Tally>>(tallies: I) -> Self {
+        tallies.fold(Tally::default(), |mut sum, t| {
+            sum.add(t);
+            sum
+        })
+    }
+}
+
 /// One webhook's tally for the minute starting at `minute`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MinuteTally {

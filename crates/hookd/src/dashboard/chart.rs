@@ -35,10 +35,7 @@ fn open_svg(label: &str, description: &str) -> String {
 pub(super) fn outcomes(tallies: &[(Millis, Tally)], from: Millis) -> String {
     let slots = by_slot(tallies, from, WIDTH);
     let top = slots.iter().map(Tally::attempts).max().unwrap_or(0).max(1) as f64;
-    let total: Tally = slots.iter().fold(Tally::default(), |mut sum, t| {
-        sum.add(t);
-        sum
-    });
+    let total: Tally = slots.iter().sum();
     let mut svg = open_svg(
         "attempts-per-minute",
         &format!(
@@ -76,15 +73,7 @@ pub(super) fn outcomes(tallies: &[(Millis, Tally)], from: Millis) -> String {
 /// Latency quantiles over 10-minute windows of the day from `from`.
 pub(super) fn latency(tallies: &[(Millis, Tally)], from: Millis) -> String {
     let slots = by_slot(tallies, from, WIDTH);
-    let windows: Vec<Tally> = slots
-        .chunks(WINDOW)
-        .map(|chunk| {
-            chunk.iter().fold(Tally::default(), |mut sum, t| {
-                sum.add(t);
-                sum
-            })
-        })
-        .collect();
+    let windows: Vec<Tally> = slots.chunks(WINDOW).map(|chunk| chunk.iter().sum()).collect();
     let quantiles = [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)];
     let top = windows
         .iter()

@@ -40,10 +40,7 @@ async fn show(
             since: from,
         })
         .await?;
-    let day = minutes.iter().fold(Tally::default(), |mut sum, (_, t)| {
-        sum.add(t);
-        sum
-    });
+    let day: Tally = minutes.iter().map(|(_, t)| t).sum();
     // The queue is every workspace's: only the admin sees it.
     let queue = match viewer.pass.access {
         Access::Admin => {

@@ -21,6 +21,7 @@ use serde::Serialize;
 use super::{DashError, DashResult, Fields, render, render_status, see_other};
 use crate::api::AppState;
 use crate::model;
+use crate::service::Issued;
 
 const COOKIE_NAME: &str = "hookd_session";
 
@@ -65,13 +66,19 @@ impl Viewer {
         self.workspace(state, id).await
     }
 
-    fn check_form(&self, form: &Fields) -> DashResult<()> {
+    /// The form carries this sign-in's CSRF token.
+    fn check_csrf(&self, form: &Fields) -> DashResult<()> {
         let sent = form.get("csrf").map(String::as_str).unwrap_or("");
         if !constant_time_eq(sent.as_bytes(), self.pass.csrf.as_bytes()) {
             return Err(DashError::Forbidden(
                 "This form has expired (its security token does not match your sign-in). Go back, reload the page and try again.",
             ));
         }
+        Ok(())
+    }
+
+    fn check_form(&self, form: &Fields) -> DashResult<()> {
+        self.check_csrf(form)?;
         if self.pass.access == Access::Read {
             return Err(DashError::Forbidden("This portal link is read-only."));
         }
@@ -162,18 +169,7 @@ pub(super) async fn sign_in(State(state): State<AppState>, headers: HeaderMap, F
         state.service.sign_in(key, &state.admin_key_hash, ttl).await
     };
     match issued {
-        Ok(Some(issued)) => {
-            let viewer = Viewer {
-                pass: issued.pass,
-                token: issued.token,
-            };
-            let cookie = session_cookie(&state, &headers, Some((&viewer.token, ttl)));
-            let mut response = see_other(&viewer.home());
-            response
-                .headers_mut()
-                .insert(SET_COOKIE, cookie.parse().expect("a cookie is a header value"));
-            response
-        }
+        Ok(Some(issued)) => signed_in(&state, &headers, issued),
         Ok(None) => {
             let error = if key.is_empty() {
                 "Enter an API key."
@@ -199,15 +195,28 @@ pub(super) async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<Fields>,
 ) -> Response {
-    let sent = form.get("csrf").map(String::as_str).unwrap_or("");
-    if !constant_time_eq(sent.as_bytes(), viewer.pass.csrf.as_bytes()) {
-        return DashError::Forbidden("This form has expired; reload the page and sign out again.").into_response();
+    // A read-only portal signs out too: only the token is checked.
+    if let Err(err) = viewer.check_csrf(&form) {
+        return err.into_response();
     }
     if let Err(err) = state.service.sign_out(&viewer.token).await {
         return DashError::from(err).into_response();
     }
-    let mut response = see_other("/");
-    let cookie = session_cookie(&state, &headers, None);
+    with_cookie(see_other("/"), session_cookie(&state, &headers, None))
+}
+
+/// A sign-in just issued: its cookie, lasting as long as the pass, and on to where it starts.
+fn signed_in(state: &AppState, headers: &HeaderMap, issued: Issued) -> Response {
+    let ttl = Duration::from_millis((issued.pass.expires_at - issued.pass.created_at).max(1000) as u64);
+    let viewer = Viewer {
+        pass: issued.pass,
+        token: issued.token,
+    };
+    let cookie = session_cookie(state, headers, Some((&viewer.token, ttl)));
+    with_cookie(see_other(&viewer.home()), cookie)
+}
+
+fn with_cookie(mut response: Response, cookie: String) -> Response {
     response
         .headers_mut()
         .insert(SET_COOKIE, cookie.parse().expect("a cookie is a header value"));
@@ -343,19 +352,7 @@ pub(super) async fn open_link(
 ) -> Response {
     let ttl = state.settings.dashboard.session_ttl;
     match state.service.open_link(&token, &state.admin_key_hash, ttl).await {
-        Ok(Some(issued)) => {
-            let ttl = Duration::from_millis((issued.pass.expires_at - issued.pass.created_at).max(1000) as u64);
-            let viewer = Viewer {
-                pass: issued.pass,
-                token: issued.token,
-            };
-            let mut response = see_other(&viewer.home());
-            let cookie = session_cookie(&state, &headers, Some((&viewer.token, ttl)));
-            response
-                .headers_mut()
-                .insert(SET_COOKIE, cookie.parse().expect("a cookie is a header value"));
-            response
-        }
+        Ok(Some(issued)) => signed_in(&state, &headers, issued),
         Ok(None) => render_status(
             &state,
             StatusCode::NOT_FOUND,
