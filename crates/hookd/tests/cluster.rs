@@ -17,13 +17,18 @@ const KEY: &str = "hk_admin_cluster_test_key_0123";
 /// Each process's attempt slots. A duplicate is a request the killed process made whose result
 /// it had not written: the receiver saw it, the database did not, and once its lease expired
 /// another process sent the delivery again. So every duplicate is a delivery the killed process
-/// held a lease on when it died: one of its `CONCURRENCY` attempts in flight, or one answered
-/// whose result was still on its way to the database (written within milliseconds, at once
-/// with every result waiting). Live processes never send a delivery twice: each delivery may be
-/// seen at most once more than its attempts recorded.
+/// held a lease on when it died, first requested before the kill and again only a lease later:
+/// one of its `CONCURRENCY` attempts in flight, or one answered whose result was still on its
+/// way to the database (a slot is free once its receiver answers, so these add to the ones in
+/// flight; within one commit, shorter than the receiver's delay, each slot answers at most
+/// once for the batch being written and once for the batch gathering). Live processes never
+/// send a delivery twice: each delivery may be seen at most once more than its attempts
+/// recorded.
 const CONCURRENCY: usize = 32;
 /// The longest the load may take; past it the test fails instead of spinning.
 const LOAD_DEADLINE: Duration = Duration::from_secs(60);
+/// How long a claim holds a delivery.
+const LEASE: Duration = Duration::from_secs(7);
 
 struct DropSchema(String, String);
 
@@ -64,10 +69,11 @@ async fn three_processes_lose_no_acknowledged_record_when_one_is_killed_mid_load
     // A little work per request, so the killed process has attempts in flight.
     let (hook_url, seen) = common::receiver(Duration::from_millis(20)).await;
     let concurrency = CONCURRENCY.to_string();
+    let lease = format!("{}s", LEASE.as_secs());
     let mut env = cluster_env(&db, &schema);
     env.extend([
         ("HOOKD_DELIVERY__MAX_TIMEOUT", "2s"),
-        ("HOOKD_DISPATCH__LEASE", "7s"),
+        ("HOOKD_DISPATCH__LEASE", &lease),
         ("HOOKD_DISPATCH__CONCURRENCY", &concurrency),
     ]);
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -127,7 +133,8 @@ async fn three_processes_lose_no_acknowledged_record_when_one_is_killed_mid_load
     }
     killed.store(true, Ordering::SeqCst);
     servers[1].take().unwrap().kill();
-    let killed_at = started.elapsed();
+    let kill_time = Instant::now();
+    let killed_at = kill_time - started;
     for sender in senders {
         sender.await.unwrap();
     }
@@ -146,9 +153,20 @@ async fn three_processes_lose_no_acknowledged_record_when_one_is_killed_mid_load
     );
     assert_eq!(missing, 0, "every acknowledged record is delivered");
     assert!(
-        duplicates <= CONCURRENCY,
+        duplicates <= 3 * CONCURRENCY,
         "duplicates ({duplicates}) stay within what the killed process had leased"
     );
+    // The delivery was claimed a little before it arrived; its lease ran from the claim.
+    let claim_to_arrival = Duration::from_secs(1);
+    for (delivery, arrivals) in by_delivery.iter().filter(|(_, at)| at.len() > 1) {
+        assert_eq!(arrivals.len(), 2, "{delivery} was requested {} times", arrivals.len());
+        assert!(arrivals[0] < kill_time, "{delivery} was first requested after the kill");
+        let again = arrivals[1] - arrivals[0];
+        assert!(
+            again + claim_to_arrival >= LEASE,
+            "{delivery} was requested again after {again:?}, before its lease expired"
+        );
+    }
     // Each delivery was requested at most once more than its attempts recorded: only the
     // killed process can have lost a result, and it died once.
     let mut recorded = std::collections::HashMap::new();
@@ -164,10 +182,11 @@ async fn three_processes_lose_no_acknowledged_record_when_one_is_killed_mid_load
             None => break,
         }
     }
-    for (delivery, requests) in &by_delivery {
+    for (delivery, arrivals) in &by_delivery {
+        let requests = arrivals.len();
         let attempts = recorded.get(delivery).copied().unwrap_or(0);
         assert!(
-            *requests <= attempts + 1,
+            requests <= attempts + 1,
             "{delivery} was requested {requests} times with {attempts} attempt(s) recorded"
         );
     }

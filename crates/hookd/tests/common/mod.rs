@@ -120,10 +120,11 @@ pub fn start_logging(dir: &std::path::Path, env: &[(&str, &str)], log: &std::pat
     start_with_stderr(dir, env, Stdio::from(file))
 }
 
-/// What a [`receiver`] saw: requests per `webhook-id`, and every record id delivered.
+/// What a [`receiver`] saw: when each request of a `webhook-id` arrived, and every record id
+/// delivered.
 #[derive(Default)]
 pub struct Seen {
-    pub by_delivery: std::collections::HashMap<String, usize>,
+    pub by_delivery: std::collections::HashMap<String, Vec<Instant>>,
     pub records: std::collections::HashSet<String>,
     /// When each record id first arrived.
     pub first_seen: std::collections::HashMap<String, Instant>,
@@ -132,7 +133,7 @@ pub struct Seen {
 impl Seen {
     /// Requests beyond the first for the same delivery.
     pub fn duplicates(&self) -> usize {
-        self.by_delivery.values().map(|n| n - 1).sum()
+        self.by_delivery.values().map(|at| at.len() - 1).sum()
     }
 }
 
@@ -150,6 +151,7 @@ pub async fn receiver(delay: Duration) -> (String, std::sync::Arc<std::sync::Mut
     let app = axum::Router::new()
         .fallback(
             move |State(seen): State<Shared>, headers: HeaderMap, body: Bytes| async move {
+                let arrived = Instant::now();
                 tokio::time::sleep(delay).await;
                 let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 let records = match body.get("result") {
@@ -162,7 +164,7 @@ pub async fn receiver(delay: Duration) -> (String, std::sync::Arc<std::sync::Mut
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_owned();
-                *seen.by_delivery.entry(id).or_default() += 1;
+                seen.by_delivery.entry(id).or_default().push(arrived);
                 for record in records {
                     let id = record["id"].as_str().unwrap_or_default().to_owned();
                     seen.first_seen.entry(id.clone()).or_insert_with(Instant::now);
