@@ -127,7 +127,7 @@ mod tests {
     use crate::record::parse_body;
 
     fn record(body: Value, kind: Kind) -> RecordIn {
-        parse_body(&body, kind, 1).unwrap().remove(0)
+        parse_body(body, kind, 1).unwrap().remove(0)
     }
 
     #[test]

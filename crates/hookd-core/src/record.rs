@@ -138,19 +138,43 @@ impl RecordIn {
     /// The record as delivered: `id`, `workspace_id`, `timestamp_in` first, then the
     /// producer's fields in the order they were sent.
     pub fn stamp(&self, id: &str, workspace_id: &str, timestamp_in: &str) -> String {
-        let mut out = Map::with_capacity(self.fields.len() + 3);
-        out.insert("id".into(), Value::String(id.into()));
-        out.insert("workspace_id".into(), Value::String(workspace_id.into()));
-        out.insert("timestamp_in".into(), Value::String(timestamp_in.into()));
-        out.extend(self.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
-        Value::Object(out).to_string()
+        // Written field by field, as `Value::Object(..).to_string()` would write the stamped
+        // copy, without making that copy.
+        let mut out = Vec::with_capacity(STAMP_CAPACITY);
+        out.push(b'{');
+        for (key, value) in [
+            ("id", id),
+            ("workspace_id", workspace_id),
+            ("timestamp_in", timestamp_in),
+        ] {
+            write_field(&mut out, key, value);
+        }
+        for (key, value) in &self.fields {
+            write_field(&mut out, key, value);
+        }
+        // The last field's comma closes the object.
+        if let Some(last) = out.last_mut() {
+            *last = b'}';
+        }
+        String::from_utf8(out).expect("serde_json writes UTF-8")
     }
+}
+
+/// Room reserved for a stamped record: a realistic data point fits without growing.
+const STAMP_CAPACITY: usize = 512;
+
+/// `"key":value,` in compact JSON.
+fn write_field<T: Serialize + ?Sized>(out: &mut Vec<u8>, key: &str, value: &T) {
+    serde_json::to_writer(&mut *out, key).expect("a JSON string written to memory");
+    out.push(b':');
+    serde_json::to_writer(&mut *out, value).expect("a JSON value written to memory");
+    out.push(b',');
 }
 
 /// Parses an ingest body: one record object or a non-empty array of at most `max` records.
 /// Errors name the record by index in an array (`[1].device_id`); every problem found is
 /// reported (up to [`crate::validation::MAX_PROBLEMS`]), the first one first.
-pub fn parse_body(body: &Value, kind: Kind, max: usize) -> Result<Vec<RecordIn>, ValidationError> {
+pub fn parse_body(body: Value, kind: Kind, max: usize) -> Result<Vec<RecordIn>, ValidationError> {
     match body {
         Value::Array(items) => {
             if items.is_empty() {
@@ -165,7 +189,7 @@ pub fn parse_body(body: &Value, kind: Kind, max: usize) -> Result<Vec<RecordIn>,
             }
             let mut problems = Problems::default();
             let mut records = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in items.into_iter().enumerate() {
                 if problems.is_full() {
                     break;
                 }
@@ -176,19 +200,31 @@ pub fn parse_body(body: &Value, kind: Kind, max: usize) -> Result<Vec<RecordIn>,
             problems.finish()?;
             Ok(records)
         }
-        Value::Object(_) => Ok(vec![parse_record(body, kind, "")?]),
+        object @ Value::Object(_) => Ok(vec![parse_record(object, kind, "")?]),
         other => Err(ValidationError::new(
             "invalid_type",
             "",
             format!(
                 "expected a record object or an array of records, got {}",
-                type_name(other)
+                type_name(&other)
             ),
         )),
     }
 }
 
-fn parse_record(value: &Value, kind: Kind, prefix: &str) -> Result<RecordIn, ValidationError> {
+/// Validates one record and keeps it (moved, not copied) when it is valid.
+fn parse_record(value: Value, kind: Kind, prefix: &str) -> Result<RecordIn, ValidationError> {
+    check_record(&value, kind, prefix)?;
+    let Value::Object(mut fields) = value else {
+        unreachable!("check_record accepts objects only")
+    };
+    for key in STAMPED {
+        fields.shift_remove(key);
+    }
+    Ok(RecordIn { kind, fields })
+}
+
+fn check_record(value: &Value, kind: Kind, prefix: &str) -> Result<(), ValidationError> {
     let f = Fields::new(value, prefix)?;
     let mut problems = Problems::default();
     problems.check(f.required("payload"));
@@ -229,12 +265,7 @@ fn parse_record(value: &Value, kind: Kind, prefix: &str) -> Result<RecordIn, Val
         }
         problems.check(check_labels(&f, "labels", &labels));
     }
-    problems.finish()?;
-    let mut fields = f.map().clone();
-    for key in STAMPED {
-        fields.shift_remove(key);
-    }
-    Ok(RecordIn { kind, fields })
+    problems.finish()
 }
 
 /// The most labels a record may carry.
@@ -300,7 +331,7 @@ mod tests {
             {"device_id": "d", "tag": "t", "payload": 1},
             {"tag": "t", "payload": 1}
         ]);
-        let err = parse_body(&body, Kind::Data, 10).unwrap_err();
+        let err = parse_body(body, Kind::Data, 10).unwrap_err();
         assert_eq!(err.field, "[1].device_id");
         assert_eq!(err.code, "missing_field");
     }
@@ -308,12 +339,29 @@ mod tests {
     #[test]
     fn stamped_fields_are_replaced_and_unknown_fields_kept_in_order() {
         let body = json!({"zeta": 1, "type": "x", "id": "mine", "payload": null, "alpha": 2});
-        let rec = parse_body(&body, Kind::Event, 10).unwrap().remove(0);
+        let rec = parse_body(body, Kind::Event, 10).unwrap().remove(0);
         let stamped = rec.stamp("rec_1", "ws_1", "2024-01-01T00:00:00Z");
         assert_eq!(
             stamped,
             r#"{"id":"rec_1","workspace_id":"ws_1","timestamp_in":"2024-01-01T00:00:00Z","zeta":1,"type":"x","payload":null,"alpha":2}"#
         );
+    }
+
+    #[test]
+    fn a_stamped_record_is_the_json_of_its_fields_escapes_and_all() {
+        let body = json!({
+            "type": "quote\"and\\back\nslash",
+            "payload": {"nested": [1, 2.5, -3, {"é": "ünïcode ☃"}], "empty": {}, "none": []},
+            "labels": {"a b": "c\u{1}"}
+        });
+        let rec = parse_body(body.clone(), Kind::Event, 1).unwrap().remove(0);
+        let stamped: Value = serde_json::from_str(&rec.stamp("rec_\"1", "ws_1", "t")).unwrap();
+        let mut expected = json!({"id": "rec_\"1", "workspace_id": "ws_1", "timestamp_in": "t"});
+        expected
+            .as_object_mut()
+            .unwrap()
+            .extend(body.as_object().unwrap().clone());
+        assert_eq!(stamped, expected);
     }
 
     #[test]
@@ -323,7 +371,7 @@ mod tests {
             {"device_id": "d", "tag": "t", "payload": 1},
             {"tag": "t", "payload": 1, "labels": {"": "x"}}
         ]);
-        let err = parse_body(&body, Kind::Data, 10).unwrap_err();
+        let err = parse_body(body, Kind::Data, 10).unwrap_err();
         let fields: Vec<&str> = err.all().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
@@ -337,7 +385,7 @@ mod tests {
         let event = |extra: Value| {
             let mut body = json!({"type": "x", "payload": {}});
             body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-            parse_body(&body, Kind::Event, 1)
+            parse_body(body, Kind::Event, 1)
         };
         assert!(event(json!({"ts": "2022-03-18T09:34:23.777118453Z"})).is_ok());
         assert!(
@@ -356,7 +404,7 @@ mod tests {
     #[test]
     fn a_records_fields_are_read_by_kind() {
         let data = parse_body(
-            &json!({"device_id": "d1", "tag": "t", "type": "not-an-event", "payload": 1}),
+            json!({"device_id": "d1", "tag": "t", "type": "not-an-event", "payload": 1}),
             Kind::Data,
             1,
         )
@@ -367,7 +415,7 @@ mod tests {
             (Some("d1"), Some("t"), None)
         );
         let event = parse_body(
-            &json!({"type": "relay", "tag": "not-a-tag", "payload": 1}),
+            json!({"type": "relay", "tag": "not-a-tag", "payload": 1}),
             Kind::Event,
             1,
         )
@@ -383,12 +431,12 @@ mod tests {
     fn limits_hold_to_the_last_one_allowed() {
         let point = json!({"device_id": "d", "tag": "t", "payload": 1});
         assert_eq!(
-            parse_body(&json!([point, point]), Kind::Data, 2).unwrap().len(),
+            parse_body(json!([point, point]), Kind::Data, 2).unwrap().len(),
             2,
             "exactly the limit"
         );
         assert_eq!(
-            parse_body(&json!([point, point, point]), Kind::Data, 2)
+            parse_body(json!([point, point, point]), Kind::Data, 2)
                 .unwrap_err()
                 .code,
             "too_many_records"
@@ -396,7 +444,7 @@ mod tests {
         for direction in ["d2c", "c2d"] {
             assert!(
                 parse_body(
-                    &json!({"type": "x", "payload": 1, "direction": direction}),
+                    json!({"type": "x", "payload": 1, "direction": direction}),
                     Kind::Event,
                     1
                 )
@@ -405,9 +453,9 @@ mod tests {
         }
         let labels = |n: usize| (0..n).map(|i| (format!("k{i}"), json!("v"))).collect::<Map<_, _>>();
         let with = |labels: Map<String, Value>| json!({"type": "x", "payload": 1, "labels": labels});
-        assert!(parse_body(&with(labels(64)), Kind::Event, 1).is_ok());
+        assert!(parse_body(with(labels(64)), Kind::Event, 1).is_ok());
         assert_eq!(
-            parse_body(&with(labels(65)), Kind::Event, 1).unwrap_err().field,
+            parse_body(with(labels(65)), Kind::Event, 1).unwrap_err().field,
             "labels"
         );
         let key = |n: usize| {
@@ -415,28 +463,28 @@ mod tests {
             m.insert("k".repeat(n), json!("v"));
             m
         };
-        assert!(parse_body(&with(key(128)), Kind::Event, 1).is_ok());
+        assert!(parse_body(with(key(128)), Kind::Event, 1).is_ok());
         assert_eq!(
-            parse_body(&with(key(129)), Kind::Event, 1).unwrap_err().field,
+            parse_body(with(key(129)), Kind::Event, 1).unwrap_err().field,
             format!("labels.{}", "k".repeat(129))
         );
         for field in ["fleet_id", "device_name", "asset_id", "asset_name"] {
             let mut body = json!({"device_id": "d", "tag": "t", "payload": 1});
             body[field] = json!("x".repeat(256));
-            assert!(parse_body(&body, Kind::Data, 1).is_ok(), "{field}");
+            assert!(parse_body(body.clone(), Kind::Data, 1).is_ok(), "{field}");
             body[field] = json!("x".repeat(257));
-            assert_eq!(parse_body(&body, Kind::Data, 1).unwrap_err().field, field);
+            assert_eq!(parse_body(body, Kind::Data, 1).unwrap_err().field, field);
         }
     }
 
     #[test]
     fn wrong_types_and_values_are_named() {
-        let err = parse_body(&json!({"type": "x", "payload": {}, "direction": "up"}), Kind::Event, 1).unwrap_err();
+        let err = parse_body(json!({"type": "x", "payload": {}, "direction": "up"}), Kind::Event, 1).unwrap_err();
         assert_eq!(err.field, "direction");
-        let err = parse_body(&json!({"type": "x", "payload": {}, "labels": {"a": 1}}), Kind::Event, 1).unwrap_err();
+        let err = parse_body(json!({"type": "x", "payload": {}, "labels": {"a": 1}}), Kind::Event, 1).unwrap_err();
         assert_eq!(err.field, "labels.a");
         let err = parse_body(
-            &json!([{"type": "x", "payload": 1}, {"type": "x", "payload": 1}]),
+            json!([{"type": "x", "payload": 1}, {"type": "x", "payload": 1}]),
             Kind::Event,
             1,
         )

@@ -265,8 +265,8 @@ fn tls_pem_is_bounded_and_of_the_kind_asked() {
 
 #[test]
 fn a_webhook_takes_the_records_of_its_kind_its_filters_let_through_while_enabled() {
-    let data = |v: Value| crate::record::parse_body(&v, Kind::Data, 1).unwrap().remove(0);
-    let event = crate::record::parse_body(&json!({"type": "x", "payload": 1}), Kind::Event, 1)
+    let data = |v: Value| crate::record::parse_body(v, Kind::Data, 1).unwrap().remove(0);
+    let event = crate::record::parse_body(json!({"type": "x", "payload": 1}), Kind::Event, 1)
         .unwrap()
         .remove(0);
     let mut spec = spec(json!({"filters": {"tags": ["t"]}})).unwrap();

@@ -77,8 +77,9 @@ async fn ingest(
     kind: Kind,
 ) -> ApiResult<(StatusCode, Json<model::Accepted>)> {
     let workspace = caller.workspace(&state, &ws).await?;
-    let records = parse_body(&body.value, kind, state.settings.api.max_records_per_request)?;
-    let idempotency = idempotency(&headers, &body)?;
+    let JsonBody { value, raw } = body;
+    let records = parse_body(value, kind, state.settings.api.max_records_per_request)?;
+    let idempotency = idempotency(&headers, &raw)?;
     let ids = state
         .service
         .ingest(&workspace.id, Origin::Api, records, idempotency)
@@ -86,7 +87,7 @@ async fn ingest(
     Ok((StatusCode::ACCEPTED, Json(model::Accepted { ids })))
 }
 
-fn idempotency(headers: &HeaderMap, body: &JsonBody) -> ApiResult<Option<Idempotency>> {
+fn idempotency(headers: &HeaderMap, raw: &[u8]) -> ApiResult<Option<Idempotency>> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -99,7 +100,7 @@ fn idempotency(headers: &HeaderMap, body: &JsonBody) -> ApiResult<Option<Idempot
             format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters, without spaces at either end"),
         )
     })?;
-    let hash = key_hash(std::str::from_utf8(&body.raw).unwrap_or_default());
+    let hash = key_hash(std::str::from_utf8(raw).unwrap_or_default());
     Ok(Some(Idempotency {
         key: key.to_owned(),
         request_hash: hash,

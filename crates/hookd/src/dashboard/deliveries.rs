@@ -178,9 +178,7 @@ async fn send_records(
     let text = form.get("records").map(|r| r.trim()).unwrap_or("");
     let parsed = serde_json::from_str::<serde_json::Value>(text)
         .map_err(|e| format!("The records are not JSON: {e}"))
-        .and_then(|body| {
-            parse_body(&body, kind, state.settings.api.max_records_per_request).map_err(|e| e.to_string())
-        });
+        .and_then(|body| parse_body(body, kind, state.settings.api.max_records_per_request).map_err(|e| e.to_string()));
     let sent = match parsed {
         Ok(records) => match state.service.ingest(&workspace.id, Origin::Api, records, None).await {
             Ok(ids) => Ok(ids.len()),

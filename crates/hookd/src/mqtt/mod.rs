@@ -266,7 +266,7 @@ impl Subscriber {
     ) -> bool {
         let topic = String::from_utf8_lossy(&publish.topic);
         let value = topic::record(pattern, kind, &topic, &publish.payload);
-        let records = match parse_body(&value, kind, 1) {
+        let records = match parse_body(value, kind, 1) {
             Ok(records) => records,
             Err(err) => {
                 tracing::warn!(topic = %topic, field = %err.field, error = %err.message, "an MQTT message is not a valid record; acknowledged and dropped");

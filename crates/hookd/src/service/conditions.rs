@@ -58,7 +58,7 @@ impl Service {
             .map(|((id, body), verdict)| {
                 let filters = serde_json::from_str::<Value>(body)
                     .ok()
-                    .and_then(|value| parse_body(&value, kind, 1).ok())
+                    .and_then(|value| parse_body(value, kind, 1).ok())
                     .and_then(|mut parsed| parsed.pop())
                     .is_some_and(|record| webhook.spec.filters.matches(&record));
                 ConditionVerdict {

@@ -89,7 +89,7 @@ impl Service {
         if records.is_empty() {
             return Err(transform_error("the programs made no record of the body".into()));
         }
-        parse_body(&Value::Array(records), spec.record_type, limits.max_records).map_err(|e| {
+        parse_body(Value::Array(records), spec.record_type, limits.max_records).map_err(|e| {
             let problems: Vec<String> = e.all().map(ToString::to_string).collect();
             transform_error(format!(
                 "the records made are not valid {} records: {}",
