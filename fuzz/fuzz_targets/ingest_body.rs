@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = too_deep(&body, 32);
     for kind in [Kind::Data, Kind::Event] {
-        if let Ok(records) = parse_body(&body, kind, 1000) {
+        if let Ok(records) = parse_body(body.clone(), kind, 1000) {
             let filters = Filters::parse(None, kind).expect("no filters is a valid filter");
             for record in &records {
                 assert!(filters.matches(record));
