@@ -6,7 +6,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_arena_eager_commit` in mimalloc 3's `mi_option_e`.
+/// `mi_option_arena_eager_commit` in the `mi_option_e` of the mimalloc 3.3 that
+/// libmimalloc-sys 0.1.49 bundles (pinned in the workspace's Cargo.toml for this number).
 #[cfg(target_os = "linux")]
 const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
