@@ -109,19 +109,28 @@ pub fn join(prefix: &str, field: &str) -> String {
     }
 }
 
+/// Where [`Fields`] finds a field's value by its name: a JSON object, or a record's fields
+/// parsed on their own.
+pub trait Lookup {
+    fn lookup(&self, key: &str) -> Option<&Value>;
+}
+
+impl Lookup for Map<String, Value> {
+    fn lookup(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
+}
+
 /// Reads typed fields out of a JSON object, producing errors that name the field.
-pub struct Fields<'a> {
-    map: &'a Map<String, Value>,
+pub struct Fields<'a, M: ?Sized = Map<String, Value>> {
+    map: &'a M,
     prefix: String,
 }
 
 impl<'a> Fields<'a> {
     pub fn new(value: &'a Value, prefix: &str) -> Result<Self, ValidationError> {
         match value {
-            Value::Object(map) => Ok(Self {
-                map,
-                prefix: prefix.to_owned(),
-            }),
+            Value::Object(map) => Ok(Self::of(map, prefix)),
             other => Err(ValidationError::new(
                 "invalid_type",
                 prefix,
@@ -134,12 +143,34 @@ impl<'a> Fields<'a> {
         self.map
     }
 
+    /// Rejects keys outside `allowed` (used where a typo would silently change behaviour).
+    pub fn deny_unknown(&self, allowed: &[&str]) -> Result<(), ValidationError> {
+        match self.map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(key) => Err(ValidationError::new(
+                "unknown_field",
+                self.path(key),
+                format!("unknown field `{key}`; expected one of: {}", allowed.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<'a, M: Lookup + ?Sized> Fields<'a, M> {
+    /// The fields of `map`, their paths under `prefix`.
+    pub fn of(map: &'a M, prefix: &str) -> Self {
+        Self {
+            map,
+            prefix: prefix.to_owned(),
+        }
+    }
+
     pub fn path(&self, key: &str) -> String {
         join(&self.prefix, key)
     }
 
     fn present(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
+        self.map.lookup(key).filter(|v| !v.is_null())
     }
 
     pub fn missing(&self, key: &str) -> ValidationError {
@@ -158,25 +189,13 @@ impl<'a> Fields<'a> {
         )
     }
 
-    /// Rejects keys outside `allowed` (used where a typo would silently change behaviour).
-    pub fn deny_unknown(&self, allowed: &[&str]) -> Result<(), ValidationError> {
-        match self.map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(key) => Err(ValidationError::new(
-                "unknown_field",
-                self.path(key),
-                format!("unknown field `{key}`; expected one of: {}", allowed.join(", ")),
-            )),
-            None => Ok(()),
-        }
-    }
-
     pub fn value(&self, key: &str) -> Option<&'a Value> {
         self.present(key)
     }
 
     pub fn required(&self, key: &str) -> Result<&'a Value, ValidationError> {
         // `payload: null` counts as present: null is valid JSON a producer may send.
-        self.map.get(key).ok_or_else(|| self.missing(key))
+        self.map.lookup(key).ok_or_else(|| self.missing(key))
     }
 
     pub fn opt_str(&self, key: &str) -> Result<Option<&'a str>, ValidationError> {

@@ -8,8 +8,10 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::ApiError;
+use hookd_core::record::{Kind, RecordIn, parse_body, parse_body_text};
 use hookd_core::signature::constant_time_eq;
 use hookd_core::store::Workspace;
+use hookd_core::validation::ValidationError;
 
 use crate::service::key_hash;
 
@@ -72,10 +74,9 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// A JSON body, with its raw bytes (for idempotency hashing).
+/// A JSON body.
 pub(super) struct JsonBody {
     pub(super) value: Value,
-    pub(super) raw: Bytes,
 }
 
 impl FromRequest<AppState> for JsonBody {
@@ -84,13 +85,13 @@ impl FromRequest<AppState> for JsonBody {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let raw = raw_body(req, state).await?;
         let value = json_of(&raw, "the request body")?;
-        Self::checked(value, raw, state)
+        Self::checked(value, state)
     }
 }
 
 impl JsonBody {
     /// Refuses a value nested deeper than `api.max_json_depth`, naming where.
-    fn checked(value: Value, raw: Bytes, state: &AppState) -> Result<Self, ApiError> {
+    fn checked(value: Value, state: &AppState) -> Result<Self, ApiError> {
         let max_depth = state.settings.api.max_json_depth;
         if let Some(path) = hookd_core::validation::too_deep(&value, max_depth) {
             return Err(ApiError::BadRequest {
@@ -99,14 +100,21 @@ impl JsonBody {
                 message: format!("the request body nests arrays and objects deeper than {max_depth} levels"),
             });
         }
-        Ok(Self { value, raw })
+        Ok(Self { value })
     }
 }
 
 /// An ingest body, for senders that cannot say `application/json`: JSON; the same JSON sent
 /// as `text/plain`; or `application/x-www-form-urlencoded`, either a form whose one key is the
 /// JSON (a controller posting its array) or a record's fields with a `payload` that is JSON.
-pub(super) struct IngestBody(pub(super) JsonBody);
+/// JSON is read into records by [`IngestBody::records`], without a tree of each one.
+pub(super) struct IngestBody {
+    pub(super) raw: Bytes,
+    /// A form's reading; `None` for JSON.
+    form: Option<Value>,
+    /// What the body is called in a JSON error.
+    what: &'static str,
+}
 
 impl FromRequest<AppState> for IngestBody {
     type Rejection = ApiError;
@@ -115,12 +123,38 @@ impl FromRequest<AppState> for IngestBody {
         let content_type = req.headers().get(axum::http::header::CONTENT_TYPE);
         let media = hookd_core::source::media_type(content_type.and_then(|t| t.to_str().ok()));
         let raw = raw_body(req, state).await?;
-        let value = match media.as_str() {
-            "text/plain" => json_of(&raw, "the text/plain body")?,
-            "application/x-www-form-urlencoded" => form_record(&raw)?,
-            _ => json_of(&raw, "the request body")?,
+        let (form, what) = match media.as_str() {
+            "text/plain" => (None, "the text/plain body"),
+            "application/x-www-form-urlencoded" => (Some(JsonBody::checked(form_record(&raw)?, state)?.value), ""),
+            _ => (None, "the request body"),
         };
-        JsonBody::checked(value, raw, state).map(Self)
+        Ok(Self { raw, form, what })
+    }
+}
+
+impl IngestBody {
+    /// The body's records. The outer error is the body's (not JSON, nested too deep), the
+    /// inner one its records' (a missing field): the caller answers the first before it looks
+    /// the workspace up, the second after, as for any other body.
+    pub(super) fn records(
+        self,
+        state: &AppState,
+        kind: Kind,
+    ) -> Result<Result<Vec<RecordIn>, ValidationError>, ApiError> {
+        let api = &state.settings.api;
+        let value = match self.form {
+            Some(form) => form,
+            None => {
+                let text = std::str::from_utf8(&self.raw).ok();
+                let read =
+                    text.and_then(|text| parse_body_text(text, kind, api.max_records_per_request, api.max_json_depth));
+                if let Some(records) = read {
+                    return Ok(records);
+                }
+                JsonBody::checked(json_of(&self.raw, self.what)?, state)?.value
+            }
+        };
+        Ok(parse_body(value, kind, api.max_records_per_request))
     }
 }
 

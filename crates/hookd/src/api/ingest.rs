@@ -4,14 +4,14 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use hookd_core::record::{Kind, parse_body};
+use hookd_core::record::Kind;
 use hookd_core::store::Idempotency;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, BodyErrors, CommonErrors};
-use super::extract::{Caller, IngestBody, JsonBody};
+use super::extract::{Caller, IngestBody};
 use crate::model;
 use crate::service::{Origin, key_hash};
 
@@ -40,7 +40,7 @@ async fn ingest_data(
     caller: Caller,
     ws: Path<String>,
     headers: HeaderMap,
-    IngestBody(body): IngestBody,
+    body: IngestBody,
 ) -> ApiResult<(StatusCode, Json<model::Accepted>)> {
     ingest(state, caller, ws, headers, body, Kind::Data).await
 }
@@ -63,7 +63,7 @@ async fn ingest_events(
     caller: Caller,
     ws: Path<String>,
     headers: HeaderMap,
-    IngestBody(body): IngestBody,
+    body: IngestBody,
 ) -> ApiResult<(StatusCode, Json<model::Accepted>)> {
     ingest(state, caller, ws, headers, body, Kind::Event).await
 }
@@ -73,13 +73,14 @@ async fn ingest(
     caller: Caller,
     Path(ws): Path<String>,
     headers: HeaderMap,
-    body: JsonBody,
+    body: IngestBody,
     kind: Kind,
 ) -> ApiResult<(StatusCode, Json<model::Accepted>)> {
+    let idempotency = idempotency(&headers, &body.raw);
+    let records = body.records(&state, kind)?;
     let workspace = caller.workspace(&state, &ws).await?;
-    let JsonBody { value, raw } = body;
-    let records = parse_body(value, kind, state.settings.api.max_records_per_request)?;
-    let idempotency = idempotency(&headers, &raw)?;
+    let records = records?;
+    let idempotency = idempotency?;
     let ids = state
         .service
         .ingest(&workspace.id, Origin::Api, records, idempotency)

@@ -208,7 +208,7 @@ fn preview_of(request_id: Option<String>, made: Result<Vec<RecordIn>, Rejection>
     match made {
         Ok(records) => Preview {
             request_id,
-            records: records.iter().map(|r| Value::Object(r.fields().clone())).collect(),
+            records: records.iter().map(RecordIn::to_value).collect(),
             error: None,
         },
         Err(rejection) => Preview {

@@ -415,3 +415,41 @@ async fn after_a_retry_or_a_replay_the_summary_says_the_delivery_is_due_again() 
     assert!(summary.starts_with("replayed at "), "{summary}");
     assert_eq!(receiver.requests().len(), 4);
 }
+
+#[tokio::test]
+async fn a_record_arrives_as_the_producer_wrote_it_without_its_whitespace() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(Reply::Status(204)).await;
+    let (ws, _) = app.workspace().await;
+    app.webhook(&ws, json!({ "name": "w", "kind": "event", "url": receiver.url("/") }))
+        .await;
+    // Pretty-printed, as a script's `json.dumps(indent=2)` sends it, with a number and an
+    // escape a parser would write differently; then a record with an `id` of its own.
+    let sent = "[\n  {\n    \"type\": \"reading\",\n    \"payload\": {\"n\": 1.50, \"s\": \"caf\\u00e9 \\\"x\\\"\", \"e\": [ ]}\n  },\n  {\"type\": \"other\", \"id\": \"mine\", \"payload\": 1}\n]";
+    let response = app
+        .http
+        .post(format!("{}/v1/workspaces/{ws}/events", app.base))
+        .bearer_auth(&app.admin)
+        .header("Content-Type", "application/json")
+        .body(sent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let ids: serde_json::Value = response.json().await.unwrap();
+
+    app.dispatch_until_received(&receiver, 1).await;
+    let body = String::from_utf8(receiver.requests()[0].body.to_vec()).unwrap();
+    for id in ids["ids"].as_array().unwrap() {
+        let stamped = format!(r#"{{"id":{id},"workspace_id":"{ws}","timestamp_in":"#);
+        assert!(body.contains(&stamped), "{body}");
+    }
+    assert!(
+        body.contains(r#""type":"reading","payload":{"n":1.50,"s":"caf\u00e9 \"x\"","e":[]}}"#),
+        "the producer's text, whitespace outside strings dropped: {body}"
+    );
+    assert!(
+        body.contains(r#""type":"other","payload":1}"#) && !body.contains("mine"),
+        "hookd's id replaces the producer's: {body}"
+    );
+}

@@ -1,0 +1,220 @@
+//! Records read from a body's JSON text without building a tree of each one: the fields
+//! hookd reads ([`READ`]) are parsed and validated as [`parse_body`](super::parse_body) does, every other field
+//! (the payload above all) is checked as JSON and kept as its text, with the whitespace
+//! outside strings dropped. A record whose text has one of hookd's stamped fields, or one
+//! of the fields it reads twice, is parsed as a value instead, so what is kept of it is
+//! what [`parse_body`](super::parse_body) keeps.
+//!
+//! What reaches a receiver is the producer's own text: numbers and string escapes as they
+//! were written (`1.50`, `"\u00e9"`), not as a value would write them again (`1.5`, `"é"`).
+
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, de};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::{Kind, READ, ReadFields, RecordIn, STAMPED, check_record, parse_record, records_of};
+use crate::validation::{Fields, Lookup, ValidationError};
+
+/// Parses an ingest body given as JSON text, as [`parse_body`](super::parse_body) parses its value. `None`
+/// when the text is not JSON, is neither an object nor an array of `1..=max` items, or
+/// nests deeper than `max_depth` (the outermost array or object is level 1): the caller
+/// then parses it as a value, whose errors say what is wrong, in the order they always did.
+pub fn parse_body_text(
+    text: &str,
+    kind: Kind,
+    max: usize,
+    max_depth: usize,
+) -> Option<Result<Vec<RecordIn>, ValidationError>> {
+    match text.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes().first()? {
+        b'[' => {
+            let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+            if items.is_empty() || items.len() > max {
+                return None;
+            }
+            let compacted: Vec<String> = items
+                .iter()
+                .map(|item| compact(item.get(), max_depth.checked_sub(1)?))
+                .collect::<Option<_>>()?;
+            Some(records_of(compacted, max, |json, prefix| {
+                parse_text(json, kind, prefix)
+            }))
+        }
+        b'{' => {
+            let item: &RawValue = serde_json::from_str(text).ok()?;
+            let json = compact(item.get(), max_depth)?;
+            Some(parse_text(json, kind, "").map(|record| vec![record]))
+        }
+        _ => None,
+    }
+}
+
+/// One record of the body, compact JSON text.
+fn parse_text(json: String, kind: Kind, prefix: &str) -> Result<RecordIn, ValidationError> {
+    let read = match json.starts_with('{') {
+        true => {
+            serde_json::from_str::<Read>(&json)
+                .expect("the record was parsed as JSON")
+                .0
+        }
+        false => None,
+    };
+    let Some(checked) = read else {
+        let value = serde_json::from_str(&json).expect("the record was parsed as JSON");
+        return parse_record(value, kind, prefix);
+    };
+    check_record(&Fields::of(&checked, prefix), kind)?;
+    Ok(RecordIn {
+        kind,
+        read: checked.fields,
+        json,
+    })
+}
+
+/// A record object's fields named in [`READ`], and whether it has a `payload` (required,
+/// and kept as sent).
+struct Checked {
+    fields: ReadFields,
+    payload: bool,
+}
+
+impl Lookup for Checked {
+    fn lookup(&self, key: &str) -> Option<&Value> {
+        const PRESENT: Value = Value::Null;
+        match key {
+            PAYLOAD => self.payload.then_some(&PRESENT),
+            _ => self.fields.lookup(key),
+        }
+    }
+}
+
+const PAYLOAD: &str = "payload";
+
+/// A record object's [`Checked`] fields, or `None` when it has a stamped field or a field
+/// of [`READ`] or `payload` twice.
+struct Read(Option<Checked>);
+
+impl<'de> Deserialize<'de> for Read {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ReadVisitor)
+    }
+}
+
+struct ReadVisitor;
+
+impl<'de> Visitor<'de> for ReadVisitor {
+    type Value = Read;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a record object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Read, A::Error> {
+        let mut read = Checked {
+            fields: ReadFields(Vec::with_capacity(READ.len())),
+            payload: false,
+        };
+        let mut plain = true;
+        while let Some(key) = map.next_key::<Key>()? {
+            let first = match key {
+                Key::Read(place) => read.fields.set(place, map.next_value()?),
+                Key::Payload => {
+                    map.next_value::<IgnoredAny>()?;
+                    !std::mem::replace(&mut read.payload, true)
+                }
+                Key::Stamped => {
+                    map.next_value::<IgnoredAny>()?;
+                    false
+                }
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    true
+                }
+            };
+            plain &= first;
+        }
+        Ok(Read(plain.then_some(read)))
+    }
+}
+
+/// What a record's key is to hookd.
+enum Key {
+    /// Its place in [`READ`].
+    Read(usize),
+    Payload,
+    Stamped,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        Ok(if let Some(place) = READ.iter().position(|name| *name == key) {
+            Key::Read(place)
+        } else if key == PAYLOAD {
+            Key::Payload
+        } else if STAMPED.contains(&key) {
+            Key::Stamped
+        } else {
+            Key::Other
+        })
+    }
+}
+
+/// `json` (one value, valid JSON) without the whitespace outside its strings; `None` when
+/// its arrays and objects nest deeper than `max_depth`.
+fn compact(json: &str, max_depth: usize) -> Option<String> {
+    let bytes = json.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let (mut depth, mut i) = (0, 0);
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
+        match b {
+            b'"' => {
+                // Through the closing quote, escaped quotes and all.
+                let start = i - 1;
+                while let Some(at) = memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+                    i += at + 1;
+                    if bytes[i - 1] == b'"' {
+                        break;
+                    }
+                    i += 1;
+                }
+                out.extend_from_slice(&bytes[start..i]);
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max_depth {
+                    return None;
+                }
+                out.push(b);
+            }
+            b'}' | b']' => {
+                depth -= 1;
+                out.push(b);
+            }
+            _ => out.push(b),
+        }
+    }
+    // Only ASCII whitespace was left out of valid UTF-8.
+    Some(String::from_utf8(out).expect("JSON text is UTF-8"))
+}
+
+#[cfg(test)]
+mod tests;
