@@ -15,10 +15,19 @@ const MAX_RECORDS: usize = 1000;
 const MAX_DEPTH: usize = 32;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(body) = serde_json::from_slice::<Value>(data) else {
+    let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let text = std::str::from_utf8(data).expect("JSON is UTF-8");
+    let Ok(body) = serde_json::from_str::<Value>(text) else {
+        for kind in [Kind::Data, Kind::Event] {
+            let read = parse_body_text(text, kind, MAX_RECORDS, MAX_DEPTH);
+            assert!(
+                read.is_none(),
+                "what the value parse refuses is left to it, for its error"
+            );
+        }
+        return;
+    };
     let within_depth = too_deep(&body, MAX_DEPTH).is_none();
     let readable = match &body {
         Value::Object(_) => true,

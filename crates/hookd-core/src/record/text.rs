@@ -34,43 +34,54 @@ pub fn parse_body_text(
             if items.is_empty() || items.len() > max {
                 return None;
             }
-            let compacted: Vec<String> = items
+            let read: Vec<Item> = items
                 .iter()
-                .map(|item| compact(item.get(), max_depth.checked_sub(1)?))
+                .map(|item| Item::read(compact(item.get(), max_depth.checked_sub(1)?)?))
                 .collect::<Option<_>>()?;
-            Some(records_of(compacted, max, |json, prefix| {
-                parse_text(json, kind, prefix)
-            }))
+            Some(records_of(read, max, |item, prefix| item.check(kind, prefix)))
         }
         b'{' => {
             let item: &RawValue = serde_json::from_str(text).ok()?;
-            let json = compact(item.get(), max_depth)?;
-            Some(parse_text(json, kind, "").map(|record| vec![record]))
+            let item = Item::read(compact(item.get(), max_depth)?)?;
+            Some(item.check(kind, "").map(|record| vec![record]))
         }
         _ => None,
     }
 }
 
-/// One record of the body, compact JSON text.
-fn parse_text(json: String, kind: Kind, prefix: &str) -> Result<RecordIn, ValidationError> {
-    let read = match json.starts_with('{') {
-        true => {
-            serde_json::from_str::<Read>(&json)
-                .expect("the record was parsed as JSON")
-                .0
+/// One record of the body, read.
+enum Item {
+    /// An object's fields hookd reads, and its compact text.
+    Read(Checked, String),
+    /// Anything else: parsed as a value, as [`parse_body`](super::parse_body) takes it.
+    Value(Value),
+}
+
+impl Item {
+    /// `None` when the value parse refuses the text: a number out of range, which the
+    /// parse that found the records skips without reading.
+    fn read(json: String) -> Option<Self> {
+        if json.starts_with('{')
+            && let Read(Some(checked)) = serde_json::from_str(&json).ok()?
+        {
+            return Some(Self::Read(checked, json));
         }
-        false => None,
-    };
-    let Some(checked) = read else {
-        let value = serde_json::from_str(&json).expect("the record was parsed as JSON");
-        return parse_record(value, kind, prefix);
-    };
-    check_record(&Fields::of(&checked, prefix), kind)?;
-    Ok(RecordIn {
-        kind,
-        read: checked.fields,
-        json,
-    })
+        serde_json::from_str(&json).ok().map(Self::Value)
+    }
+
+    fn check(self, kind: Kind, prefix: &str) -> Result<RecordIn, ValidationError> {
+        match self {
+            Self::Read(checked, json) => {
+                check_record(&Fields::of(&checked, prefix), kind)?;
+                Ok(RecordIn {
+                    kind,
+                    read: checked.fields,
+                    json,
+                })
+            }
+            Self::Value(value) => parse_record(value, kind, prefix),
+        }
+    }
 }
 
 /// A record object's fields named in [`READ`], and whether it has a `payload` (required,
@@ -177,7 +188,8 @@ impl Visitor<'_> for KeyVisitor {
 }
 
 /// `json` (one value, valid JSON) without the whitespace outside its strings; `None` when
-/// its arrays and objects nest deeper than `max_depth`.
+/// its arrays and objects nest deeper than `max_depth`, or it holds a number beyond a
+/// double's range (`1e400`: valid JSON the value parse refuses, so refused here too).
 fn compact(json: &str, max_depth: usize) -> Option<String> {
     let bytes = json.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -208,6 +220,19 @@ fn compact(json: &str, max_depth: usize) -> Option<String> {
             b'}' | b']' => {
                 depth -= 1;
                 out.push(b);
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i - 1;
+                while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') = bytes.get(i) {
+                    i += 1;
+                }
+                let number = &bytes[start..i];
+                // Only an exponent or over 308 characters can leave a double's range.
+                let may_overflow = number.len() > 308 || number.iter().any(|b| matches!(b, b'e' | b'E'));
+                if may_overflow && serde_json::from_slice::<serde_json::Number>(number).is_err() {
+                    return None;
+                }
+                out.extend_from_slice(number);
             }
             _ => out.push(b),
         }

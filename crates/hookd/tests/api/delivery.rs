@@ -426,15 +426,7 @@ async fn a_record_arrives_as_the_producer_wrote_it_without_its_whitespace() {
     // Pretty-printed, as a script's `json.dumps(indent=2)` sends it, with a number and an
     // escape a parser would write differently; then a record with an `id` of its own.
     let sent = "[\n  {\n    \"type\": \"reading\",\n    \"payload\": {\"n\": 1.50, \"s\": \"caf\\u00e9 \\\"x\\\"\", \"e\": [ ]}\n  },\n  {\"type\": \"other\", \"id\": \"mine\", \"payload\": 1}\n]";
-    let response = app
-        .http
-        .post(format!("{}/v1/workspaces/{ws}/events", app.base))
-        .bearer_auth(&app.admin)
-        .header("Content-Type", "application/json")
-        .body(sent)
-        .send()
-        .await
-        .unwrap();
+    let response = app.ingest_text(&ws, "events", "application/json", sent).await;
     assert_eq!(response.status(), 202);
     let ids: serde_json::Value = response.json().await.unwrap();
 

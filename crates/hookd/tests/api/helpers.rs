@@ -204,6 +204,18 @@ impl TestApp {
         serde_json::to_value(created).unwrap()
     }
 
+    /// Posts `body` as it is, with the admin key, to `/v1/workspaces/{ws}/{kind}`.
+    pub async fn ingest_text(&self, ws: &str, kind: &str, content_type: &str, body: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/workspaces/{ws}/{kind}", self.base))
+            .bearer_auth(&self.admin)
+            .header("Content-Type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("hookd answers")
+    }
+
     pub async fn ingest(&self, ws: &str, kind: &str, body: Value) -> (StatusCode, Value) {
         self.post(&format!("/v1/workspaces/{ws}/{kind}"), body).await
     }

@@ -394,3 +394,25 @@ async fn text_and_form_bodies_are_ingested_like_json_with_the_same_errors() {
     );
     assert_eq!(app.deliveries(&ws).await.len(), 4);
 }
+
+#[tokio::test]
+async fn a_number_out_of_range_is_invalid_json_wherever_it_is() {
+    let app = TestApp::spawn().await;
+    let (ws, _) = app.workspace().await;
+    // In a field hookd reads, in the payload, and in a record parsed whole (it has an `id`).
+    for body in [
+        r#"{"type": 1e400, "payload": 1}"#,
+        r#"{"type": "x", "payload": {"v": 1e400}}"#,
+        r#"[{"type": "x", "payload": 1}, {"type": "x", "id": "mine", "payload": -1e400}]"#,
+    ] {
+        let response = app.ingest_text(&ws, "events", "application/json", body).await;
+        let status = response.status();
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_json")),
+            "{body}: {error}"
+        );
+    }
+    assert!(app.deliveries(&ws).await.is_empty());
+}

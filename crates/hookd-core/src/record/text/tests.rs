@@ -113,9 +113,22 @@ fn bodies_it_does_not_read_are_left_to_the_value() {
         "[]",
         "[1,2,3]",
         "[1,]",
+        // A number beyond a double's range, which the value parse refuses wherever it is:
+        // in a field hookd reads, in a payload it skips, in a record parsed whole.
+        r#"{"type":1e400,"payload":1}"#,
+        r#"{"type":"x","payload":{"v":[-1.5E+400]}}"#,
+        r#"[{"type":"x","payload":1},1e400]"#,
+        r#"{"type":"x","id":"mine","payload":1e400}"#,
     ] {
         assert!(!read(body, 32), "{body:?}");
     }
+    let digits = |n: usize| format!(r#"{{"type":"x","payload":{}}}"#, "9".repeat(n));
+    assert!(read(&digits(308), 32), "308 nines are a double");
+    assert!(!read(&digits(309), 32), "309 nines are beyond one");
+    assert!(
+        read(r#"{"type":"x","payload":[1e308,1e-400,-0,2E5]}"#, 32),
+        "within range, or rounded to 0"
+    );
     let nested = r#"{"type":"x","payload":{"a":[1]}}"#;
     assert!(read(nested, 3), "three levels, the limit");
     assert!(!read(nested, 2));
