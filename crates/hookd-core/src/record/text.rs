@@ -188,8 +188,9 @@ impl Visitor<'_> for KeyVisitor {
 }
 
 /// `json` (one value, valid JSON) without the whitespace outside its strings; `None` when
-/// its arrays and objects nest deeper than `max_depth`, or it holds a number beyond a
-/// double's range (`1e400`: valid JSON the value parse refuses, so refused here too).
+/// its arrays and objects nest deeper than `max_depth`, or it holds what the value parse
+/// refuses though the grammar allows it (so refused here too): a number beyond a double's
+/// range (`1e400`), or a `\u` escape of half a surrogate pair (`"\ud800"`).
 fn compact(json: &str, max_depth: usize) -> Option<String> {
     let bytes = json.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -200,14 +201,21 @@ fn compact(json: &str, max_depth: usize) -> Option<String> {
             b'"' => {
                 // Through the closing quote, escaped quotes and all.
                 let start = i - 1;
+                let mut unicode = false;
                 while let Some(at) = memchr::memchr2(b'"', b'\\', &bytes[i..]) {
                     i += at + 1;
                     if bytes[i - 1] == b'"' {
                         break;
                     }
+                    unicode |= bytes.get(i) == Some(&b'u');
                     i += 1;
                 }
-                out.extend_from_slice(&bytes[start..i]);
+                let string = &bytes[start..i];
+                // A `\u` escape may be half a surrogate pair, which the value parse refuses.
+                if unicode && serde_json::from_slice::<String>(string).is_err() {
+                    return None;
+                }
+                out.extend_from_slice(string);
             }
             b' ' | b'\t' | b'\n' | b'\r' => {}
             b'{' | b'[' => {

@@ -119,6 +119,11 @@ fn bodies_it_does_not_read_are_left_to_the_value() {
         r#"{"type":"x","payload":{"v":[-1.5E+400]}}"#,
         r#"[{"type":"x","payload":1},1e400]"#,
         r#"{"type":"x","id":"mine","payload":1e400}"#,
+        // Half a surrogate pair, in a skipped string, a read one, or a key.
+        r#"{"type":"x","payload":"\ud800"}"#,
+        r#"{"type":"x","payload":["\udc00x"]}"#,
+        r#"{"type":"\ud800","payload":1}"#,
+        r#"{"type":"x","payload":{"\ud800":1}}"#,
     ] {
         assert!(!read(body, 32), "{body:?}");
     }
@@ -128,6 +133,10 @@ fn bodies_it_does_not_read_are_left_to_the_value() {
     assert!(
         read(r#"{"type":"x","payload":[1e308,1e-400,-0,2E5]}"#, 32),
         "within range, or rounded to 0"
+    );
+    assert!(
+        read(r#"{"type":"x","payload":"\ud83d\ude00 caf\u00e9"}"#, 32),
+        "a whole pair"
     );
     let nested = r#"{"type":"x","payload":{"a":[1]}}"#;
     assert!(read(nested, 3), "three levels, the limit");
