@@ -79,13 +79,11 @@ impl ReadFields {
         self.0.iter().find(|(p, _)| *p == place).map(|(_, value)| value)
     }
 
-    /// Sets the field at `place`; `false` when it was set already (a repeated key).
+    /// Sets the field at `place`, in order; `false`, leaving it, when it is set already (a
+    /// repeated key, for which the record is parsed as a value instead).
     fn set(&mut self, place: usize, value: Value) -> bool {
         match self.0.iter().position(|(p, _)| *p >= place) {
-            Some(i) if self.0[i].0 == place => {
-                self.0[i].1 = value;
-                false
-            }
+            Some(i) if self.0[i].0 == place => false,
             Some(i) => {
                 self.0.insert(i, (place, value));
                 true
@@ -117,18 +115,13 @@ pub struct RecordIn {
 impl RecordIn {
     /// An event made by hookd itself (e.g. the `TEST` event).
     pub fn event(event_type: &str, payload: Value) -> Self {
-        let mut fields = Map::new();
-        fields.insert("type".into(), Value::String(event_type.into()));
-        fields.insert("payload".into(), payload);
-        Self::of_fields(Kind::Event, fields)
+        Self::of_fields(Kind::Event, event_fields(event_type, payload))
     }
 
     /// An event made by hookd about a device (presence): `device_id` and `fleet_id` are
     /// fields of the event, so webhooks filter on them as on the device's own events.
     pub fn device_event(event_type: &str, device_id: &str, fleet_id: Option<&str>, payload: Value) -> Self {
-        let mut fields = Map::new();
-        fields.insert("type".into(), Value::String(event_type.into()));
-        fields.insert("payload".into(), payload);
+        let mut fields = event_fields(event_type, payload);
         fields.insert("device_id".into(), Value::String(device_id.into()));
         if let Some(fleet) = fleet_id {
             fields.insert("fleet_id".into(), Value::String(fleet.into()));
@@ -241,6 +234,14 @@ impl RecordIn {
         }
         out
     }
+}
+
+/// An event's own fields: its `type` and `payload`.
+fn event_fields(event_type: &str, payload: Value) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("type".into(), Value::String(event_type.into()));
+    fields.insert("payload".into(), payload);
+    fields
 }
 
 /// Room for the stamped fields: ids and a time fit without growing.

@@ -58,8 +58,8 @@ enum Item {
 }
 
 impl Item {
-    /// `None` when the value parse refuses the text: a number out of range, which the
-    /// parse that found the records skips without reading.
+    /// `None` when the value parse refuses the text (what [`compact`] checks for is all
+    /// that a value refuses and the splitting parse accepts; this is the net behind it).
     fn read(json: String) -> Option<Self> {
         if json.starts_with('{')
             && let Read(Some(checked)) = serde_json::from_str(&json).ok()?
