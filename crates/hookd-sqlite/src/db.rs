@@ -1,10 +1,13 @@
 //! SQLite connections, each owned by its own thread. A job is a closure run against a
 //! connection, so a whole transaction costs async code one hand-off, however many statements
 //! and rows it has (a driver that hands over every statement and row costs far more CPU than
-//! SQLite itself on the hot paths).
+//! SQLite itself on the hot paths). Jobs wait in the order they came, except a claim, which
+//! goes before every waiting job ([`Turn::First`]): the dispatcher's slots wait on it, and it
+//! is short, while an ingest commit ahead of it may take milliseconds.
 
+use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -64,11 +67,6 @@ impl From<DbError> for StoreError {
 /// A job gets its connection, or the error that kept it from being readied.
 type Job = Box<dyn FnOnce(DbResult<&mut Connection>) + Send>;
 
-enum Message {
-    Run(Job, Durability),
-    Stop,
-}
-
 /// What a write transaction needs from `PRAGMA synchronous` when it commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Durability {
@@ -90,17 +88,94 @@ impl Durability {
     }
 }
 
+/// Whether a job waits its turn or goes before every job waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Turn {
+    /// In the order jobs came.
+    InLine,
+    /// Before every job waiting in line (never before one already running): for a short job
+    /// that a whole pipeline waits on, such as a claim.
+    First,
+}
+
+/// A job waiting for a connection, with the durability its commits need.
+struct Queued {
+    job: Job,
+    durability: Durability,
+}
+
+/// The jobs waiting for a connection: those going first, then the rest in the order they came.
+#[derive(Default)]
+struct Waiting {
+    first: VecDeque<Queued>,
+    in_line: VecDeque<Queued>,
+    /// Set by [`Workers::stop`]: nothing more is taken, and the threads end once what waits is
+    /// done.
+    closed: bool,
+}
+
+/// One queue per kind of connection (the writer, the readers); its threads wait on `ready`.
+#[derive(Default)]
+struct Queue {
+    waiting: Mutex<Waiting>,
+    ready: Condvar,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `job`, or gives it back if the queue is closed.
+    fn push(&self, job: Queued, turn: Turn) -> Result<(), Queued> {
+        let mut waiting = self.lock();
+        if waiting.closed {
+            return Err(job);
+        }
+        match turn {
+            Turn::First => waiting.first.push_back(job),
+            Turn::InLine => waiting.in_line.push_back(job),
+        }
+        drop(waiting);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next job, waiting for one; `None` once closed and empty.
+    fn pop(&self) -> Option<Queued> {
+        let mut waiting = self.lock();
+        loop {
+            if let Some(job) = waiting.first.pop_front().or_else(|| waiting.in_line.pop_front()) {
+                return Some(job);
+            }
+            if waiting.closed {
+                return None;
+            }
+            waiting = self.ready.wait(waiting).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+}
+
 /// Threads taking jobs from one queue, each with its own connection.
-#[derive(Debug)]
 pub(crate) struct Workers {
-    jobs: mpsc::Sender<Message>,
+    queue: Arc<Queue>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workers").finish_non_exhaustive()
+    }
 }
 
 impl Workers {
     fn start(name: &str, connections: Vec<Connection>) -> Self {
-        let (jobs, queue) = mpsc::channel::<Message>();
-        let queue = Arc::new(Mutex::new(queue));
+        let queue = Arc::new(Queue::default());
         let threads = connections
             .into_iter()
             .map(|mut conn| {
@@ -110,24 +185,17 @@ impl Workers {
                     .spawn(move || {
                         // Every connection opens with `synchronous = FULL`.
                         let mut current = Durability::Full;
-                        loop {
-                            // The lock is held only while waiting; the job runs without it.
-                            let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                            match next {
-                                Ok(Message::Run(job, durability)) => {
-                                    if durability == current {
+                        while let Some(Queued { job, durability }) = queue.pop() {
+                            if durability == current {
+                                job(Ok(&mut conn));
+                            } else {
+                                match conn.pragma_update(None, "synchronous", durability.pragma()) {
+                                    Ok(()) => {
+                                        current = durability;
                                         job(Ok(&mut conn));
-                                    } else {
-                                        match conn.pragma_update(None, "synchronous", durability.pragma()) {
-                                            Ok(()) => {
-                                                current = durability;
-                                                job(Ok(&mut conn));
-                                            }
-                                            Err(err) => job(Err(err.into())),
-                                        }
                                     }
+                                    Err(err) => job(Err(err.into())),
                                 }
-                                Ok(Message::Stop) | Err(_) => break,
                             }
                         }
                     })
@@ -135,7 +203,7 @@ impl Workers {
             })
             .collect();
         Self {
-            jobs,
+            queue,
             threads: Mutex::new(threads),
         }
     }
@@ -154,21 +222,31 @@ impl Workers {
         durability: Durability,
         job: impl FnOnce(&mut Connection) -> DbResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let (reply, answer) = oneshot::channel();
+        self.run_in_turn(Turn::InLine, durability, job).await
+    }
+
+    /// [`Workers::run_with`], taking `turn`.
+    pub(crate) async fn run_in_turn<T: Send + 'static>(
+        &self,
+        turn: Turn,
+        durability: Durability,
+        job: impl FnOnce(&mut Connection) -> DbResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
         let stopped = || StoreError::Unavailable("the database is closed".into());
+        let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let _ = reply.send(conn.and_then(job));
         });
-        self.jobs.send(Message::Run(job, durability)).map_err(|_| stopped())?;
+        self.queue
+            .push(Queued { job, durability }, turn)
+            .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?.map_err(StoreError::from)
     }
 
     /// Lets the jobs already queued finish, then closes every connection.
     async fn stop(&self) {
+        self.queue.close();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        for _ in &threads {
-            let _ = self.jobs.send(Message::Stop);
-        }
         let _ = tokio::task::spawn_blocking(move || {
             for thread in threads {
                 let _ = thread.join();
@@ -343,5 +421,66 @@ mod tests {
             .unwrap();
         assert_eq!(plain, FULL, "run is durable");
         db.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_job_taking_the_first_turn_goes_before_every_job_waiting_in_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(&dir.path().join("hookd.db")).unwrap());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        // Hold the writer until both jobs wait.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let busy = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.writer
+                    .run(move |_| {
+                        let _ = started.send(());
+                        held.recv().unwrap();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        running.await.unwrap();
+        let job = |name: &'static str, turn: Turn| {
+            let (db, order) = (db.clone(), order.clone());
+            tokio::spawn(async move {
+                db.writer
+                    .run_in_turn(turn, Durability::Relaxed, move |_| {
+                        order.lock().unwrap().push(name);
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        let in_line = job("in line", Turn::InLine);
+        while db.writer.queue.lock().in_line.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let first = job("first", Turn::First);
+        while db.writer.queue.lock().first.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        for task in [busy, in_line, first] {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), ["first", "in line"]);
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_job_after_close_is_refused_and_the_jobs_waiting_at_close_still_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("hookd.db")).unwrap();
+        let ran = db
+            .writer
+            .run(|conn| Ok(conn.execute("CREATE TABLE t (x INTEGER)", [])?));
+        let (ran, ()) = tokio::join!(ran, db.close());
+        ran.expect("queued before the close");
+        let refused = db.writer.run(|_| Ok(())).await;
+        assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{refused:?}");
     }
 }

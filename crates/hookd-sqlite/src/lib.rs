@@ -41,7 +41,7 @@ use hookd_core::source::Source;
 use hookd_core::store::*;
 use hookd_core::webhook::Webhook;
 
-use crate::db::{Db, Durability};
+use crate::db::{Db, Durability, Turn};
 
 /// SQLite storage. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -280,7 +280,7 @@ impl Store for SqliteStore {
         let (request, sealer) = (request.clone(), self.sealer.clone());
         self.db
             .writer
-            .run_with(Durability::Relaxed, move |conn| {
+            .run_in_turn(Turn::First, Durability::Relaxed, move |conn| {
                 queue::claim_due(conn, &request, &sealer)
             })
             .await
