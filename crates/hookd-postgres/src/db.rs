@@ -74,6 +74,18 @@ pub(crate) async fn connect(settings: &PgSettings) -> StoreResult<PgPool> {
     Ok(pool)
 }
 
+/// A transaction for the queue's own bookkeeping (claims, attempt results, released leases):
+/// its commit returns without waiting for PostgreSQL to flush it to disk
+/// (`synchronous_commit = off`, for this transaction only). A crash of the database server can
+/// lose such a commit from its last moments, never half of one: a lost lease is one that never
+/// existed, a lost result an attempt made again, which at-least-once delivery allows; the
+/// next flushed commit makes everything before it durable. Ingest and every API write flush.
+pub(crate) async fn begin_relaxed(pool: &PgPool) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+    pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+        .await
+        .map_err(map_err)
+}
+
 pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
     match err {
         sqlx::Error::RowNotFound => StoreError::NotFound,
@@ -90,4 +102,26 @@ pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
 
 pub(crate) fn other(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Other(Box::new(err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_relaxed_transaction_commits_without_the_flush_and_leaves_the_connection_as_it_was() {
+        let Some(url) = crate::testing::url().await else {
+            return;
+        };
+        let pool = PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+        let show = "SHOW synchronous_commit";
+        let before: String = sqlx::query_scalar(show).fetch_one(&pool).await.unwrap();
+        let mut tx = begin_relaxed(&pool).await.unwrap();
+        let inside: String = sqlx::query_scalar(show).fetch_one(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let after: String = sqlx::query_scalar(show).fetch_one(&pool).await.unwrap();
+        assert_eq!(inside, "off");
+        assert_eq!(after, before, "SET LOCAL ends with its transaction");
+        pool.close().await;
+    }
 }

@@ -12,13 +12,13 @@ use hookd_core::store::{
 };
 use sqlx::{PgConnection, PgPool, Row};
 
-use crate::db::{map_err, other, texts};
+use crate::db::{begin_relaxed, map_err, other, texts};
 use crate::rows::{self, DELIVERY_COLUMNS};
 use crate::webhooks;
 
 pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Sealer) -> StoreResult<Vec<Claimed>> {
     let blocked = request.blocked_webhooks();
-    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut tx = begin_relaxed(pool).await?;
     // Each webhook that can take a slot is a lane of its own (its due deliveries, oldest first,
     // from the `(webhook_id, next_attempt_at)` index), taken in turn: one webhook's pile of due
     // deliveries never makes the others wait behind it. A delivery with an ordering key is
@@ -112,7 +112,7 @@ pub(crate) async fn claim_due(pool: &PgPool, request: &ClaimRequest, sealer: &Se
 /// batch: the deliveries whose lease is still held move to their new state, their attempts are
 /// inserted, webhooks to disable are disabled, breakers are updated.
 pub(crate) async fn finish_many(pool: &PgPool, finishes: &[Finish]) -> StoreResult<Vec<bool>> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut tx = begin_relaxed(pool).await?;
     let moved = move_deliveries(&mut tx, finishes).await?;
     let recorded: Vec<&Finish> = finishes.iter().filter(|f| moved.contains(&f.delivery_id)).collect();
     insert_attempts(&mut tx, &recorded).await?;
@@ -225,6 +225,7 @@ async fn insert_attempts(tx: &mut PgConnection, finishes: &[&Finish]) -> StoreRe
 
 pub(crate) async fn release(pool: &PgPool, leases: &[(DeliveryId, LeaseToken)]) -> StoreResult<()> {
     let (ids, tokens): (Vec<&str>, Vec<&str>) = leases.iter().map(|(id, token)| (id.as_str(), token.as_str())).unzip();
+    let mut tx = begin_relaxed(pool).await?;
     sqlx::query(
         "UPDATE deliveries d SET next_attempt_at = 0, locked_until = 0, lease_token = NULL \
          FROM UNNEST($1::text[], $2::text[]) AS l(id, token) \
@@ -232,10 +233,10 @@ pub(crate) async fn release(pool: &PgPool, leases: &[(DeliveryId, LeaseToken)]) 
     )
     .bind(&ids)
     .bind(&tokens)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(map_err)?;
-    Ok(())
+    tx.commit().await.map_err(map_err)
 }
 
 pub(crate) async fn next_wake_at(pool: &PgPool, breaker_threshold: u32) -> StoreResult<Option<Millis>> {
