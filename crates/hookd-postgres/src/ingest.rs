@@ -48,7 +48,9 @@ pub(crate) async fn commit(pool: &PgPool, batch: &[IngestRequest]) -> StoreResul
             crate::sources::log_request(&mut tx, &log).await?;
         }
     }
-    if written.iter().any(|r| !r.deliveries.is_empty()) {
+    // Deliveries leased at commit are this process's already; only unleased ones are work for
+    // every worker to hear of.
+    if written.iter().flat_map(|r| &r.deliveries).any(|d| d.lease.is_none()) {
         // Delivered to listeners when (and only if) the transaction commits.
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(WORK_CHANNEL)

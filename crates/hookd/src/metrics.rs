@@ -27,6 +27,7 @@ const DUE: &str = "hookd_deliveries_due";
 const OLDEST: &str = "hookd_oldest_pending_delivery_age_seconds";
 const COMMIT_BATCH: &str = "hookd_ingest_commit_requests";
 const HANDED_OVER: &str = "hookd_deliveries_handed_over_total";
+const CLAIM_ROUNDS: &str = "hookd_claim_rounds_total";
 const PRUNED: &str = "hookd_pruned_total";
 const CONDITION_ERRORS: &str = "hookd_condition_errors_total";
 const MQTT_CONNECTED: &str = "hookd_mqtt_connected";
@@ -112,6 +113,11 @@ impl Metrics {
         );
         help(COMMIT_BATCH, None, "Ingest requests written per group commit.");
         help(HANDED_OVER, None, "New deliveries attempted at once, without a claim.");
+        help(
+            CLAIM_ROUNDS,
+            None,
+            "Rounds in which the dispatcher claimed due deliveries from the store, by whether they found any: some, none.",
+        );
         help(PRUNED, None, "Rows deleted by retention, by kind.");
         help(
             CONDITION_ERRORS,
@@ -182,6 +188,12 @@ impl Metrics {
     /// Deliveries written leased to this process's dispatcher and attempted without a claim.
     pub fn handed_over(&self, count: usize) {
         self.count(HANDED_OVER, Vec::new(), count as u64);
+    }
+
+    /// A claim round, and whether it found due deliveries.
+    pub fn claim_round(&self, found: bool) {
+        let found = if found { "some" } else { "none" };
+        self.count(CLAIM_ROUNDS, vec![Label::from_static_parts("found", found)], 1);
     }
 
     /// Records a webhook's condition failed on, each taken as no match.

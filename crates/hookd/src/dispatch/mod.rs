@@ -22,6 +22,7 @@ use hookd_core::outcome::{ErrorKind, Response, decide, decide_once};
 use hookd_core::store::{Attempt, ClaimRequest, Claimed, DeliveryState, Finish, Health, Lease, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -96,7 +97,7 @@ impl Dispatcher {
     /// One round: claims what is due (up to `concurrency`), attempts it all, waits for every
     /// result to be recorded. Returns how many deliveries were attempted.
     pub async fn tick(&self) -> anyhow::Result<usize> {
-        let claimed = self.claim(self.inner.parts.settings.concurrency).await?;
+        let (claimed, _) = self.claim(self.inner.parts.settings.concurrency).await?;
         let count = claimed.len();
         futures::future::join_all(claimed.into_iter().map(|c| self.deliver(c))).await;
         Ok(count)
@@ -122,18 +123,32 @@ impl Dispatcher {
                 this.deliver(claimed).await;
             });
         };
+        // Whether the store may hold due deliveries that no round has found. A round that
+        // found nothing while every webhook could take a slot clears it: until new work is
+        // announced (`woken`: deliveries written unleased, a retry by hand, another process's
+        // work) or time passes (retries and leases come due), another round would find nothing
+        // either. Time is checked by a round at least every `BUSY_TICK` while attempts are in
+        // flight, and when the next delivery is due while idle. Deliveries handed over at
+        // commit need no round at all; without this, nearly every round in `single` found
+        // nothing.
+        let mut maybe_due = true;
+        let mut last_round = Instant::now();
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
             while let Ok(claimed) = arrivals.try_recv() {
                 spawn(&mut tasks, claimed);
             }
+            let busy = !tasks.is_empty();
+            maybe_due |= busy && last_round.elapsed() >= BUSY_TICK;
             // Handed-over deliveries hold their slots from the moment they are leased.
             let free = slots.admission().free;
             let mut claimed_all = false;
-            if free >= round || (free > 0 && tasks.is_empty()) {
+            if maybe_due && (free >= round || (free > 0 && !busy)) {
+                last_round = Instant::now();
                 match self.claim(free).await {
-                    Ok(batch) => {
+                    Ok((batch, blocked)) => {
                         claimed_all = !batch.is_empty() && batch.len() == free;
+                        maybe_due = !batch.is_empty() || blocked;
                         for claimed in batch {
                             spawn(&mut tasks, claimed);
                         }
@@ -148,16 +163,19 @@ impl Dispatcher {
             }
             // Busy: finished attempts wake the loop, and a short tick bounds the wait. Idle:
             // sleep until the next delivery is due (or a wake-up).
-            let sleep = if tasks.is_empty() {
-                self.sleep_for(poll).await
+            let idle = tasks.is_empty();
+            let until = if idle {
+                Instant::now() + self.sleep_for(poll).await
+            } else if maybe_due {
+                Instant::now() + poll.min(BUSY_TICK)
             } else {
-                poll.min(BUSY_TICK)
+                last_round + poll.min(BUSY_TICK)
             };
             tokio::select! {
-                () = slots.woken() => {}
+                () = slots.woken() => maybe_due = true,
                 Some(claimed) = arrivals.recv() => spawn(&mut tasks, claimed),
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                () = tokio::time::sleep(sleep) => {}
+                () = tokio::time::sleep_until(until) => maybe_due = true,
                 () = shutdown.cancelled() => {}
             }
         }
@@ -192,7 +210,9 @@ impl Dispatcher {
         }
     }
 
-    async fn claim(&self, limit: usize) -> anyhow::Result<Vec<Claimed>> {
+    /// Claims up to `limit` due deliveries; with them, whether the round left out webhooks
+    /// that could take no slot (their due deliveries, if any, wait for one).
+    async fn claim(&self, limit: usize) -> anyhow::Result<(Vec<Claimed>, bool)> {
         let now = self.inner.parts.clock.now();
         let slots = &self.inner.parts.slots;
         let request = ClaimRequest {
@@ -206,9 +226,10 @@ impl Dispatcher {
         };
         let before = slots.snapshot();
         let claimed = self.inner.parts.store.claim_due(&request).await?;
+        self.inner.parts.metrics.claim_round(!claimed.is_empty());
         slots.claimed(&before, &request, &claimed);
         slots.hold(&claimed);
-        Ok(claimed)
+        Ok((claimed, !request.blocked_webhooks().is_empty()))
     }
 
     /// A new lease, from `now` for `dispatch.lease`.

@@ -167,8 +167,9 @@ async fn commit(jobs: &mut Vec<Job>, parts: &Parts, written: &mut devices::Writt
         })
         .collect();
     let decisive = requests.iter().any(|r| devices::decisive(&r.devices));
-    let deliveries: usize = requests.iter().map(|r| r.deliveries.len()).sum();
     let leased = slots.lease_new(&mut requests, &webhooks.by_id(), now);
+    // Deliveries handed over need no claim: only those written unleased wake the dispatcher.
+    let unleased = requests.iter().flat_map(|r| &r.deliveries).any(|d| d.lease.is_none());
     match store.commit_ingest(&requests).await {
         Ok(results) => {
             slots.hand_over(leased, &requests, &results);
@@ -178,7 +179,7 @@ async fn commit(jobs: &mut Vec<Job>, parts: &Parts, written: &mut devices::Writt
                 }
                 let _ = job.reply.send(Ok(result));
             }
-            if deliveries > 0 {
+            if unleased {
                 slots.wake();
             }
             if decisive {

@@ -267,6 +267,42 @@ async fn one_commit_hands_over_no_more_than_the_free_slots_each_with_its_record(
 }
 
 #[tokio::test]
+async fn deliveries_handed_over_at_commit_send_the_dispatcher_to_the_store_for_nothing() {
+    let app = looping(|_| {}).await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let (ws, _) = app.workspace().await;
+    app.webhook(
+        &ws,
+        json!({ "name": "w", "kind": "data", "url": receiver.url("/"), "format": "single" }),
+    )
+    .await;
+    let rounds = |metrics: &str| sample(metrics, r#"hookd_claim_rounds_total{found="none"}"#);
+    let before = rounds(&scrape(&app).await);
+    let started = std::time::Instant::now();
+    for i in 0..40 {
+        app.send(&ws, "data", data_point(&format!("d{i}"), "t")).await;
+    }
+    receiver.wait_for(40, Duration::from_secs(10)).await;
+    let took = started.elapsed();
+    let after = scrape(&app).await;
+    assert_eq!(
+        sample(&after, "hookd_deliveries_handed_over_total"),
+        40.0,
+        "every delivery went at once"
+    );
+    // Nothing was written unleased, so a round is made only as time passes: at most one per
+    // 20 ms (while attempts are in flight), never one per commit or per attempt (two per
+    // delivery before).
+    let empty = rounds(&after) - before;
+    let by_time = (took.as_millis() / 20) as f64 + 2.0;
+    assert!(
+        empty <= by_time,
+        "{empty} claim rounds found nothing in {took:?} (at most {by_time})"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_background_pruner_deletes_what_is_past_retention_batch_by_batch_every_interval() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let app = TestApp::spawn_in(
