@@ -167,6 +167,14 @@ pub(crate) struct Workers {
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
+/// Dropped without [`Workers::stop`] (a store never closed), the threads still end once what
+/// waits is done, closing their connections.
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
 impl std::fmt::Debug for Workers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Workers").finish_non_exhaustive()
@@ -482,5 +490,22 @@ mod tests {
         ran.expect("queued before the close");
         let refused = db.writer.run(|_| Ok(())).await;
         assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{refused:?}");
+    }
+
+    #[test]
+    fn a_store_dropped_without_closing_ends_its_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("hookd.db")).unwrap();
+        let threads = std::mem::take(&mut *db.writer.threads.lock().unwrap());
+        drop(db);
+        let (ended, join) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            let _ = ended.send(());
+        });
+        join.recv_timeout(Duration::from_secs(10))
+            .expect("the writer thread ended");
     }
 }
